@@ -1,0 +1,3 @@
+"""Kassa: open-source subscription billing and payments for SaaS companies."""
+
+__version__ = "0.1.0"

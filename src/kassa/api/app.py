@@ -1,0 +1,30 @@
+"""The FastAPI application: /v1 routes, the error envelope and idempotency."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI
+
+import kassa
+from kassa.api import catalog, clocks_and_events, customers, errors, idempotency, invoices, \
+    subscriptions
+from kassa.config import Kassa
+
+
+def create_app(instance: Kassa) -> FastAPI:
+    app = FastAPI(title="Kassa", version=kassa.__version__,
+                  description="Subscription billing and payments. Stripe's resource names and "
+                              "semantics where Stripe has the concept; amounts are integers "
+                              "in the currency's minor unit.")
+    app.state.kassa = instance
+    v1 = APIRouter(prefix="/v1")
+    for module in (customers, catalog, subscriptions, invoices, clocks_and_events):
+        v1.include_router(module.router)
+    app.include_router(v1)
+
+    @app.get("/health", include_in_schema=False)
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    errors.install(app)
+    idempotency.install(app)
+    return app

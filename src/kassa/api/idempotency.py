@@ -1,0 +1,104 @@
+"""`Idempotency-Key` on every POST: a retry replays the first response, never a second effect.
+
+The key is reserved in its own committed transaction before the request runs, so a
+concurrent duplicate sees it and is refused (409) instead of running twice. A request that
+ends in a 5xx releases its key, so the client can retry it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from starlette.middleware.base import RequestResponseEndpoint
+
+from kassa.api.errors import envelope
+from kassa.config import Kassa
+from kassa.core.errors import KassaError
+from kassa.services import organizations
+from kassa.store import models as m
+
+MAX_KEY_LENGTH = 255
+
+
+def _reserve(kassa: Kassa, org_id: str, key: str, digest: str) -> m.IdempotencyRecord | None:
+    """Reserve the key; return the existing record if it was taken before."""
+    with kassa.uow() as uow:
+        uow.session.add(m.IdempotencyRecord(org_id=org_id, key=key, request_hash=digest,
+                                            created=kassa.clock.now()))
+        try:
+            uow.commit()
+            return None
+        except IntegrityError:
+            uow.rollback()
+        return uow.session.scalars(select(m.IdempotencyRecord).where(
+            m.IdempotencyRecord.org_id == org_id, m.IdempotencyRecord.key == key)).first()
+
+
+def _complete(kassa: Kassa, org_id: str, key: str, status: int, body: bytes) -> None:
+    with kassa.uow() as uow:
+        if status >= 500:
+            uow.session.execute(delete(m.IdempotencyRecord).where(
+                m.IdempotencyRecord.org_id == org_id, m.IdempotencyRecord.key == key))
+        else:
+            record = uow.session.get(m.IdempotencyRecord, (org_id, key))
+            if record is not None:
+                record.status_code = status
+                record.response_body = body.decode()
+        uow.commit()
+
+
+def _org_of(kassa: Kassa, request: Request) -> str | None:
+    scheme, _, secret = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    try:
+        with kassa.uow() as uow:
+            return organizations.authenticate(uow.session, kassa.pepper, secret.strip())
+    except KassaError:
+        return None
+
+
+def install(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def idempotency(request: Request, call_next: RequestResponseEndpoint) -> Any:
+        key = request.headers.get("idempotency-key")
+        if request.method != "POST" or key is None:
+            return await call_next(request)
+        if not key or len(key) > MAX_KEY_LENGTH:
+            return envelope(400, "invalid_request_error", "idempotency_key_invalid",
+                            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters.")
+        kassa: Kassa = request.app.state.kassa
+        org_id = await run_in_threadpool(_org_of, kassa, request)
+        if org_id is None:
+            return await call_next(request)  # the endpoint answers 401
+        request.state.org_id = org_id
+        body = await request.body()
+        digest = hashlib.sha256(request.method.encode() + b" " + request.url.path.encode()
+                                + b"\n" + body).hexdigest()
+        existing = await run_in_threadpool(_reserve, kassa, org_id, key, digest)
+        if existing is not None:
+            if existing.request_hash != digest:
+                return envelope(409, "idempotency_error", "idempotency_key_reused",
+                                "This Idempotency-Key was used with a different request.")
+            if existing.status_code is None:
+                return envelope(409, "idempotency_error", "idempotency_key_in_use",
+                                "A request with this Idempotency-Key is still in progress.")
+            return Response(existing.response_body, status_code=existing.status_code,
+                            media_type="application/json",
+                            headers={"Idempotent-Replayed": "true"})
+        try:
+            response = await call_next(request)
+        except BaseException:
+            await run_in_threadpool(_complete, kassa, org_id, key, 500, b"")
+            raise
+        chunks = [chunk async for chunk in response.body_iterator]  # type: ignore[attr-defined]
+        content = b"".join(c if isinstance(c, bytes) else c.encode() for c in chunks)
+        await run_in_threadpool(_complete, kassa, org_id, key, response.status_code, content)
+        headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+        return Response(content, status_code=response.status_code, headers=headers,
+                        media_type=response.media_type)

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from kassa.api.deps import Ctx, Paging, listing
+from kassa.api.schemas import SubscriptionCreate, SubscriptionUpdate
+from kassa.services import objects, scoping, subscriptions
+from kassa.store import models as m
+
+router = APIRouter(tags=["subscriptions"])
+
+
+@router.post("/subscriptions")
+def create_subscription(body: SubscriptionCreate, ctx: Ctx) -> dict[str, Any]:
+    with ctx.kassa.uow() as uow:
+        return objects.subscription(subscriptions.create_subscription(uow, ctx.org_id,
+                                                                      **body.fields()))
+
+
+@router.get("/subscriptions")
+def list_subscriptions(request: Request, ctx: Ctx, page: Paging, customer: str | None = None,
+                       status: str | None = None) -> dict[str, Any]:
+    with ctx.kassa.uow() as uow:
+        result = subscriptions.list_subscriptions(uow, ctx.org_id, customer=customer,
+                                                  status=status, **page.asdict())
+        return listing(request, result, objects.subscription)
+
+
+@router.get("/subscriptions/{subscription_id}")
+def get_subscription(subscription_id: str, ctx: Ctx) -> dict[str, Any]:
+    with ctx.kassa.uow() as uow:
+        return objects.subscription(scoping.get(uow.session, m.Subscription, ctx.org_id,
+                                                subscription_id))
+
+
+@router.post("/subscriptions/{subscription_id}")
+def update_subscription(subscription_id: str, body: SubscriptionUpdate,
+                        ctx: Ctx) -> dict[str, Any]:
+    with ctx.kassa.uow() as uow:
+        return objects.subscription(subscriptions.update_subscription(
+            uow, ctx.org_id, subscription_id, **body.fields()))
+
+
+@router.delete("/subscriptions/{subscription_id}")
+def cancel_subscription(subscription_id: str, ctx: Ctx) -> dict[str, Any]:
+    with ctx.kassa.uow() as uow:
+        return objects.subscription(subscriptions.cancel_subscription(uow, ctx.org_id,
+                                                                      subscription_id))

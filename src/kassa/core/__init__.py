@@ -1,0 +1,1 @@
+"""Money, currencies, time and clocks, ids and errors. Imports nothing of Kassa."""

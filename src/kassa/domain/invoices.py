@@ -1,0 +1,53 @@
+"""Invoice arithmetic: totals that equal the sum of their parts, and the customer balance.
+
+The customer balance follows Stripe's sign: negative is credit the customer has with the
+seller, positive is an amount the customer owes that is added to their next invoice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+
+@dataclass(frozen=True)
+class Totals:
+    subtotal: int
+    tax: int
+    total: int
+
+
+def totals(line_amounts: Iterable[int], tax: int = 0) -> Totals:
+    """Subtotal is the exact sum of the lines; total adds tax. No rounding happens here."""
+    subtotal = sum(line_amounts)
+    return Totals(subtotal=subtotal, tax=tax, total=subtotal + tax)
+
+
+@dataclass(frozen=True)
+class BalanceApplied:
+    starting_balance: int
+    amount_due: int
+    ending_balance: int
+
+    @property
+    def applied(self) -> int:
+        """Balance consumed by the invoice (negative when credit was used)."""
+        return self.starting_balance - self.ending_balance
+
+
+def apply_balance(total: int, starting_balance: int) -> BalanceApplied:
+    """Apply the customer's balance to an invoice total at finalization.
+
+    Credit (negative balance) reduces the amount due down to zero; what is left stays credit.
+    A negative total (a credit invoice) adds to the credit. A positive balance is owed and
+    is added to the amount due.
+    """
+    net = total + starting_balance
+    return BalanceApplied(starting_balance=starting_balance, amount_due=max(net, 0),
+                          ending_balance=min(net, 0))
+
+
+def due_date(finalized_at: datetime, days_until_due: int) -> datetime:
+    """When a `send_invoice` invoice must be paid."""
+    return finalized_at + timedelta(days=days_until_due)

@@ -1,0 +1,37 @@
+"""Invoice numbers: a format with a prefix, an optional year and a gapless sequence number.
+
+The format uses `{prefix}`, `{number}` (with an optional zero-padding spec such as
+`{number:06d}`) and optionally `{year}`. A format with `{year}` restarts its numbering every
+year: each year is its own series.
+"""
+
+from __future__ import annotations
+
+import string
+from datetime import date
+
+DEFAULT_FORMAT = "{prefix}-{number:06d}"
+_FIELDS = {"prefix", "number", "year"}
+
+
+def validate_format(number_format: str) -> str:
+    """Return the format if it is usable, else raise ValueError saying why."""
+    try:
+        fields = {name for _, name, _, _ in string.Formatter().parse(number_format) if name}
+    except ValueError as exc:
+        raise ValueError(f"invalid number format: {exc}") from None
+    if "number" not in fields:
+        raise ValueError("the number format must contain {number}")
+    if fields - _FIELDS:
+        raise ValueError(f"unknown fields in number format: {sorted(fields - _FIELDS)}")
+    format_number(number_format, "X", 1, date(2000, 1, 1))
+    return number_format
+
+
+def series_key(number_format: str, prefix: str, issued_on: date) -> str:
+    """The series a number belongs to: the prefix, plus the year if the format shows it."""
+    return f"{prefix}:{issued_on.year}" if "{year" in number_format else prefix
+
+
+def format_number(number_format: str, prefix: str, number: int, issued_on: date) -> str:
+    return number_format.format(prefix=prefix, number=number, year=issued_on.year)

@@ -1,0 +1,1 @@
+"""One module per capability. A service call is one transaction (a unit of work)."""

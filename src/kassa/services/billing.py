@@ -1,0 +1,224 @@
+"""The billing engine's service: turning due service periods into invoices.
+
+Billing a customer up to `now` asks the domain which service periods are due and not yet
+invoiced, groups them into one invoice per billing time and currency, and records each period
+in `billed_periods`, whose unique constraint makes a second invoice for the same period
+impossible even if two workers race.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+
+from kassa.core.errors import InvalidRequest
+from kassa.core.ids import new_id
+from kassa.domain import billing as domain
+from kassa.domain import invoices as invoice_domain
+from kassa.services import events, objects, scoping
+from kassa.services.invoices import attach_pending_items, finalize, pending_lines, recompute
+from kassa.services.schedule import refresh, terms_of
+from kassa.store import models as m
+from kassa.store.uow import UnitOfWork
+
+
+def bill_customer(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
+                  now: datetime) -> list[m.Invoice]:
+    """Invoice every service period of the customer's subscriptions due by `now`.
+
+    Periods that share a billing time and currency go on one invoice; a draft for the same
+    billing time is added to rather than duplicated. Returns the invoices created or extended.
+    """
+    subs = list(uow.session.scalars(select(m.Subscription).where(
+        m.Subscription.customer_id == customer.id, m.Subscription.next_billing_at <= now)
+        .order_by(m.Subscription.id)))
+    grouped: dict[tuple[datetime, str], list[tuple[m.Subscription, domain.DueCharge]]] = \
+        defaultdict(list)
+    for sub in subs:
+        terms = terms_of(org, customer, sub)
+        for due in domain.due_charges(terms, sub.billed_through, now):
+            grouped[(due.billing_at, due.currency)].append((sub, due))
+    invoices = []
+    for (billing_at, currency), charges in sorted(grouped.items()):
+        invoice = _invoice_for(uow, org, customer, billing_at, currency, charges, now)
+        for sub, due in charges:
+            _add_period(uow, invoice, sub, due)
+        invoices.append(invoice)
+    for invoice in invoices:
+        attach_pending_items(uow, customer, invoice)
+        recompute(invoice)
+        events.record(uow.session, org.id, "invoice.created", objects.invoice(invoice), now)
+    for sub in subs:
+        refresh(uow, org, customer, sub, now)
+    return invoices
+
+
+def _invoice_for(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
+                 billing_at: datetime, currency: str,
+                 charges: list[tuple[m.Subscription, domain.DueCharge]],
+                 now: datetime) -> m.Invoice:
+    existing = uow.session.scalars(select(m.Invoice).where(
+        m.Invoice.customer_id == customer.id, m.Invoice.billing_at == billing_at,
+        m.Invoice.currency == currency, m.Invoice.status == "draft",
+        m.Invoice.billing_reason.in_(("subscription_create", "subscription_cycle")))).first()
+    if existing is not None:
+        return existing
+    first_sub = charges[0][0]
+    creating = any(sub.billed_through is None for sub, _ in charges)
+    collection = first_sub.collection_method
+    invoice = m.Invoice(
+        id=new_id("in"), org_id=org.id, customer_id=customer.id, subscription_id=first_sub.id,
+        status="draft", currency=currency,
+        billing_reason="subscription_create" if creating else "subscription_cycle",
+        collection_method=collection,
+        days_until_due=first_sub.days_until_due if collection == "send_invoice" else None,
+        billing_at=billing_at, period_start=min(d.period.start for _, d in charges),
+        period_end=max(d.period.end for _, d in charges), auto_advance=True,
+        # The first invoice of a new subscription is finalized at once, as Stripe does;
+        # renewals wait out the organization's draft grace period for last changes.
+        auto_finalize_at=now if creating else now + timedelta(seconds=org.draft_grace_seconds),
+        metadata_={}, created=now)
+    invoice.lines = []
+    uow.session.add(invoice)
+    uow.session.flush()
+    return invoice
+
+
+def _line(org_id: str, currency: str, position: int, sub: m.Subscription,
+          line: domain.ChargeLine) -> m.InvoiceLine:
+    return m.InvoiceLine(
+        id=new_id("il"), org_id=org_id, position=position, type="subscription",
+        subscription_id=sub.id, subscription_item_id=line.item_id, price_id=line.price_id,
+        description=line.description, quantity=line.quantity,
+        unit_amount_decimal=line.unit_amount_decimal, amount=line.amount, currency=currency,
+        period_start=line.period_start, period_end=line.period_end, proration=line.proration,
+        proration_fraction=line.proration_fraction if line.proration else None)
+
+
+def _add_period(uow: UnitOfWork, invoice: m.Invoice, sub: m.Subscription,
+                due: domain.DueCharge) -> None:
+    for line in due.lines:
+        invoice.lines.append(_line(invoice.org_id, invoice.currency, len(invoice.lines), sub,
+                                   line))
+    uow.session.add(m.BilledPeriod(org_id=invoice.org_id, subscription_id=sub.id,
+                                   period_start=due.period.start, period_end=due.period.end,
+                                   invoice_id=invoice.id))
+    invoice.period_start = min(invoice.period_start, due.period.start)
+    invoice.period_end = max(invoice.period_end, due.period.end)
+    sub.billed_through = due.period.end
+    sub.latest_invoice_id = invoice.id
+
+
+def finalize_due_drafts(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
+                        now: datetime) -> list[m.Invoice]:
+    """Finalize the customer's drafts whose grace period has run out by `now`."""
+    drafts = list(uow.session.scalars(select(m.Invoice).where(
+        m.Invoice.customer_id == customer.id, m.Invoice.status == "draft",
+        m.Invoice.auto_finalize_at <= now).order_by(m.Invoice.auto_finalize_at, m.Invoice.id)))
+    for invoice in drafts:
+        finalize(uow, org, invoice, invoice.auto_finalize_at or now)
+    return drafts
+
+
+def process_customer(uow: UnitOfWork, customer_id: str, now: datetime, *,
+                     skip_locked: bool = False) -> bool:
+    """Do everything due for one customer by `now`, in one transaction, and commit.
+
+    Lifecycle (trial ends, cancellations), then billing, then finalization of due drafts.
+    With `skip_locked`, a customer another worker holds is skipped (returns False): that
+    worker will do the same work, and the next run finds nothing left to do.
+    """
+    query = select(m.Customer).where(m.Customer.id == customer_id)
+    query = query.with_for_update(skip_locked=skip_locked)
+    customer = uow.session.scalars(query).first()
+    if customer is None:
+        uow.rollback()
+        return False
+    org = uow.session.get(m.Organization, customer.org_id)
+    assert org is not None
+    subs = list(uow.session.scalars(select(m.Subscription).where(
+        m.Subscription.customer_id == customer.id, m.Subscription.next_action_at <= now)
+        .order_by(m.Subscription.id)))
+    for sub in subs:
+        refresh(uow, org, customer, sub, now)
+    bill_customer(uow, org, customer, now)
+    finalize_due_drafts(uow, org, customer, now)
+    for sub in subs:
+        refresh(uow, org, customer, sub, now)
+    uow.commit()
+    return True
+
+
+def due_customer_ids(uow: UnitOfWork, now: datetime, *, test_clock_id: str | None = None,
+                     limit: int = 500, after: str = "") -> list[str]:
+    """Customers with work due by `now`: on the given test clock, or on real time if none."""
+    on_clock = (m.Customer.test_clock_id == test_clock_id) if test_clock_id \
+        else m.Customer.test_clock_id.is_(None)
+    subs = select(m.Subscription.customer_id).join(
+        m.Customer, m.Customer.id == m.Subscription.customer_id).where(
+        m.Subscription.next_action_at <= now, on_clock, m.Customer.id > after)
+    drafts = select(m.Invoice.customer_id).join(
+        m.Customer, m.Customer.id == m.Invoice.customer_id).where(
+        m.Invoice.status == "draft", m.Invoice.auto_finalize_at <= now, on_clock,
+        m.Customer.id > after)
+    union = subs.union(drafts).subquery()
+    return list(uow.session.scalars(select(union.c[0]).order_by(union.c[0]).limit(limit)))
+
+
+def next_due_at(uow: UnitOfWork, test_clock_id: str) -> datetime | None:
+    """The earliest moment work falls due for the customers of a test clock."""
+    subs = uow.session.scalar(select(func.min(m.Subscription.next_action_at)).join(
+        m.Customer, m.Customer.id == m.Subscription.customer_id).where(
+        m.Customer.test_clock_id == test_clock_id))
+    drafts = uow.session.scalar(select(func.min(m.Invoice.auto_finalize_at)).join(
+        m.Customer, m.Customer.id == m.Invoice.customer_id).where(
+        m.Customer.test_clock_id == test_clock_id, m.Invoice.status == "draft"))
+    moments = [moment for moment in (subs, drafts) if moment is not None]
+    return min(moments) if moments else None
+
+
+def upcoming_invoice(uow: UnitOfWork, org_id: str, customer_id: str,
+                     subscription_id: str | None = None) -> dict[str, Any]:
+    """Preview the customer's next invoice, exactly as billing would create it; writes nothing."""
+    customer = scoping.get(uow.session, m.Customer, org_id, customer_id, param="customer")
+    org = uow.session.get(m.Organization, org_id)
+    assert org is not None
+    query = select(m.Subscription).where(m.Subscription.customer_id == customer.id,
+                                         m.Subscription.next_billing_at.is_not(None))
+    if subscription_id is not None:
+        scoping.get(uow.session, m.Subscription, org_id, subscription_id, param="subscription")
+        query = query.where(m.Subscription.id == subscription_id)
+    subs = list(uow.session.scalars(query.order_by(m.Subscription.next_billing_at,
+                                                   m.Subscription.id)))
+    if not subs:
+        raise InvalidRequest("The customer has no upcoming invoice.", param="customer",
+                             code="invoice_upcoming_none")
+    billing_at, currency = subs[0].next_billing_at, subs[0].currency
+    assert billing_at is not None
+    preview = m.Invoice(
+        id=None, org_id=org_id, customer_id=customer.id, subscription_id=subs[0].id,
+        status="draft", currency=currency, billing_reason="upcoming",
+        collection_method=subs[0].collection_method, billing_at=billing_at,
+        period_start=billing_at, period_end=billing_at, amount_paid=0, auto_advance=True,
+        metadata_={}, created=billing_at)
+    lines: list[m.InvoiceLine] = []
+    for sub in subs:
+        if sub.next_billing_at != billing_at or sub.currency != currency:
+            continue
+        for due in domain.due_charges(terms_of(org, customer, sub), sub.billed_through,
+                                      billing_at):
+            lines.extend(_line(org_id, currency, len(lines) + i, sub, line)
+                         for i, line in enumerate(due.lines))
+            preview.period_start = min(preview.period_start, due.period.start)
+            preview.period_end = max(preview.period_end, due.period.end)
+    lines.extend(pending_lines(uow, customer, currency, start=len(lines)))
+    result = invoice_domain.totals(line.amount for line in lines)
+    applied = invoice_domain.apply_balance(result.total, customer.balance)
+    preview.subtotal, preview.tax, preview.total = result.subtotal, result.tax, result.total
+    preview.starting_balance, preview.ending_balance = applied.starting_balance, \
+        applied.ending_balance
+    preview.amount_due = preview.amount_remaining = applied.amount_due
+    return objects.invoice(preview, lines)

@@ -1,0 +1,23 @@
+"""The outbox: events are written in the same transaction as the change they describe."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from kassa.core.ids import new_id
+from kassa.store import models as m
+
+
+def record(session: Session, org_id: str, type_: str, obj: dict[str, Any], at: datetime,
+           previous_attributes: dict[str, Any] | None = None) -> m.Event:
+    """Add an event for `obj` to the outbox of `org_id`; it commits with the caller's change."""
+    data: dict[str, Any] = {"object": obj}
+    if previous_attributes:
+        data["previous_attributes"] = previous_attributes
+    row = m.Event(id=new_id("evt"), org_id=org_id, type=type_, object_id=obj["id"], data=data,
+                  created=at)
+    session.add(row)
+    return row

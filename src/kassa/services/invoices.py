@@ -1,0 +1,353 @@
+"""Invoices: one-off items, manual invoices, finalization with gapless numbers, and the
+status changes finance makes by hand (paid out of band, void, uncollectible)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from kassa.core.errors import InvalidRequest, InvalidState
+from kassa.core.ids import new_id
+from kassa.core.money import normalize_currency, round_minor
+from kassa.domain import invoices as domain
+from kassa.domain import numbering
+from kassa.services import events, objects, scoping
+from kassa.services.catalog import parse_unit_amount
+from kassa.services.customers import now_for, record_balance_change
+from kassa.services.organizations import timezone_of
+from kassa.services.schedule import refresh
+from kassa.store import models as m
+from kassa.store.db import is_postgres
+from kassa.store.uow import UnitOfWork
+
+COLLECTION_METHODS = ("charge_automatically", "send_invoice")
+
+
+def recompute(invoice: m.Invoice) -> None:
+    """Totals of a draft from its lines: subtotal and total are exact sums, never rounded."""
+    result = domain.totals(line.amount for line in invoice.lines)
+    invoice.subtotal, invoice.tax, invoice.total = result.subtotal, result.tax, result.total
+    invoice.amount_due = max(result.total, 0)
+    invoice.amount_remaining = invoice.amount_due - invoice.amount_paid
+
+
+def item_line(item: m.InvoiceItem, position: int) -> m.InvoiceLine:
+    """The invoice line that carries a one-off item."""
+    return m.InvoiceLine(
+        id=new_id("il"), org_id=item.org_id, position=position, type="invoiceitem",
+        invoice_item_id=item.id, price_id=item.price_id, description=item.description,
+        quantity=item.quantity, unit_amount_decimal=item.unit_amount_decimal,
+        amount=item.amount, currency=item.currency, period_start=item.period_start,
+        period_end=item.period_end, proration=False)
+
+
+def pending_items(uow: UnitOfWork, customer: m.Customer, currency: str) -> list[m.InvoiceItem]:
+    """The customer's one-off items in `currency` that wait for an invoice."""
+    return list(uow.session.scalars(select(m.InvoiceItem).where(
+        m.InvoiceItem.customer_id == customer.id, m.InvoiceItem.invoice_id.is_(None),
+        m.InvoiceItem.currency == currency).order_by(m.InvoiceItem.id)))
+
+
+def pending_lines(uow: UnitOfWork, customer: m.Customer, currency: str, *,
+                  start: int) -> list[m.InvoiceLine]:
+    """Lines the pending items would become on the next invoice (nothing is changed)."""
+    return [item_line(item, start + i)
+            for i, item in enumerate(pending_items(uow, customer, currency))]
+
+
+def attach_pending_items(uow: UnitOfWork, customer: m.Customer, invoice: m.Invoice) -> None:
+    """Move the customer's pending one-off items in the invoice's currency onto it."""
+    for item in pending_items(uow, customer, invoice.currency):
+        item.invoice_id = invoice.id
+        invoice.lines.append(item_line(item, len(invoice.lines)))
+
+
+def create_invoice_item(uow: UnitOfWork, org_id: str, *, customer: str,
+                        currency: str | None = None, amount: int | None = None,
+                        unit_amount: int | None = None, unit_amount_decimal: str | None = None,
+                        price: str | None = None, quantity: int = 1,
+                        description: str | None = None, invoice: str | None = None,
+                        period: dict[str, int] | None = None,
+                        metadata: dict[str, Any] | None = None) -> m.InvoiceItem:
+    """A one-off charge (positive) or credit (negative `amount`) for the next invoice.
+
+    Given `invoice`, the item goes on that draft invoice instead.
+    """
+    cust = scoping.get(uow.session, m.Customer, org_id, customer, param="customer")
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
+        raise InvalidRequest("quantity must be a positive integer.", param="quantity")
+    price_row = None
+    if price is not None:
+        price_row = scoping.get(uow.session, m.Price, org_id, price, param="price")
+        if price_row.type != "one_time":
+            raise InvalidRequest("An invoice item's price must be a one-time price.",
+                                 param="price")
+        unit = price_row.unit_amount_decimal or Decimal(0)
+        currency = currency or price_row.currency
+        description = description or price_row.product.name
+    elif amount is not None:
+        if isinstance(amount, bool) or not isinstance(amount, int):
+            raise InvalidRequest("amount must be an integer in minor units.", param="amount")
+        if quantity != 1 or unit_amount is not None or unit_amount_decimal is not None:
+            raise InvalidRequest("Give amount, or unit_amount with quantity, not both.",
+                                 param="amount")
+        unit = Decimal(amount)
+    else:
+        unit = parse_unit_amount(unit_amount, unit_amount_decimal)  # type: ignore[assignment]
+    if currency is None:
+        raise InvalidRequest("currency is required.", param="currency")
+    currency = normalize_currency(currency)
+    if price_row is not None and price_row.currency != currency:
+        raise InvalidRequest("The price is in another currency.", param="price")
+    now = now_for(uow, cust)
+    start = end = now
+    if period is not None:
+        start, end = _period(period)
+    row = m.InvoiceItem(
+        id=new_id("ii"), org_id=org_id, customer_id=cust.id, price_id=price_row and price_row.id,
+        currency=currency, description=description or "One-off charge", quantity=quantity,
+        unit_amount_decimal=unit, amount=round_minor(unit * quantity), period_start=start,
+        period_end=end, metadata_=metadata or {}, created=now)
+    uow.session.add(row)
+    if invoice is not None:
+        target = scoping.get(uow.session, m.Invoice, org_id, invoice, param="invoice")
+        if target.status != "draft" or target.customer_id != cust.id \
+                or target.currency != currency:
+            raise InvalidRequest("Items can be added only to a draft invoice of the same "
+                                 "customer and currency.", param="invoice")
+        row.invoice_id = target.id
+        target.lines.append(item_line(row, len(target.lines)))
+        recompute(target)
+    events.record(uow.session, org_id, "invoiceitem.created", objects.invoice_item(row), now)
+    uow.commit()
+    return row
+
+
+def _period(period: Any) -> tuple[datetime, datetime]:
+    from kassa.core.clock import from_unix
+
+    if not isinstance(period, dict) or not {"start", "end"} <= set(period):
+        raise InvalidRequest("period needs start and end.", param="period")
+    start, end = period["start"], period["end"]
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, end)):
+        raise InvalidRequest("period start and end are Unix timestamps.", param="period")
+    if end < start:
+        raise InvalidRequest("period end is before its start.", param="period[end]")
+    return from_unix(start), from_unix(end)
+
+
+def create_invoice(uow: UnitOfWork, org_id: str, *, customer: str,
+                   currency: str | None = None, collection_method: str = "send_invoice",
+                   days_until_due: int | None = None, auto_advance: bool = True,
+                   description: str | None = None,
+                   pending_invoice_items_behavior: str = "include",
+                   metadata: dict[str, Any] | None = None) -> m.Invoice:
+    """A manual draft invoice for a customer, holding their pending items by default."""
+    org = uow.session.get(m.Organization, org_id)
+    assert org is not None
+    cust = scoping.get(uow.session, m.Customer, org_id, customer, param="customer")
+    if collection_method not in COLLECTION_METHODS:
+        raise InvalidRequest(f"collection_method must be one of {', '.join(COLLECTION_METHODS)}.",
+                             param="collection_method")
+    if pending_invoice_items_behavior not in ("include", "exclude"):
+        raise InvalidRequest("pending_invoice_items_behavior must be include or exclude.",
+                             param="pending_invoice_items_behavior")
+    if days_until_due is not None and (collection_method != "send_invoice"
+                                       or days_until_due < 0):
+        raise InvalidRequest("days_until_due is a non-negative number of days for "
+                             "send_invoice invoices.", param="days_until_due")
+    currency = normalize_currency(currency or cust.currency or org.default_currency)
+    now = now_for(uow, cust)
+    invoice = m.Invoice(
+        id=new_id("in"), org_id=org_id, customer_id=cust.id, status="draft", currency=currency,
+        billing_reason="manual", collection_method=collection_method,
+        days_until_due=(org.days_until_due if days_until_due is None else days_until_due)
+        if collection_method == "send_invoice" else None,
+        period_start=now, period_end=now, auto_advance=auto_advance,
+        auto_finalize_at=now + timedelta(seconds=org.draft_grace_seconds) if auto_advance
+        else None, description=description, metadata_=metadata or {}, created=now)
+    invoice.lines = []
+    uow.session.add(invoice)
+    if pending_invoice_items_behavior == "include":
+        attach_pending_items(uow, cust, invoice)
+    recompute(invoice)
+    events.record(uow.session, org_id, "invoice.created", objects.invoice(invoice), now)
+    uow.commit()
+    return invoice
+
+
+def _next_number(uow: UnitOfWork, org: m.Organization, issued_at: datetime) -> str:
+    """Take the next number of the organization's series, holding its row lock to commit."""
+    issued_on = issued_at.astimezone(timezone_of(org)).date()
+    series = numbering.series_key(org.invoice_number_format, org.invoice_prefix, issued_on)
+    dialect = postgresql if is_postgres(uow.session) else sqlite
+    uow.session.execute(dialect.insert(m.InvoiceSequence)
+                        .values(org_id=org.id, series=series, next_number=1)
+                        .on_conflict_do_nothing())
+    sequence = uow.session.scalars(select(m.InvoiceSequence).where(
+        m.InvoiceSequence.org_id == org.id, m.InvoiceSequence.series == series)
+        .with_for_update()).one()
+    number = sequence.next_number
+    sequence.next_number = number + 1
+    return numbering.format_number(org.invoice_number_format, org.invoice_prefix, number,
+                                   issued_on)
+
+
+def finalize(uow: UnitOfWork, org: m.Organization, invoice: m.Invoice, now: datetime) -> None:
+    """Draft -> open: number it, freeze the customer's details, apply the balance, set due date.
+
+    An invoice with nothing to pay is paid at once. Records `invoice.finalized` (and
+    `invoice.paid`). The caller commits.
+    """
+    if invoice.status != "draft":
+        raise InvalidState(f"Invoice {invoice.id} is {invoice.status}, not a draft.")
+    customer = uow.session.get(m.Customer, invoice.customer_id, with_for_update=True)
+    assert customer is not None
+    recompute(invoice)
+    applied = domain.apply_balance(invoice.total, customer.balance)
+    if applied.applied:
+        record_balance_change(uow, customer, -applied.applied, "applied_to_invoice",
+                              invoice_id=invoice.id)
+    invoice.starting_balance = applied.starting_balance
+    invoice.ending_balance = applied.ending_balance
+    invoice.amount_due = applied.amount_due
+    invoice.amount_remaining = applied.amount_due - invoice.amount_paid
+    invoice.number = _next_number(uow, org, now)
+    invoice.status = "open"
+    invoice.finalized_at = now
+    invoice.auto_finalize_at = None
+    invoice.customer_name = customer.name
+    invoice.customer_email = customer.email
+    invoice.customer_address = dict(customer.address or {})
+    invoice.customer_vat_id = customer.vat_id
+    if invoice.collection_method == "send_invoice":
+        invoice.due_date = domain.due_date(now, invoice.days_until_due or 0)
+    events.record(uow.session, org.id, "invoice.finalized", objects.invoice(invoice), now)
+    if invoice.amount_due == 0:
+        _mark_paid(uow, org, invoice, now)
+    _refresh_subscription(uow, org, customer, invoice, now)
+
+
+def _mark_paid(uow: UnitOfWork, org: m.Organization, invoice: m.Invoice, now: datetime) -> None:
+    invoice.amount_paid = invoice.amount_due
+    invoice.amount_remaining = 0
+    invoice.status = "paid"
+    invoice.paid_at = now
+    if invoice.subscription_id:
+        sub = uow.session.get(m.Subscription, invoice.subscription_id)
+        if sub is not None and sub.awaiting_first_payment and sub.latest_invoice_id == invoice.id:
+            sub.awaiting_first_payment = False
+    events.record(uow.session, org.id, "invoice.paid", objects.invoice(invoice), now)
+
+
+def _refresh_subscription(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
+                          invoice: m.Invoice, now: datetime) -> None:
+    subscription_ids = {line.subscription_id for line in invoice.lines if line.subscription_id}
+    for sub_id in sorted(subscription_ids):
+        sub = uow.session.get(m.Subscription, sub_id)
+        if sub is not None:
+            refresh(uow, org, customer, sub, now)
+
+
+def _load(uow: UnitOfWork, org_id: str, invoice_id: str) -> tuple[m.Organization, m.Invoice,
+                                                                     m.Customer, datetime]:
+    invoice = scoping.get(uow.session, m.Invoice, org_id, invoice_id, lock=True)
+    org = uow.session.get(m.Organization, org_id)
+    customer = uow.session.get(m.Customer, invoice.customer_id)
+    assert org is not None and customer is not None
+    return org, invoice, customer, now_for(uow, customer)
+
+
+def finalize_invoice(uow: UnitOfWork, org_id: str, invoice_id: str) -> m.Invoice:
+    """Finalize a draft now (POST /v1/invoices/{id}/finalize)."""
+    org, invoice, _, now = _load(uow, org_id, invoice_id)
+    finalize(uow, org, invoice, now)
+    uow.commit()
+    return invoice
+
+
+def pay_invoice(uow: UnitOfWork, org_id: str, invoice_id: str, *,
+                paid_out_of_band: bool = False) -> m.Invoice:
+    """Record that an invoice was paid outside Kassa (bank transfer seen by finance, cash)."""
+    org, invoice, customer, now = _load(uow, org_id, invoice_id)
+    if not paid_out_of_band:
+        raise InvalidRequest("No payment gateway is configured to collect this invoice; "
+                             "record an outside payment with paid_out_of_band=true.",
+                             param="paid_out_of_band", code="payment_method_unavailable")
+    if invoice.status == "draft":
+        finalize(uow, org, invoice, now)
+    if invoice.status == "paid":
+        raise InvalidState("Invoice is already paid.", code="invoice_already_paid")
+    if invoice.status not in ("open", "uncollectible"):
+        raise InvalidState(f"Invoice is {invoice.status}; only open or uncollectible invoices "
+                           "can be paid.")
+    invoice.paid_out_of_band = True
+    _mark_paid(uow, org, invoice, now)
+    _refresh_subscription(uow, org, customer, invoice, now)
+    uow.commit()
+    return invoice
+
+
+def void_invoice(uow: UnitOfWork, org_id: str, invoice_id: str) -> m.Invoice:
+    """Open -> void. Credit balance the invoice used goes back to the customer."""
+    org, invoice, customer, now = _load(uow, org_id, invoice_id)
+    if invoice.status not in ("open", "uncollectible"):
+        raise InvalidState(f"Invoice is {invoice.status}; only open or uncollectible invoices "
+                           "can be voided.")
+    used = invoice.starting_balance - (invoice.ending_balance or 0)
+    if used:
+        record_balance_change(uow, customer, used, "invoice_voided", invoice_id=invoice.id)
+    invoice.status = "void"
+    invoice.voided_at = now
+    invoice.amount_remaining = 0
+    events.record(uow.session, org_id, "invoice.voided", objects.invoice(invoice), now)
+    _refresh_subscription(uow, org, customer, invoice, now)
+    uow.commit()
+    return invoice
+
+
+def mark_uncollectible(uow: UnitOfWork, org_id: str, invoice_id: str) -> m.Invoice:
+    org, invoice, customer, now = _load(uow, org_id, invoice_id)
+    if invoice.status != "open":
+        raise InvalidState(f"Invoice is {invoice.status}; only open invoices can be marked "
+                           "uncollectible.")
+    invoice.status = "uncollectible"
+    invoice.marked_uncollectible_at = now
+    events.record(uow.session, org_id, "invoice.marked_uncollectible",
+                  objects.invoice(invoice), now)
+    _refresh_subscription(uow, org, customer, invoice, now)
+    uow.commit()
+    return invoice
+
+
+def delete_draft(uow: UnitOfWork, org_id: str, invoice_id: str) -> m.Invoice:
+    """Delete a manual draft; its items return to pending. Subscription drafts are voided
+    after finalization instead, so their periods stay accounted for."""
+    invoice = scoping.get(uow.session, m.Invoice, org_id, invoice_id, lock=True)
+    if invoice.status != "draft" or invoice.billing_reason != "manual":
+        raise InvalidState("Only manual draft invoices can be deleted.")
+    for item in uow.session.scalars(select(m.InvoiceItem).where(
+            m.InvoiceItem.invoice_id == invoice.id)):
+        item.invoice_id = None
+    for line in list(invoice.lines):
+        uow.session.delete(line)
+    uow.session.delete(invoice)
+    uow.commit()
+    return invoice
+
+
+def list_invoices(uow: UnitOfWork, org_id: str, *, customer: str | None = None,
+                  subscription: str | None = None, status: str | None = None,
+                  **page: Any) -> scoping.Page:
+    query = select(m.Invoice).where(m.Invoice.org_id == org_id)
+    if customer:
+        query = query.where(m.Invoice.customer_id == customer)
+    if subscription:
+        query = query.where(m.Invoice.subscription_id == subscription)
+    if status:
+        query = query.where(m.Invoice.status == status)
+    return scoping.paginate(uow.session, query, m.Invoice, **page)

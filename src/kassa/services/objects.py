@@ -1,0 +1,165 @@
+"""The JSON shapes of Kassa's resources, shared by the API and the events in the outbox.
+
+Field names follow Stripe's where Stripe has the concept; times are Unix seconds.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from kassa.core.clock import to_unix
+from kassa.store import models as m
+
+
+def _ts(value: datetime | None) -> int | None:
+    return None if value is None else to_unix(value)
+
+
+def _dec(value: Decimal | None) -> str | None:
+    return None if value is None else format(value.normalize(), "f")
+
+
+def _int_amount(value: Decimal | None) -> int | None:
+    if value is None or value != value.to_integral_value():
+        return None
+    return int(value)
+
+
+def organization(org: m.Organization) -> dict[str, Any]:
+    return {
+        "id": org.id, "object": "organization", "name": org.name, "legal_name": org.legal_name,
+        "address": org.address, "country": org.country, "vat_id": org.vat_id, "iban": org.iban,
+        "default_currency": org.default_currency, "timezone": org.timezone,
+        "locale": org.locale, "invoice_prefix": org.invoice_prefix,
+        "invoice_number_format": org.invoice_number_format, "brand_color": org.brand_color,
+        "logo_url": org.logo_url, "draft_grace_seconds": org.draft_grace_seconds,
+        "invoice_lead_days": org.invoice_lead_days, "days_until_due": org.days_until_due,
+        "created": _ts(org.created),
+    }
+
+
+def test_clock(clock: m.TestClock) -> dict[str, Any]:
+    return {"id": clock.id, "object": "test_helpers.test_clock", "name": clock.name,
+            "frozen_time": _ts(clock.frozen_time), "status": clock.status,
+            "created": _ts(clock.created)}
+
+
+def customer(c: m.Customer) -> dict[str, Any]:
+    return {
+        "id": c.id, "object": "customer", "name": c.name, "email": c.email,
+        "address": c.address or None, "country": c.country, "vat_id": c.vat_id,
+        "currency": c.currency, "timezone": c.timezone, "preferred_locales":
+        [c.locale] if c.locale else [], "tax_exempt": c.tax_exempt, "metadata": c.metadata_,
+        "external_id": c.external_id, "balance": c.balance, "test_clock": c.test_clock_id,
+        "created": _ts(c.created), "deleted": c.deleted or None,
+    }
+
+
+def balance_transaction(t: m.BalanceTransaction) -> dict[str, Any]:
+    return {"id": t.id, "object": "customer_balance_transaction", "customer": t.customer_id,
+            "amount": t.amount, "currency": t.currency, "type": t.type,
+            "description": t.description, "invoice": t.invoice_id,
+            "ending_balance": t.ending_balance, "created": _ts(t.created)}
+
+
+def product(p: m.Product) -> dict[str, Any]:
+    return {"id": p.id, "object": "product", "name": p.name, "description": p.description,
+            "active": p.active, "metadata": p.metadata_, "created": _ts(p.created)}
+
+
+def price(p: m.Price) -> dict[str, Any]:
+    recurring = None
+    if p.type == "recurring":
+        recurring = {"interval": p.recurring_interval,
+                     "interval_count": p.recurring_interval_count,
+                     "usage_type": p.recurring_usage_type}
+    return {
+        "id": p.id, "object": "price", "product": p.product_id, "currency": p.currency,
+        "unit_amount": _int_amount(p.unit_amount_decimal),
+        "unit_amount_decimal": _dec(p.unit_amount_decimal), "type": p.type,
+        "billing_scheme": p.billing_scheme, "recurring": recurring,
+        "tiers_mode": p.tiers_mode, "tiers": p.tiers, "transform_quantity": p.transform_quantity,
+        "currency_options": p.currency_options or None, "nickname": p.nickname,
+        "lookup_key": p.lookup_key, "active": p.active, "metadata": p.metadata_,
+        "created": _ts(p.created),
+    }
+
+
+def subscription_item(item: m.SubscriptionItem) -> dict[str, Any]:
+    return {"id": item.id, "object": "subscription_item", "subscription": item.subscription_id,
+            "price": price(item.price), "quantity": item.quantity, "created": _ts(item.created)}
+
+
+def subscription(s: m.Subscription) -> dict[str, Any]:
+    return {
+        "id": s.id, "object": "subscription", "customer": s.customer_id, "status": s.status,
+        "currency": s.currency, "collection_method": s.collection_method,
+        "days_until_due": s.days_until_due, "payment_behavior": s.payment_behavior,
+        "start_date": _ts(s.start_date), "billing_cycle_anchor": _ts(s.billing_cycle_anchor),
+        "trial_start": _ts(s.trial_start), "trial_end": _ts(s.trial_end),
+        "current_period_start": _ts(s.current_period_start),
+        "current_period_end": _ts(s.current_period_end),
+        "cancel_at_period_end": s.cancel_at_period_end, "cancel_at": _ts(s.cancel_at),
+        "canceled_at": _ts(s.canceled_at), "ended_at": _ts(s.ended_at),
+        "invoice_lead_days": s.invoice_lead_days, "latest_invoice": s.latest_invoice_id,
+        "next_billing_at": _ts(s.next_billing_at),
+        "items": {"object": "list", "data": [subscription_item(i) for i in s.items]},
+        "metadata": s.metadata_, "created": _ts(s.created),
+    }
+
+
+def invoice_line(line: m.InvoiceLine) -> dict[str, Any]:
+    return {
+        "id": line.id, "object": "line_item", "type": line.type,
+        "subscription": line.subscription_id, "subscription_item": line.subscription_item_id,
+        "invoice_item": line.invoice_item_id, "price": line.price_id,
+        "description": line.description, "quantity": line.quantity,
+        "unit_amount_decimal": _dec(line.unit_amount_decimal), "amount": line.amount,
+        "currency": line.currency,
+        "period": {"start": _ts(line.period_start), "end": _ts(line.period_end)},
+        "proration": line.proration,
+        "proration_fraction": _dec(line.proration_fraction),
+    }
+
+
+def invoice(i: m.Invoice, lines: list[m.InvoiceLine] | None = None) -> dict[str, Any]:
+    lines = i.lines if lines is None else lines
+    return {
+        "id": i.id, "object": "invoice", "customer": i.customer_id,
+        "subscription": i.subscription_id, "status": i.status, "number": i.number,
+        "currency": i.currency, "billing_reason": i.billing_reason,
+        "collection_method": i.collection_method, "period_start": _ts(i.period_start),
+        "period_end": _ts(i.period_end), "subtotal": i.subtotal, "tax": i.tax,
+        "total": i.total, "starting_balance": i.starting_balance,
+        "ending_balance": i.ending_balance, "amount_due": i.amount_due,
+        "amount_paid": i.amount_paid, "amount_remaining": i.amount_remaining,
+        "due_date": _ts(i.due_date), "auto_advance": i.auto_advance,
+        "automatically_finalizes_at": _ts(i.auto_finalize_at) if i.status == "draft" else None,
+        "paid": i.status == "paid", "paid_out_of_band": i.paid_out_of_band,
+        "description": i.description, "customer_name": i.customer_name,
+        "customer_email": i.customer_email, "customer_address": i.customer_address,
+        "customer_vat_id": i.customer_vat_id,
+        "status_transitions": {"finalized_at": _ts(i.finalized_at), "paid_at": _ts(i.paid_at),
+                               "voided_at": _ts(i.voided_at),
+                               "marked_uncollectible_at": _ts(i.marked_uncollectible_at)},
+        "lines": {"object": "list", "data": [invoice_line(line) for line in lines]},
+        "metadata": i.metadata_, "created": _ts(i.created),
+    }
+
+
+def invoice_item(ii: m.InvoiceItem) -> dict[str, Any]:
+    return {
+        "id": ii.id, "object": "invoiceitem", "customer": ii.customer_id,
+        "invoice": ii.invoice_id, "price": ii.price_id, "currency": ii.currency,
+        "description": ii.description, "quantity": ii.quantity,
+        "unit_amount_decimal": _dec(ii.unit_amount_decimal), "amount": ii.amount,
+        "period": {"start": _ts(ii.period_start), "end": _ts(ii.period_end)},
+        "metadata": ii.metadata_, "date": _ts(ii.created),
+    }
+
+
+def event(e: m.Event) -> dict[str, Any]:
+    return {"id": e.id, "object": "event", "type": e.type, "created": _ts(e.created),
+            "data": e.data}

@@ -1,0 +1,132 @@
+"""Organizations (the sellers) and their API keys."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kassa.core.errors import AuthenticationFailed, InvalidRequest, NotFound
+from kassa.core.ids import new_id
+from kassa.core.money import normalize_currency
+from kassa.core.secrets import hash_secret, new_secret
+from kassa.domain import numbering
+from kassa.services import validation
+from kassa.store import models as m
+from kassa.store.uow import UnitOfWork
+
+
+@dataclass(frozen=True)
+class NewOrganization:
+    organization: m.Organization
+    secret_key: str
+
+
+def _default_prefix(name: str) -> str:
+    letters = re.sub(r"[^A-Za-z0-9]", "", name).upper()
+    return (letters[:4] or "INV")
+
+
+def create_organization(uow: UnitOfWork, pepper: bytes, *, name: str,
+                        **settings: Any) -> NewOrganization:
+    """Create an organization and its first secret key; the key is returned once, never stored."""
+    if not name or not name.strip():
+        raise InvalidRequest("An organization needs a name.", param="name")
+    org = m.Organization(id=new_id("org"), name=name.strip(), created=uow.clock.now(),
+                         invoice_prefix=_default_prefix(name),
+                         invoice_number_format=numbering.DEFAULT_FORMAT)
+    update_settings(org, settings)
+    uow.session.add(org)
+    uow.session.flush()
+    secret = _add_key(uow.session, org, pepper, "default", uow)
+    uow.commit()
+    return NewOrganization(org, secret)
+
+
+def update_settings(org: m.Organization, settings: dict[str, Any]) -> None:
+    """Validate and apply organization settings; raises InvalidRequest naming the field."""
+    for field, value in settings.items():
+        if value is None:
+            continue
+        if field == "default_currency":
+            value = normalize_currency(value, param=field)
+        elif field == "timezone":
+            validation.timezone(value, param=field)
+        elif field == "country":
+            value = validation.country(value, param=field)
+        elif field == "vat_id":
+            value = validation.vat_id(value, param=field)
+        elif field == "iban":
+            value = validation.iban(value, param=field)
+        elif field == "invoice_number_format":
+            try:
+                numbering.validate_format(value)
+            except ValueError as exc:
+                raise InvalidRequest(str(exc), param=field) from None
+        elif field in {"draft_grace_seconds", "invoice_lead_days", "days_until_due"}:
+            if not isinstance(value, int) or value < 0:
+                raise InvalidRequest(f"{field} must be a non-negative integer.", param=field)
+        elif field == "brand_color":
+            if not re.fullmatch(r"#[0-9a-fA-F]{6}", value):
+                raise InvalidRequest("brand_color must look like #1a2b3c.", param=field)
+        elif field not in {"legal_name", "address", "locale", "invoice_prefix", "logo_url",
+                           "name"}:
+            raise InvalidRequest(f"Unknown setting: {field}.", param=field)
+        setattr(org, field, value)
+
+
+def get_organization(session: Session, org_id: str, *, lock: bool = False) -> m.Organization:
+    org = session.get(m.Organization, org_id, with_for_update=lock)
+    if org is None:
+        raise NotFound(f"No such organization: '{org_id}'")
+    return org
+
+
+def update_organization(uow: UnitOfWork, org_id: str, settings: dict[str, Any]) -> m.Organization:
+    """Change the organization's settings (all validated before any is applied)."""
+    org = get_organization(uow.session, org_id, lock=True)
+    update_settings(org, settings)
+    uow.commit()
+    return org
+
+
+def _add_key(session: Session, org: m.Organization, pepper: bytes, name: str,
+             uow: UnitOfWork) -> str:
+    secret = new_secret("sk_live")
+    session.add(m.ApiKey(id=new_id("key"), org_id=org.id, secret_hash=hash_secret(secret, pepper),
+                         last4=secret[-4:], name=name, created=uow.clock.now()))
+    return secret
+
+
+def create_api_key(uow: UnitOfWork, pepper: bytes, org_id: str, name: str) -> str:
+    """A further secret key for the organization (shown once)."""
+    org = uow.session.get(m.Organization, org_id)
+    assert org is not None
+    secret = _add_key(uow.session, org, pepper, name, uow)
+    uow.commit()
+    return secret
+
+
+def authenticate(session: Session, pepper: bytes, secret: str) -> str:
+    """The organization id a secret key belongs to, or AuthenticationFailed."""
+    if not secret.startswith("sk_"):
+        raise AuthenticationFailed("Invalid API key provided.")
+    key = session.scalars(select(m.ApiKey).where(
+        m.ApiKey.secret_hash == hash_secret(secret, pepper),
+        m.ApiKey.revoked_at.is_(None))).first()
+    if key is None:
+        raise AuthenticationFailed("Invalid API key provided.")
+    return key.org_id
+
+
+def timezone_of(org: m.Organization, customer: m.Customer | None = None) -> ZoneInfo:
+    """The timezone billing dates are computed in: the customer's, else the organization's."""
+    name = (customer.timezone if customer is not None else None) or org.timezone or "UTC"
+    try:
+        return ZoneInfo(name)
+    except ZoneInfoNotFoundError:
+        return ZoneInfo("UTC")

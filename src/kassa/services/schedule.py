@@ -1,0 +1,100 @@
+"""A subscription's state over time: status, current period and when it next needs work."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import exists, select
+
+from kassa.domain import billing as domain
+from kassa.domain.periods import Recurrence
+from kassa.domain.subscriptions import INCOMPLETE_EXPIRES_AFTER, status_at
+from kassa.services import events, objects
+from kassa.services.organizations import timezone_of
+from kassa.store import models as m
+from kassa.store.uow import UnitOfWork
+
+
+def terms_of(org: m.Organization, customer: m.Customer,
+             sub: m.Subscription) -> domain.SubscriptionTerms:
+    """The subscription as the pure billing domain sees it."""
+    lead_days = sub.invoice_lead_days if sub.invoice_lead_days is not None \
+        else org.invoice_lead_days
+    items = tuple(
+        domain.ItemTerms(
+            id=item.id, quantity=item.quantity,
+            price=domain.PriceTerms(
+                id=item.price.id, product_name=item.price.product.name,
+                currency=item.price.currency,
+                unit_amount_decimal=item.price.unit_amount_decimal or 0,  # type: ignore[arg-type]
+                recurrence=Recurrence(item.price.recurring_interval,  # type: ignore[arg-type]
+                                      item.price.recurring_interval_count or 1)))
+        for item in sub.items)
+    return domain.SubscriptionTerms(
+        id=sub.id, customer_id=customer.id, currency=sub.currency,
+        tz=timezone_of(org, customer), start=sub.start_date, anchor=sub.billing_cycle_anchor,
+        items=items, trial_end=sub.trial_end, ends_at=sub.ended_at or sub.cancel_at,
+        lead=timedelta(days=lead_days), prorate_first_period=sub.prorate_first_period,
+        granularity=org.proration_granularity)  # type: ignore[arg-type]
+
+
+def _has_overdue_invoice(uow: UnitOfWork, sub: m.Subscription, now: datetime) -> bool:
+    return bool(uow.session.scalar(select(exists().where(
+        m.Invoice.subscription_id == sub.id, m.Invoice.status == "open",
+        m.Invoice.due_date.is_not(None), m.Invoice.due_date <= now))))
+
+
+def _earliest_due_date(uow: UnitOfWork, sub: m.Subscription, now: datetime) -> datetime | None:
+    return uow.session.scalar(select(m.Invoice.due_date).where(
+        m.Invoice.subscription_id == sub.id, m.Invoice.status == "open",
+        m.Invoice.due_date > now).order_by(m.Invoice.due_date).limit(1))
+
+
+def refresh(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
+            sub: m.Subscription, now: datetime) -> None:
+    """Bring the subscription's status, current period and schedule up to `now`.
+
+    Records `customer.subscription.updated` (or `.deleted` when it ends) if the status changed.
+    """
+    terms = terms_of(org, customer, sub)
+    before = sub.status
+    ends_at = sub.ended_at or sub.cancel_at
+    if ends_at is not None and ends_at <= now and sub.ended_at is None:
+        sub.ended_at = ends_at
+        sub.canceled_at = sub.canceled_at or ends_at
+    incomplete_since = sub.created if sub.awaiting_first_payment else None
+    sub.status = status_at(now=now, trial_end=sub.trial_end, ended_at=sub.ended_at,
+                           awaiting_first_payment=sub.awaiting_first_payment,
+                           incomplete_since=incomplete_since,
+                           has_overdue_invoice=_has_overdue_invoice(uow, sub, now))
+    if sub.status == "incomplete_expired" and sub.ended_at is None:
+        sub.ended_at = now
+    current = domain.period_at(terms, now)
+    if current is not None:
+        sub.current_period_start, sub.current_period_end = current.start, current.end
+    sub.next_billing_at = (None if sub.status in ("canceled", "incomplete_expired")
+                           else domain.next_billing_at(terms, sub.billed_through))
+    sub.next_action_at = _next_action_at(uow, sub, now)
+    if sub.status != before:
+        kind = "deleted" if sub.status in ("canceled", "incomplete_expired") else "updated"
+        events.record(uow.session, org.id, f"customer.subscription.{kind}",
+                      objects.subscription(sub), now, {"status": before})
+
+
+def _next_action_at(uow: UnitOfWork, sub: m.Subscription, now: datetime) -> datetime | None:
+    """The next moment something happens to the subscription by itself."""
+    if sub.status in ("canceled", "incomplete_expired"):
+        return None
+    moments = [sub.next_billing_at]
+    if sub.trial_end is not None and sub.trial_end > now:
+        moments.append(sub.trial_end)
+    if sub.cancel_at is not None and sub.cancel_at > now:
+        moments.append(sub.cancel_at)
+    if sub.awaiting_first_payment:
+        moments.append(sub.created + INCOMPLETE_EXPIRES_AFTER)
+    if sub.status != "past_due":
+        moments.append(_earliest_due_date(uow, sub, now))
+    # The current period's end moves current_period_* even when nothing is billed then.
+    moments.append(sub.current_period_end if sub.current_period_end > now else None)
+    upcoming = [moment for moment in moments if moment is not None]
+    return min(upcoming) if upcoming else None

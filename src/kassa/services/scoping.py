@@ -1,0 +1,58 @@
+"""Loading rows sealed to one organization, and cursor pagination over them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from kassa.core.errors import InvalidRequest, NotFound
+
+T = TypeVar("T")
+
+MAX_PAGE = 100
+
+
+def get(session: Session, model: type[T], org_id: str, object_id: Any, *,
+        param: str = "id", lock: bool = False) -> T:
+    """The row `object_id` of `model` in organization `org_id`, or NotFound naming `param`.
+
+    A row of another organization is reported exactly like a missing one.
+    """
+    if not isinstance(object_id, str) or not object_id:
+        raise NotFound(f"No such {model.__tablename__[:-1]}: {object_id!r}", param=param)  # type: ignore[attr-defined]
+    query = select(model).where(model.id == object_id, model.org_id == org_id)  # type: ignore[attr-defined]
+    if lock:
+        query = query.with_for_update()
+    row = session.scalars(query).first()
+    if row is None:
+        name = model.__tablename__.rstrip("s")  # type: ignore[attr-defined]
+        raise NotFound(f"No such {name}: '{object_id}'", param=param)
+    return row
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[Any]
+    has_more: bool
+
+
+def paginate(session: Session, query: Select[Any], model: Any, *, limit: int = 10,
+             starting_after: str | None = None, ending_before: str | None = None) -> Page:
+    """Newest first, by id (ids sort by creation). Cursors as Stripe's: `starting_after`."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidRequest(f"limit must be between 1 and {MAX_PAGE}.", param="limit")
+    if starting_after and ending_before:
+        raise InvalidRequest("Give starting_after or ending_before, not both.",
+                             param="ending_before")
+    if ending_before:
+        rows = list(session.scalars(query.where(model.id > ending_before)
+                                    .order_by(model.id.asc()).limit(limit + 1)))
+        has_more = len(rows) > limit
+        return Page(list(reversed(rows[:limit])), has_more)
+    if starting_after:
+        query = query.where(model.id < starting_after)
+    rows = list(session.scalars(query.order_by(model.id.desc()).limit(limit + 1)))
+    return Page(rows[:limit], len(rows) > limit)

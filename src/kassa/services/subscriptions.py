@@ -1,0 +1,286 @@
+"""Subscriptions: creating them, changing their end, cancelling them."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from kassa.core.clock import from_unix
+from kassa.core.errors import InvalidRequest, InvalidState
+from kassa.core.ids import new_id
+from kassa.domain import billing as domain
+from kassa.domain.periods import boundary, index_at
+from kassa.services import events, objects, scoping
+from kassa.services.billing import bill_customer
+from kassa.services.customers import now_for
+from kassa.services.invoices import COLLECTION_METHODS, finalize
+from kassa.services.schedule import refresh, terms_of
+from kassa.store import models as m
+from kassa.store.uow import UnitOfWork
+
+MAX_ITEMS = 20
+MAX_TRIAL_DAYS = 730
+
+
+def _timestamp(value: Any, param: str, now: datetime) -> datetime:
+    if value == "now":
+        return now
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidRequest(f"{param} must be a Unix timestamp.", param=param)
+    return from_unix(value)
+
+
+def _items(uow: UnitOfWork, org_id: str, items: Any) -> list[tuple[m.Price, int]]:
+    if not isinstance(items, list) or not items:
+        raise InvalidRequest("A subscription needs at least one item.", param="items")
+    if len(items) > MAX_ITEMS:
+        raise InvalidRequest(f"A subscription has at most {MAX_ITEMS} items.", param="items")
+    chosen: list[tuple[m.Price, int]] = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise InvalidRequest("Each item is an object with a price.", param=f"items[{index}]")
+        price = scoping.get(uow.session, m.Price, org_id, item.get("price"),
+                            param=f"items[{index}][price]")
+        if price.type != "recurring":
+            raise InvalidRequest("A subscription item needs a recurring price.",
+                                 param=f"items[{index}][price]")
+        if not price.active:
+            raise InvalidRequest("The price is archived.", param=f"items[{index}][price]")
+        quantity = item.get("quantity", 1)
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 0:
+            raise InvalidRequest("quantity must be a non-negative integer.",
+                                 param=f"items[{index}][quantity]")
+        if any(p.id == price.id for p, _ in chosen):
+            raise InvalidRequest("Each price may appear once in a subscription.",
+                                 param=f"items[{index}][price]")
+        chosen.append((price, quantity))
+    first = chosen[0][0]
+    for index, (price, _) in enumerate(chosen):
+        if price.currency != first.currency:
+            raise InvalidRequest("All items of a subscription must be in one currency.",
+                                 param=f"items[{index}][price]")
+        if (price.recurring_interval, price.recurring_interval_count) != \
+                (first.recurring_interval, first.recurring_interval_count):
+            raise InvalidRequest("All items of a subscription must recur at the same interval.",
+                                 param=f"items[{index}][price]")
+    return chosen
+
+
+def create_subscription(uow: UnitOfWork, org_id: str, *, customer: str, items: list[Any],
+                        start_date: Any = None, backdate_start_date: Any = None,
+                        trial_period_days: int | None = None, trial_end: Any = None,
+                        billing_cycle_anchor: Any = None, proration_behavior: str =
+                        "create_prorations", collection_method: str = "charge_automatically",
+                        days_until_due: int | None = None, cancel_at_period_end: bool = False,
+                        cancel_at: Any = None, payment_behavior: str = "allow_incomplete",
+                        invoice_lead_days: int | None = None,
+                        metadata: dict[str, Any] | None = None) -> m.Subscription:
+    """Create a subscription and bill what is due at once (its first invoice, or a trial's).
+
+    It may start now, in the future (`start_date`) or in the past (`backdate_start_date`);
+    a trial delays the first paid period; `billing_cycle_anchor` moves renewals to a calendar
+    date with a prorated first period (`proration_behavior: none` makes that period free).
+    """
+    org = uow.session.get(m.Organization, org_id)
+    assert org is not None
+    cust = scoping.get(uow.session, m.Customer, org_id, customer, param="customer",
+                       lock=True)
+    if cust.deleted:
+        raise InvalidRequest("The customer is deleted.", param="customer")
+    chosen = _items(uow, org_id, items)
+    currency = chosen[0][0].currency
+    if cust.currency and cust.currency != currency:
+        raise InvalidRequest(f"The customer is billed in {cust.currency.upper()}; the price is "
+                             f"in {currency.upper()}.", param="items[0][price]",
+                             code="currency_mismatch")
+    now = now_for(uow, cust)
+    if start_date is not None and backdate_start_date is not None:
+        raise InvalidRequest("Give start_date or backdate_start_date, not both.",
+                             param="backdate_start_date")
+    start = now
+    if backdate_start_date is not None:
+        start = _timestamp(backdate_start_date, "backdate_start_date", now)
+        if start > now:
+            raise InvalidRequest("backdate_start_date must be in the past.",
+                                 param="backdate_start_date")
+    elif start_date is not None:
+        start = _timestamp(start_date, "start_date", now)
+    if collection_method not in COLLECTION_METHODS:
+        raise InvalidRequest(f"collection_method must be one of {', '.join(COLLECTION_METHODS)}.",
+                             param="collection_method")
+    if days_until_due is not None:
+        if collection_method != "send_invoice":
+            raise InvalidRequest("days_until_due is only for send_invoice subscriptions.",
+                                 param="days_until_due")
+        if isinstance(days_until_due, bool) or not isinstance(days_until_due, int) \
+                or not 0 <= days_until_due <= 365:
+            raise InvalidRequest("days_until_due must be between 0 and 365.",
+                                 param="days_until_due")
+    if collection_method == "send_invoice" and days_until_due is None:
+        days_until_due = org.days_until_due
+    if payment_behavior not in ("allow_incomplete", "default_incomplete"):
+        raise InvalidRequest("payment_behavior must be allow_incomplete or default_incomplete.",
+                             param="payment_behavior")
+    if proration_behavior not in ("create_prorations", "none"):
+        raise InvalidRequest("proration_behavior must be create_prorations or none.",
+                             param="proration_behavior")
+    if invoice_lead_days is not None and (isinstance(invoice_lead_days, bool) or not
+                                          isinstance(invoice_lead_days, int) or
+                                          not 0 <= invoice_lead_days <= 90):
+        raise InvalidRequest("invoice_lead_days must be between 0 and 90.",
+                             param="invoice_lead_days")
+    trial = _trial_end(trial_period_days, trial_end, start, now)
+    paid_from = trial or start
+    sub = m.Subscription(
+        id=new_id("sub"), org_id=org_id, customer_id=cust.id, status="incomplete",
+        currency=currency, collection_method=collection_method, days_until_due=days_until_due,
+        payment_behavior=payment_behavior, start_date=start, billing_cycle_anchor=paid_from,
+        prorate_first_period=proration_behavior == "create_prorations",
+        trial_start=start if trial else None, trial_end=trial,
+        current_period_start=start, current_period_end=paid_from,
+        invoice_lead_days=invoice_lead_days, metadata_=metadata or {}, created=now)
+    sub.items = [m.SubscriptionItem(id=new_id("si"), org_id=org_id, price=price,
+                                    quantity=quantity, created=now)
+                 for price, quantity in chosen]
+    sub.billing_cycle_anchor = _anchor(org, cust, sub, billing_cycle_anchor, paid_from, now)
+    if cancel_at is not None:
+        sub.cancel_at = _timestamp(cancel_at, "cancel_at", now)
+        if sub.cancel_at <= start:
+            raise InvalidRequest("cancel_at must be after the start.", param="cancel_at")
+    if cancel_at_period_end:
+        sub.cancel_at_period_end = True
+        first = domain.period_at(terms_of(org, cust, sub), max(now, paid_from))
+        sub.cancel_at = first.end if first else None
+    cust.currency = currency
+    uow.session.add(sub)
+    uow.session.flush()
+    refresh(uow, org, cust, sub, now)
+    events.record(uow.session, org_id, "customer.subscription.created",
+                  objects.subscription(sub), now)
+    invoices = bill_customer(uow, org, cust, now)
+    for invoice in invoices:
+        if invoice.billing_reason == "subscription_create" and invoice.status == "draft":
+            finalize(uow, org, invoice, now)
+    sub.awaiting_first_payment = (
+        payment_behavior == "default_incomplete" and sub.latest_invoice_id is not None
+        and any(i.id == sub.latest_invoice_id and i.status == "open" for i in invoices))
+    refresh(uow, org, cust, sub, now)
+    uow.commit()
+    return sub
+
+
+def _trial_end(days: Any, trial_end: Any, start: datetime, now: datetime) -> datetime | None:
+    if days is not None and trial_end is not None:
+        raise InvalidRequest("Give trial_period_days or trial_end, not both.", param="trial_end")
+    if days is not None:
+        if isinstance(days, bool) or not isinstance(days, int) or \
+                not 1 <= days <= MAX_TRIAL_DAYS:
+            raise InvalidRequest(f"trial_period_days must be between 1 and {MAX_TRIAL_DAYS}.",
+                                 param="trial_period_days")
+        return start + timedelta(days=days)
+    if trial_end is None:
+        return None
+    end = _timestamp(trial_end, "trial_end", now)
+    if end <= start:
+        raise InvalidRequest("trial_end must be after the subscription's start.",
+                             param="trial_end")
+    if end - start > timedelta(days=MAX_TRIAL_DAYS):
+        raise InvalidRequest(f"A trial lasts at most {MAX_TRIAL_DAYS} days.", param="trial_end")
+    return end
+
+
+def _anchor(org: m.Organization, cust: m.Customer, sub: m.Subscription, value: Any,
+            paid_from: datetime, now: datetime) -> datetime:
+    """The billing cycle anchor: the paid start, or a date within the first full cycle."""
+    if value is None:
+        return paid_from
+    anchor = _timestamp(value, "billing_cycle_anchor", now)
+    if anchor < paid_from:
+        raise InvalidRequest("billing_cycle_anchor must not be before the first paid period "
+                             "starts.", param="billing_cycle_anchor")
+    terms = terms_of(org, cust, sub)
+    k = index_at(paid_from, terms.recurrence, anchor, terms.tz)
+    if k >= 1 and anchor != boundary(paid_from, terms.recurrence, 1, terms.tz):
+        raise InvalidRequest("billing_cycle_anchor must fall within one billing interval of "
+                             "the start.", param="billing_cycle_anchor")
+    return anchor
+
+
+def update_subscription(uow: UnitOfWork, org_id: str, subscription_id: str, *,
+                        cancel_at_period_end: bool | None = None, cancel_at: Any = ...,
+                        metadata: dict[str, Any] | None = None,
+                        days_until_due: int | None = None,
+                        invoice_lead_days: int | None = None) -> m.Subscription:
+    """Schedule or undo a cancellation, or change metadata and invoicing terms."""
+    sub = scoping.get(uow.session, m.Subscription, org_id, subscription_id, lock=True)
+    org = uow.session.get(m.Organization, org_id)
+    cust = uow.session.get(m.Customer, sub.customer_id)
+    assert org is not None and cust is not None
+    now = now_for(uow, cust)
+    if sub.status in ("canceled", "incomplete_expired"):
+        raise InvalidState("A canceled subscription cannot be changed.")
+    before = objects.subscription(sub)
+    if cancel_at_period_end is not None:
+        sub.cancel_at_period_end = cancel_at_period_end
+        sub.cancel_at = sub.current_period_end if cancel_at_period_end else None
+        sub.canceled_at = now if cancel_at_period_end else None
+    if cancel_at is not ...:
+        sub.cancel_at = None if cancel_at is None else _timestamp(cancel_at, "cancel_at", now)
+        if sub.cancel_at is not None and sub.cancel_at <= now:
+            raise InvalidRequest("cancel_at must be in the future.", param="cancel_at")
+        sub.cancel_at_period_end = sub.cancel_at == sub.current_period_end
+        sub.canceled_at = now if sub.cancel_at else None
+    if metadata is not None:
+        sub.metadata_ = {**sub.metadata_, **metadata}
+    if days_until_due is not None:
+        if sub.collection_method != "send_invoice" or days_until_due < 0:
+            raise InvalidRequest("days_until_due is a non-negative number of days for "
+                                 "send_invoice subscriptions.", param="days_until_due")
+        sub.days_until_due = days_until_due
+    if invoice_lead_days is not None:
+        if not 0 <= invoice_lead_days <= 90:
+            raise InvalidRequest("invoice_lead_days must be between 0 and 90.",
+                                 param="invoice_lead_days")
+        sub.invoice_lead_days = invoice_lead_days
+    if sub.cancel_at is not None and sub.billed_through and sub.cancel_at < sub.billed_through:
+        # Crediting unused, already invoiced time is proration's job; until then a
+        # cancellation may only fall on or after what has been invoiced.
+        raise InvalidRequest("cancel_at falls inside an already invoiced period; cancel at "
+                             "its end or later.", param="cancel_at")
+    refresh(uow, org, cust, sub, now)
+    after = objects.subscription(sub)
+    events.record(uow.session, org_id, "customer.subscription.updated", after, now,
+                  {k: v for k, v in before.items() if after.get(k) != v})
+    uow.commit()
+    return sub
+
+
+def cancel_subscription(uow: UnitOfWork, org_id: str, subscription_id: str) -> m.Subscription:
+    """End the subscription now. Nothing further is invoiced."""
+    sub = scoping.get(uow.session, m.Subscription, org_id, subscription_id, lock=True)
+    org = uow.session.get(m.Organization, org_id)
+    cust = uow.session.get(m.Customer, sub.customer_id)
+    assert org is not None and cust is not None
+    if sub.status in ("canceled", "incomplete_expired"):
+        raise InvalidState("The subscription is already canceled.")
+    now = now_for(uow, cust)
+    sub.canceled_at = now
+    sub.ended_at = now
+    sub.cancel_at = None
+    refresh(uow, org, cust, sub, now)
+    uow.commit()
+    return sub
+
+
+def list_subscriptions(uow: UnitOfWork, org_id: str, *, customer: str | None = None,
+                       status: str | None = None, **page: Any) -> scoping.Page:
+    query = select(m.Subscription).where(m.Subscription.org_id == org_id)
+    if customer:
+        query = query.where(m.Subscription.customer_id == customer)
+    if status and status != "all":
+        query = query.where(m.Subscription.status == status)
+    elif not status:
+        query = query.where(m.Subscription.status.not_in(("canceled", "incomplete_expired")))
+    return scoping.paginate(uow.session, query, m.Subscription, **page)

@@ -1,0 +1,1 @@
+"""SQLAlchemy tables and mappings, the unit of work and Alembic migrations."""

@@ -1,0 +1,353 @@
+"""Kassa's tables. Every row belongs to an organization (`org_id`), and queries are scoped by it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from kassa.store.types import ExactDecimal, UTCDateTime
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {
+        datetime: UTCDateTime(),
+        Decimal: ExactDecimal(),
+        dict[str, Any]: JSON(),
+        int: BigInteger(),
+    }
+
+
+def _org() -> Mapped[str]:
+    return mapped_column(String(40), ForeignKey("organizations.id"), index=True)
+
+
+class Organization(Base):
+    __tablename__ = "organizations"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    legal_name: Mapped[str | None] = mapped_column(String(200))
+    address: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    country: Mapped[str | None] = mapped_column(String(2))
+    vat_id: Mapped[str | None] = mapped_column(String(40))
+    iban: Mapped[str | None] = mapped_column(String(40))
+    default_currency: Mapped[str] = mapped_column(String(3), default="eur")
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    locale: Mapped[str] = mapped_column(String(16), default="en")
+    invoice_prefix: Mapped[str] = mapped_column(String(20))
+    invoice_number_format: Mapped[str] = mapped_column(String(60))
+    brand_color: Mapped[str | None] = mapped_column(String(7))
+    logo_url: Mapped[str | None] = mapped_column(String(500))
+    draft_grace_seconds: Mapped[int] = mapped_column(default=3600)
+    invoice_lead_days: Mapped[int] = mapped_column(default=0)
+    days_until_due: Mapped[int] = mapped_column(default=14)
+    proration_granularity: Mapped[str] = mapped_column(String(10), default="second")
+    created: Mapped[datetime]
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = _org()
+    secret_hash: Mapped[str] = mapped_column(String(128), unique=True)
+    last4: Mapped[str] = mapped_column(String(4))
+    name: Mapped[str | None] = mapped_column(String(100))
+    created: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class TestClock(Base):
+    __tablename__ = "test_clocks"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = _org()
+    name: Mapped[str | None] = mapped_column(String(200))
+    frozen_time: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(20), default="ready")
+    created: Mapped[datetime]
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+    __table_args__ = (UniqueConstraint("org_id", "external_id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = _org()
+    name: Mapped[str | None] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    address: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    country: Mapped[str | None] = mapped_column(String(2))
+    vat_id: Mapped[str | None] = mapped_column(String(40))
+    currency: Mapped[str | None] = mapped_column(String(3))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    locale: Mapped[str | None] = mapped_column(String(16))
+    tax_exempt: Mapped[str] = mapped_column(String(10), default="none")
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    balance: Mapped[int] = mapped_column(default=0)
+    test_clock_id: Mapped[str | None] = mapped_column(ForeignKey("test_clocks.id"), index=True)
+    created: Mapped[datetime]
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class BalanceTransaction(Base):
+    __tablename__ = "balance_transactions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = _org()
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    amount: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(3))
+    type: Mapped[str] = mapped_column(String(30))
+    description: Mapped[str | None] = mapped_column(String(500))
+    invoice_id: Mapped[str | None] = mapped_column(String(40))
+    ending_balance: Mapped[int]
+    created: Mapped[datetime]
+
+
+class Product(Base):
+    __tablename__ = "products"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = _org()
+    name: Mapped[str] = mapped_column(String(250))
+    description: Mapped[str | None] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    created: Mapped[datetime]
+
+
+class Price(Base):
+    __tablename__ = "prices"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = _org()
+    product_id: Mapped[str] = mapped_column(ForeignKey("products.id"), index=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    unit_amount_decimal: Mapped[Decimal | None]
+    type: Mapped[str] = mapped_column(String(20))
+    billing_scheme: Mapped[str] = mapped_column(String(20), default="per_unit")
+    recurring_interval: Mapped[str | None] = mapped_column(String(10))
+    recurring_interval_count: Mapped[int | None] = mapped_column(Integer)
+    recurring_usage_type: Mapped[str | None] = mapped_column(String(10))
+    tiers_mode: Mapped[str | None] = mapped_column(String(10))
+    tiers: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    transform_quantity: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    currency_options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    nickname: Mapped[str | None] = mapped_column(String(250))
+    lookup_key: Mapped[str | None] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    created: Mapped[datetime]
+
+    product: Mapped[Product] = relationship(lazy="joined")
+
+
+class Subscription(Base):
+    __tablename__ = "subscriptions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = _org()
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    currency: Mapped[str] = mapped_column(String(3))
+    collection_method: Mapped[str] = mapped_column(String(30))
+    days_until_due: Mapped[int | None]
+    payment_behavior: Mapped[str] = mapped_column(String(30), default="allow_incomplete")
+    awaiting_first_payment: Mapped[bool] = mapped_column(Boolean, default=False)
+    start_date: Mapped[datetime]
+    billing_cycle_anchor: Mapped[datetime]
+    prorate_first_period: Mapped[bool] = mapped_column(Boolean, default=True)
+    trial_start: Mapped[datetime | None]
+    trial_end: Mapped[datetime | None]
+    current_period_start: Mapped[datetime]
+    current_period_end: Mapped[datetime]
+    cancel_at_period_end: Mapped[bool] = mapped_column(Boolean, default=False)
+    cancel_at: Mapped[datetime | None]
+    canceled_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    invoice_lead_days: Mapped[int | None]
+    billed_through: Mapped[datetime | None]
+    next_billing_at: Mapped[datetime | None]
+    next_action_at: Mapped[datetime | None] = mapped_column(index=True)
+    latest_invoice_id: Mapped[str | None] = mapped_column(String(40))
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    created: Mapped[datetime]
+
+    items: Mapped[list[SubscriptionItem]] = relationship(
+        back_populates="subscription", lazy="selectin", order_by="SubscriptionItem.id")
+
+
+class SubscriptionItem(Base):
+    __tablename__ = "subscription_items"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = _org()
+    subscription_id: Mapped[str] = mapped_column(ForeignKey("subscriptions.id"), index=True)
+    price_id: Mapped[str] = mapped_column(ForeignKey("prices.id"))
+    quantity: Mapped[int] = mapped_column(default=1)
+    created: Mapped[datetime]
+
+    subscription: Mapped[Subscription] = relationship(back_populates="items")
+    price: Mapped[Price] = relationship(lazy="joined")
+
+
+class Invoice(Base):
+    __tablename__ = "invoices"
+    __table_args__ = (
+        UniqueConstraint("org_id", "number"),
+        Index("ix_invoices_auto_finalize", "status", "auto_finalize_at"),
+        Index("ix_invoices_customer_billing", "customer_id", "billing_at", "currency"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = _org()
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    subscription_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    number: Mapped[str | None] = mapped_column(String(60))
+    currency: Mapped[str] = mapped_column(String(3))
+    billing_reason: Mapped[str] = mapped_column(String(40))
+    collection_method: Mapped[str] = mapped_column(String(30))
+    billing_at: Mapped[datetime | None]
+    period_start: Mapped[datetime]
+    period_end: Mapped[datetime]
+    subtotal: Mapped[int] = mapped_column(default=0)
+    tax: Mapped[int] = mapped_column(default=0)
+    total: Mapped[int] = mapped_column(default=0)
+    starting_balance: Mapped[int] = mapped_column(default=0)
+    ending_balance: Mapped[int | None]
+    amount_due: Mapped[int] = mapped_column(default=0)
+    amount_paid: Mapped[int] = mapped_column(default=0)
+    amount_remaining: Mapped[int] = mapped_column(default=0)
+    days_until_due: Mapped[int | None]
+    due_date: Mapped[datetime | None]
+    auto_advance: Mapped[bool] = mapped_column(Boolean, default=True)
+    auto_finalize_at: Mapped[datetime | None]
+    paid_out_of_band: Mapped[bool] = mapped_column(Boolean, default=False)
+    description: Mapped[str | None] = mapped_column(Text)
+    customer_name: Mapped[str | None] = mapped_column(String(200))
+    customer_email: Mapped[str | None] = mapped_column(String(320))
+    customer_address: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    customer_vat_id: Mapped[str | None] = mapped_column(String(40))
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    created: Mapped[datetime]
+    finalized_at: Mapped[datetime | None]
+    paid_at: Mapped[datetime | None]
+    voided_at: Mapped[datetime | None]
+    marked_uncollectible_at: Mapped[datetime | None]
+
+    lines: Mapped[list[InvoiceLine]] = relationship(
+        back_populates="invoice", lazy="selectin", order_by="InvoiceLine.position")
+
+
+class InvoiceLine(Base):
+    __tablename__ = "invoice_lines"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = _org()
+    invoice_id: Mapped[str] = mapped_column(ForeignKey("invoices.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    type: Mapped[str] = mapped_column(String(20))
+    subscription_id: Mapped[str | None] = mapped_column(String(40))
+    subscription_item_id: Mapped[str | None] = mapped_column(String(40))
+    invoice_item_id: Mapped[str | None] = mapped_column(String(40))
+    price_id: Mapped[str | None] = mapped_column(String(40))
+    description: Mapped[str] = mapped_column(Text)
+    quantity: Mapped[int]
+    unit_amount_decimal: Mapped[Decimal]
+    amount: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(3))
+    period_start: Mapped[datetime]
+    period_end: Mapped[datetime]
+    proration: Mapped[bool] = mapped_column(Boolean, default=False)
+    proration_fraction: Mapped[Decimal | None]
+
+    invoice: Mapped[Invoice] = relationship(back_populates="lines")
+
+
+class BilledPeriod(Base):
+    """One row per invoiced service period: the database's guard against double billing."""
+
+    __tablename__ = "billed_periods"
+    __table_args__ = (UniqueConstraint("subscription_id", "period_start"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True, autoincrement=True)
+    org_id: Mapped[str] = _org()
+    subscription_id: Mapped[str] = mapped_column(ForeignKey("subscriptions.id"))
+    period_start: Mapped[datetime]
+    period_end: Mapped[datetime]
+    invoice_id: Mapped[str] = mapped_column(ForeignKey("invoices.id"), index=True)
+
+
+class InvoiceItem(Base):
+    """A one-off charge (or credit) waiting for the customer's next invoice, or on one."""
+
+    __tablename__ = "invoice_items"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = _org()
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    invoice_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    price_id: Mapped[str | None] = mapped_column(String(40))
+    currency: Mapped[str] = mapped_column(String(3))
+    description: Mapped[str] = mapped_column(Text)
+    quantity: Mapped[int] = mapped_column(default=1)
+    unit_amount_decimal: Mapped[Decimal]
+    amount: Mapped[int]
+    period_start: Mapped[datetime]
+    period_end: Mapped[datetime]
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    created: Mapped[datetime]
+
+
+class InvoiceSequence(Base):
+    """The next invoice number of each series; finalization locks the row, so no gaps."""
+
+    __tablename__ = "invoice_sequences"
+
+    org_id: Mapped[str] = mapped_column(String(40), ForeignKey("organizations.id"),
+                                        primary_key=True)
+    series: Mapped[str] = mapped_column(String(60), primary_key=True)
+    next_number: Mapped[int] = mapped_column(default=1)
+
+
+class Event(Base):
+    """The outbox: every state change writes its event in the same transaction."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_org_id_id", "org_id", "id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = mapped_column(String(40), ForeignKey("organizations.id"))
+    type: Mapped[str] = mapped_column(String(80), index=True)
+    object_id: Mapped[str] = mapped_column(String(40), index=True)
+    data: Mapped[dict[str, Any]]
+    created: Mapped[datetime]
+
+
+class IdempotencyRecord(Base):
+    __tablename__ = "idempotency_keys"
+
+    org_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    response_body: Mapped[str | None] = mapped_column(Text)
+    created: Mapped[datetime]

@@ -1,0 +1,94 @@
+"""Fixtures: a migrated database (SQLite file, or the PostgreSQL server named by
+KASSA_TEST_DATABASE_URL), a Kassa instance on a frozen clock, an organization and an API
+client authenticated as it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from kassa.api import create_app
+from kassa.config import Kassa, Settings
+from kassa.core.clock import FrozenClock
+from kassa.services import organizations
+from kassa.store.db import make_engine
+from kassa.store.migrate import upgrade
+from kassa.store.models import Base
+
+PG_URL = os.environ.get("KASSA_TEST_DATABASE_URL")
+ON_POSTGRES = bool(PG_URL)
+START = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    skip = pytest.mark.skip(reason="needs PostgreSQL (set KASSA_TEST_DATABASE_URL)")
+    for item in items:
+        if "postgres_only" in item.keywords and not ON_POSTGRES:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def template_db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A migrated database: on SQLite a template file copied per test."""
+    if PG_URL:
+        engine = make_engine(PG_URL)
+        with engine.begin() as connection:
+            connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        upgrade(engine)
+        engine.dispose()
+        return PG_URL
+    path = tmp_path_factory.mktemp("template") / "kassa.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    return str(path)
+
+
+@pytest.fixture
+def database_url(template_db: str, tmp_path: Path) -> Iterator[str]:
+    if PG_URL:
+        engine = make_engine(PG_URL, poolclass=None) if False else make_engine(PG_URL)
+        tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+        with engine.begin() as connection:
+            connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        engine.dispose()
+        yield PG_URL
+        return
+    target = tmp_path / "kassa.db"
+    shutil.copy(template_db, target)
+    yield f"sqlite:///{target}"
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(START)
+
+
+@pytest.fixture
+def kassa(database_url: str, tmp_path: Path, clock: FrozenClock) -> Iterator[Kassa]:
+    instance = Kassa(Settings(data_dir=tmp_path / "data", database_url=database_url,
+                              secret_key="test-pepper"), clock=clock)
+    yield instance
+    instance.engine.dispose()
+
+
+@pytest.fixture
+def org(kassa: Kassa) -> organizations.NewOrganization:
+    with kassa.uow() as uow:
+        return organizations.create_organization(
+            uow, kassa.pepper, name="Acme Cloud", country="NL", timezone="Europe/Amsterdam",
+            default_currency="eur", vat_id="NL004495445B01")
+
+
+@pytest.fixture
+def api(kassa: Kassa, org: organizations.NewOrganization) -> Iterator[TestClient]:
+    with TestClient(create_app(kassa), raise_server_exceptions=False) as client:
+        client.headers["Authorization"] = f"Bearer {org.secret_key}"
+        yield client
