@@ -5,8 +5,15 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 
 import kassa
-from kassa.api import catalog, clocks_and_events, customers, errors, idempotency, invoices, \
-    subscriptions
+from kassa.api import (
+    catalog,
+    clocks_and_events,
+    customers,
+    errors,
+    idempotency,
+    invoices,
+    subscriptions,
+)
 from kassa.config import Kassa
 
 

@@ -5,23 +5,27 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Literal
 
-Status = Literal["incomplete", "incomplete_expired", "trialing", "active", "past_due",
-                 "canceled"]
+Status = Literal["pending", "incomplete", "incomplete_expired", "trialing", "active",
+                 "past_due", "canceled"]
 
 INCOMPLETE_EXPIRES_AFTER = timedelta(hours=23)
 
 
-def status_at(*, now: datetime, trial_end: datetime | None, ended_at: datetime | None,
+def status_at(*, now: datetime, start: datetime, trial_end: datetime | None,
+              ended_at: datetime | None,
               awaiting_first_payment: bool, incomplete_since: datetime | None,
               has_overdue_invoice: bool) -> Status:
     """The status a subscription has at `now`.
 
-    Ended beats everything; an unpaid first invoice under `default_incomplete` keeps it
-    incomplete (expiring after 23 hours, as in Stripe); then trial; then an overdue invoice
-    makes it past due.
+    Ended beats everything; a subscription that starts in the future is pending (as in
+    Lago; Stripe has no such status); an unpaid first invoice under `default_incomplete`
+    keeps it incomplete (expiring after 23 hours, as in Stripe); then trial; then an
+    overdue invoice makes it past due.
     """
     if ended_at is not None and ended_at <= now:
         return "canceled"
+    if now < start:
+        return "pending"
     if awaiting_first_payment and incomplete_since is not None:
         expired = now - incomplete_since >= INCOMPLETE_EXPIRES_AFTER
         return "incomplete_expired" if expired else "incomplete"

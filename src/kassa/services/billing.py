@@ -31,6 +31,7 @@ def bill_customer(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
 
     Periods that share a billing time and currency go on one invoice; a draft for the same
     billing time is added to rather than duplicated. Returns the invoices created or extended.
+    The caller refreshes the subscriptions' state afterwards.
     """
     subs = list(uow.session.scalars(select(m.Subscription).where(
         m.Subscription.customer_id == customer.id, m.Subscription.next_billing_at <= now)
@@ -51,8 +52,6 @@ def bill_customer(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
         attach_pending_items(uow, customer, invoice)
         recompute(invoice)
         events.record(uow.session, org.id, "invoice.created", objects.invoice(invoice), now)
-    for sub in subs:
-        refresh(uow, org, customer, sub, now)
     return invoices
 
 
@@ -142,8 +141,6 @@ def process_customer(uow: UnitOfWork, customer_id: str, now: datetime, *,
     subs = list(uow.session.scalars(select(m.Subscription).where(
         m.Subscription.customer_id == customer.id, m.Subscription.next_action_at <= now)
         .order_by(m.Subscription.id)))
-    for sub in subs:
-        refresh(uow, org, customer, sub, now)
     bill_customer(uow, org, customer, now)
     finalize_due_drafts(uow, org, customer, now)
     for sub in subs:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, select
+from sqlalchemy import select
 
 from kassa.domain import billing as domain
 from kassa.domain.periods import Recurrence
@@ -38,16 +38,10 @@ def terms_of(org: m.Organization, customer: m.Customer,
         granularity=org.proration_granularity)  # type: ignore[arg-type]
 
 
-def _has_overdue_invoice(uow: UnitOfWork, sub: m.Subscription, now: datetime) -> bool:
-    return bool(uow.session.scalar(select(exists().where(
+def _open_due_dates(uow: UnitOfWork, sub: m.Subscription) -> list[datetime]:
+    return list(uow.session.scalars(select(m.Invoice.due_date).where(
         m.Invoice.subscription_id == sub.id, m.Invoice.status == "open",
-        m.Invoice.due_date.is_not(None), m.Invoice.due_date <= now))))
-
-
-def _earliest_due_date(uow: UnitOfWork, sub: m.Subscription, now: datetime) -> datetime | None:
-    return uow.session.scalar(select(m.Invoice.due_date).where(
-        m.Invoice.subscription_id == sub.id, m.Invoice.status == "open",
-        m.Invoice.due_date > now).order_by(m.Invoice.due_date).limit(1))
+        m.Invoice.due_date.is_not(None))))
 
 
 def refresh(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
@@ -63,10 +57,12 @@ def refresh(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
         sub.ended_at = ends_at
         sub.canceled_at = sub.canceled_at or ends_at
     incomplete_since = sub.created if sub.awaiting_first_payment else None
-    sub.status = status_at(now=now, trial_end=sub.trial_end, ended_at=sub.ended_at,
+    due_dates = _open_due_dates(uow, sub)
+    sub.status = status_at(now=now, start=sub.start_date, trial_end=sub.trial_end,
+                           ended_at=sub.ended_at,
                            awaiting_first_payment=sub.awaiting_first_payment,
                            incomplete_since=incomplete_since,
-                           has_overdue_invoice=_has_overdue_invoice(uow, sub, now))
+                           has_overdue_invoice=any(due <= now for due in due_dates))
     if sub.status == "incomplete_expired" and sub.ended_at is None:
         sub.ended_at = now
     current = domain.period_at(terms, now)
@@ -74,18 +70,21 @@ def refresh(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
         sub.current_period_start, sub.current_period_end = current.start, current.end
     sub.next_billing_at = (None if sub.status in ("canceled", "incomplete_expired")
                            else domain.next_billing_at(terms, sub.billed_through))
-    sub.next_action_at = _next_action_at(uow, sub, now)
+    sub.next_action_at = _next_action_at(sub, now, due_dates)
     if sub.status != before:
         kind = "deleted" if sub.status in ("canceled", "incomplete_expired") else "updated"
         events.record(uow.session, org.id, f"customer.subscription.{kind}",
                       objects.subscription(sub), now, {"status": before})
 
 
-def _next_action_at(uow: UnitOfWork, sub: m.Subscription, now: datetime) -> datetime | None:
+def _next_action_at(sub: m.Subscription, now: datetime,
+                    due_dates: list[datetime]) -> datetime | None:
     """The next moment something happens to the subscription by itself."""
     if sub.status in ("canceled", "incomplete_expired"):
         return None
     moments = [sub.next_billing_at]
+    if sub.start_date > now:
+        moments.append(sub.start_date)
     if sub.trial_end is not None and sub.trial_end > now:
         moments.append(sub.trial_end)
     if sub.cancel_at is not None and sub.cancel_at > now:
@@ -93,7 +92,7 @@ def _next_action_at(uow: UnitOfWork, sub: m.Subscription, now: datetime) -> date
     if sub.awaiting_first_payment:
         moments.append(sub.created + INCOMPLETE_EXPIRES_AFTER)
     if sub.status != "past_due":
-        moments.append(_earliest_due_date(uow, sub, now))
+        moments.extend(due for due in due_dates if due > now)
     # The current period's end moves current_period_* even when nothing is billed then.
     moments.append(sub.current_period_end if sub.current_period_end > now else None)
     upcoming = [moment for moment in moments if moment is not None]

@@ -23,7 +23,8 @@ class UnitOfWork:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        self.session.rollback()
+        # close() rolls back whatever was not committed and detaches the loaded objects
+        # without expiring them, so callers may still read what they were given.
         self.session.close()
 
     def commit(self) -> None:

@@ -1,0 +1,178 @@
+"""The `kassa` command."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy.exc import OperationalError
+
+from kassa.config import Kassa, Settings
+from kassa.core.errors import KassaError
+
+app = typer.Typer(help="Kassa: subscription billing and payments.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+# Piped output (CI logs, files) gets a width that fits the demo's tables.
+console = Console(width=None if sys.stdout.isatty() else 120)
+err = Console(stderr=True)
+
+
+def _kassa() -> Kassa:
+    return Kassa(Settings.from_env())
+
+
+@contextmanager
+def _readable_errors() -> Iterator[None]:
+    """Turn expected failures into one readable line and a non-zero exit."""
+    try:
+        yield
+    except KassaError as exc:
+        param = f" ({exc.param})" if exc.param else ""
+        err.print(f"[red]error:[/] {escape(exc.message + param)}")
+        raise typer.Exit(1) from None
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0]
+        err.print(f"[red]error:[/] cannot use the database: {escape(reason)}")
+        raise typer.Exit(1) from None
+
+
+def progress_bar() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=console, transient=False)
+
+
+def _migrate(kassa: Kassa) -> None:
+    from kassa.store.migrate import upgrade
+
+    upgrade(kassa.engine)
+    if not kassa.settings.is_sqlite:
+        from kassa.jobs.queue import apply_schema
+
+        apply_schema(kassa)
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema."""
+    kassa = _kassa()
+    with _readable_errors():
+        _migrate(kassa)
+    console.print(f"Database is up to date: {kassa.engine.url.render_as_string()}")
+
+
+@app.command()
+def init(name: Annotated[str, typer.Option("--name", help="The organization's name")],
+         country: Annotated[str | None, typer.Option(help="ISO country code, e.g. NL")] = None,
+         currency: Annotated[str, typer.Option(help="Default currency")] = "eur",
+         timezone: Annotated[str, typer.Option(help="IANA timezone")] = "UTC") -> None:
+    """Create an organization and print its secret API key (shown once)."""
+    from kassa.services.organizations import create_organization
+
+    kassa = _kassa()
+    with _readable_errors():
+        _migrate(kassa)
+        with kassa.uow() as uow:
+            created = create_organization(uow, kassa.pepper, name=name, country=country,
+                                          default_currency=currency, timezone=timezone)
+    console.print(f"Organization {created.organization.name} ({created.organization.id})")
+    console.print("Secret key (store it now; it is not shown again):")
+    print(created.secret_key)
+
+
+@app.command()
+def serve(host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+          scheduler: Annotated[bool | None, typer.Option(
+              help="Run billing in this process (default on SQLite; on PostgreSQL run "
+                   "`kassa worker`)")] = None) -> None:
+    """Serve the API (and, on SQLite, the billing scheduler)."""
+    kassa = _kassa()
+    with _readable_errors():
+        _migrate(kassa)
+    _serve(kassa, host, port, kassa.settings.is_sqlite if scheduler is None else scheduler)
+
+
+def _serve(kassa: Kassa, host: str, port: int, with_scheduler: bool) -> None:
+    import uvicorn
+
+    from kassa.api import create_app
+    from kassa.jobs.scheduler import Scheduler
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    runner = Scheduler(kassa) if with_scheduler else None
+    if runner:
+        runner.start()
+    try:
+        uvicorn.run(create_app(kassa), host=host, port=port, log_level="info")
+    finally:
+        if runner:
+            runner.stop()
+
+
+@app.command()
+def worker(burst: Annotated[bool, typer.Option(help="Exit when the queue is empty")] = False,
+           concurrency: Annotated[int, typer.Option(help="Jobs run at once")] = 1) -> None:
+    """Run a background worker (PostgreSQL). Run as many as you like, on any machines."""
+    kassa = _kassa()
+    if kassa.settings.is_sqlite:
+        err.print("[red]error:[/] workers need PostgreSQL (KASSA_DATABASE_URL); on SQLite, "
+                  "`kassa serve` runs billing in-process.")
+        raise typer.Exit(1)
+    from kassa.jobs.queue import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    with _readable_errors():
+        run_worker(kassa, burst=burst, concurrency=concurrency)
+
+
+@app.command()
+def bill() -> None:
+    """Run billing now for everything due: renewals, finalizations, trial ends."""
+    from kassa.jobs.billing import bill_customers, due_customers
+
+    kassa = _kassa()
+    with _readable_errors():
+        _migrate(kassa)
+        now = kassa.clock.now()
+        ids = due_customers(kassa, now)
+        with progress_bar() as bar:
+            task = bar.add_task("Billing customers", total=len(ids))
+            result = bill_customers(kassa, ids, now, lambda n: bar.advance(task, n))
+    console.print(f"Billed {result.customers} customers ({result.skipped} taken by another "
+                  f"worker, {result.failed} failed).")
+    if result.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(serve_after: Annotated[bool, typer.Option("--serve/--no-serve",
+                                                   help="Serve the API afterwards")] = True,
+         host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Bill a year of a demo SaaS on a fresh SQLite file in seconds, then serve it."""
+    from kassa.demo import run_demo
+
+    with _readable_errors():
+        kassa, secret = run_demo(console, progress_bar)
+    url = f"http://{host}:{port}"
+    console.print(f"\nAPI key: [bold]{secret}[/]", soft_wrap=True)
+    console.print(f"Try:     curl -H 'Authorization: Bearer {secret}' {url}/v1/invoices",
+                  soft_wrap=True)
+    if serve_after:
+        console.print(f"Serving the API at {url} (docs at {url}/docs). Ctrl-C stops it.")
+        _serve(kassa, host, port, with_scheduler=True)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+

@@ -1,0 +1,216 @@
+"""`kassa demo`: a demo SaaS with a small catalog and a few dozen customers, billed for a
+whole year on a test clock in seconds, through exactly the code that bills in real time."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+from sqlalchemy import select
+
+from kassa.config import Kassa, Settings
+from kassa.core.clock import to_unix
+from kassa.core.money import to_major
+from kassa.services import catalog, customers, invoices, organizations, subscriptions, test_clocks
+from kassa.store import models as m
+from kassa.store.migrate import upgrade
+
+YEAR_START = datetime(2026, 1, 1, 8, 0, tzinfo=UTC)
+COMPANIES = [
+    "Aurora Analytics", "Bakkerij de Vries", "Brightlane", "Canal Street Media", "Delta Docs",
+    "Eikenhout Studio", "Fjord Labs", "Golden Gate Goods", "Helix Health", "Ijsselstroom",
+    "Juniper Legal", "Kiwi Logistics", "Lumen Schools", "Maple & Co", "Nordwind Energie",
+    "Orchard Apps", "Polder Pay", "Quill Press", "Rijnmond Rentals", "Sable Security",
+    "Tulip Travel", "Utrecht Makers", "Vela Robotics", "Waddenzee Fisheries", "Xylo Music",
+    "Yonder Outdoor", "Zeeland Wind", "Atlas Freight", "Bloom Florists", "Cobalt Cloud",
+    "Dune Architects", "Ember Games", "Fable Books", "Grove Coffee",
+]
+COUNTRIES = [("NL", "Europe/Amsterdam", "nl"), ("DE", "Europe/Berlin", "de"),
+             ("FR", "Europe/Paris", "fr"), ("BE", "Europe/Brussels", "nl"),
+             ("US", "America/New_York", "en"), ("GB", "Europe/London", "en")]
+
+
+@dataclass
+class DemoCustomer:
+    id: str
+    pays_after_days: int | None  # None: never pays
+
+
+def fresh_instance(settings: Settings) -> Kassa:
+    """A Kassa on a new, empty SQLite file in the data directory."""
+    path = settings.data_dir / "demo.db"
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", "-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+    kassa = Kassa(Settings(data_dir=settings.data_dir, database_url=f"sqlite:///{path}",
+                           secret_key=settings.secret_key, mode=settings.mode))
+    upgrade(kassa.engine)
+    return kassa
+
+
+def _catalog(kassa: Kassa, org_id: str) -> dict[str, str]:
+    plans = {
+        "starter": ("Starter", "eur", 2900, "month", 1),
+        "pro": ("Pro", "eur", 9900, "month", 1),
+        "pro_yearly": ("Pro (yearly)", "eur", 99000, "year", 1),
+        "team": ("Team seats", "eur", 1200, "month", 1),
+        "quarterly": ("Compliance pack (quarterly)", "eur", 14900, "month", 3),
+        "starter_usd": ("Starter", "usd", 3500, "month", 1),
+        "pro_yearly_usd": ("Pro (yearly)", "usd", 110000, "year", 1),
+    }
+    prices = {}
+    for key, (name, currency, amount, interval, count) in plans.items():
+        with kassa.uow() as uow:
+            price = catalog.create_price(uow, org_id, product_data={"name": name},
+                                         currency=currency, unit_amount=amount,
+                                         recurring={"interval": interval,
+                                                    "interval_count": count},
+                                         lookup_key=key)
+            prices[key] = price.id
+    return prices
+
+
+def _customers(kassa: Kassa, org_id: str, clock_id: str,
+               prices: dict[str, str]) -> list[DemoCustomer]:
+    rng = random.Random(2026)
+    made = []
+    for index, name in enumerate(COMPANIES):
+        country, tz, locale = COUNTRIES[index % len(COUNTRIES)]
+        usd = country == "US"
+        plan = rng.choice(["starter_usd", "pro_yearly_usd"] if usd else
+                          ["starter", "pro", "pro", "pro_yearly", "team", "quarterly"])
+        start = YEAR_START + timedelta(days=rng.choice([0, 0, 3, 10, 17, 31, 45, 60, 95]),
+                                       hours=rng.randint(0, 8))
+        options: dict[str, object] = {}
+        if index == 0:  # anchored on the 31st: renews Feb 28, Mar 31, Apr 30, ...
+            start = datetime(2026, 1, 31, 10, 0, tzinfo=UTC)
+        elif index == 1:  # calendar billing: prorated until the 1st, then monthly
+            start = datetime(2026, 1, 12, 10, 0, tzinfo=UTC)
+            options["billing_cycle_anchor"] = to_unix(datetime(2026, 2, 1, tzinfo=UTC))
+        elif index % 7 == 2:
+            options["trial_period_days"] = 14
+        if index % 4 == 3:
+            options.update(collection_method="send_invoice", days_until_due=14,
+                           invoice_lead_days=7)
+        if index == 5:
+            options["cancel_at"] = to_unix(start + timedelta(days=120))
+        with kassa.uow() as uow:
+            customer = customers.create_customer(
+                uow, org_id, name=name, email=f"billing@{name.split()[0].lower()}.example",
+                address={"line1": f"{rng.randint(1, 200)} Main Street", "city": "Springfield",
+                         "postal_code": f"{rng.randint(1000, 9999)}", "country": country},
+                timezone=tz, locale=locale, test_clock=clock_id)
+        if index == 8:
+            with kassa.uow() as uow:
+                customers.adjust_balance(uow, org_id, customer.id, amount=-5000,
+                                         currency="eur", description="Goodwill credit")
+        quantity = rng.randint(3, 25) if plan == "team" else 1
+        with kassa.uow() as uow:
+            subscriptions.create_subscription(
+                uow, org_id, customer=customer.id,
+                items=[{"price": prices[plan], "quantity": quantity}],
+                start_date=to_unix(start), **options)  # type: ignore[arg-type]
+        pays_after = None if index in (7, 19) else (35 if index % 9 == 0 else
+                                                    rng.randint(0, 10))
+        made.append(DemoCustomer(customer.id, pays_after))
+    return made
+
+
+def _collect(kassa: Kassa, org_id: str, people: list[DemoCustomer], now: datetime) -> None:
+    """Customers pay their open invoices by bank transfer, each at their own pace."""
+    pace = {person.id: person.pays_after_days for person in people}
+    with kassa.uow() as uow:
+        due = [(inv.id, inv.customer_id, inv.finalized_at) for inv in uow.session.scalars(
+            select(m.Invoice).where(m.Invoice.org_id == org_id, m.Invoice.status == "open"))]
+    for invoice_id, customer_id, finalized_at in due:
+        days = pace.get(customer_id)
+        if finalized_at is None:
+            continue
+        with kassa.uow() as uow:
+            if days is None and now - finalized_at > timedelta(days=75):
+                invoices.mark_uncollectible(uow, org_id, invoice_id)
+            elif days is not None and now - finalized_at >= timedelta(days=days):
+                invoices.pay_invoice(uow, org_id, invoice_id, paid_out_of_band=True)
+
+
+def run_demo(console: Console,
+             progress_bar: Callable[[], Progress]) -> tuple[Kassa, str]:
+    """Build the demo, bill a year, print the summary; returns the instance and the API key."""
+    kassa = fresh_instance(Settings.from_env())
+    with kassa.uow() as uow:
+        created = organizations.create_organization(
+            uow, kassa.pepper, name="Demo SaaS", legal_name="Demo SaaS B.V.", country="NL",
+            timezone="Europe/Amsterdam", default_currency="eur", vat_id="NL004495445B01",
+            iban="NL91ABNA0417164300", invoice_prefix="DEMO",
+            invoice_number_format="{prefix}-{year}-{number:05d}", brand_color="#0f766e")
+    org_id = created.organization.id
+    with kassa.uow() as uow:
+        clock = test_clocks.create_test_clock(uow, org_id, frozen_time=to_unix(YEAR_START),
+                                              name="Demo year")
+    prices = _catalog(kassa, org_id)
+    people = _customers(kassa, org_id, clock.id, prices)
+    console.print(f"Demo SaaS: {len(prices)} prices, {len(people)} customers on test clock "
+                  f"{clock.id}, starting {YEAR_START:%Y-%m-%d}.")
+    weeks = 53
+    with progress_bar() as bar:
+        task = bar.add_task("Billing a year on the test clock", total=weeks)
+        for week in range(1, weeks + 1):
+            at = YEAR_START + timedelta(weeks=week)
+            test_clocks.advance(kassa.session_factory, kassa.clock, org_id, clock.id,
+                                to_unix(at))
+            _collect(kassa, org_id, people, at)
+            bar.advance(task)
+    print_summary(console, kassa, org_id)
+    return kassa, created.secret_key
+
+
+def print_summary(console: Console, kassa: Kassa, org_id: str) -> None:
+    with kassa.uow() as uow:
+        rows = list(uow.session.scalars(select(m.Invoice).where(m.Invoice.org_id == org_id)))
+        subs = list(uow.session.scalars(select(m.Subscription).where(
+            m.Subscription.org_id == org_id)))
+    statuses = ["paid", "open", "uncollectible", "void", "draft"]
+    currencies = sorted({row.currency for row in rows})
+    by_month: dict[str, Counter[str]] = defaultdict(Counter)
+    amounts: dict[tuple[str, str], int] = defaultdict(int)
+    for row in rows:
+        month = f"{row.created:%Y-%m}"
+        by_month[month][row.status] += 1
+        amounts[(month, row.currency)] += row.total
+    table = Table(title="Invoices by month (created) and status")
+    table.add_column("Month")
+    for status in statuses:
+        table.add_column(status.capitalize(), justify="right")
+    for currency in currencies:
+        table.add_column(f"Total {currency.upper()}", justify="right")
+    for month in sorted(by_month):
+        table.add_row(month, *(str(by_month[month][s] or "") for s in statuses),
+                      *(f"{to_major(amounts[(month, c)], c):,}" for c in currencies))
+    console.print(table)
+    totals = Table(title="Totals by currency (invoiced = credit applied + paid + outstanding "
+                         "+ written off)")
+    for column in ("Currency", "Invoices", "Invoiced", "Credit applied", "Paid", "Outstanding",
+                   "Written off"):
+        totals.add_column(column, justify="right")
+    for currency in currencies:
+        mine = [row for row in rows if row.currency == currency]
+
+        def money(amount: int, currency: str = currency) -> str:
+            return f"{to_major(amount, currency):,}"
+
+        totals.add_row(
+            currency.upper(), str(len(mine)), money(sum(r.total for r in mine)),
+            money(sum(r.total - r.amount_due for r in mine if r.status != "draft")),
+            money(sum(r.amount_paid for r in mine if r.status == "paid")),
+            money(sum(r.amount_remaining for r in mine if r.status == "open")),
+            money(sum(r.amount_remaining for r in mine if r.status == "uncollectible")))
+    console.print(totals)
+    counts = Counter(sub.status for sub in subs)
+    console.print("Subscriptions: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+

@@ -1,0 +1,1 @@
+"""Scheduled and queued work, as plain functions of the services."""

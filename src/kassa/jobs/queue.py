@@ -1,0 +1,72 @@
+"""Procrastinate on PostgreSQL: any number of `kassa worker` processes share the queue.
+
+Every minute one of them (procrastinate makes sure it is one) runs `billing_tick`, which
+splits the customers with due work into shards and enqueues a `bill_shard` job per shard;
+all workers then take shards. Customers are locked with SKIP LOCKED while being billed, and
+billed periods are unique in the database, so a shard taken twice does no harm.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import procrastinate
+
+from kassa.config import Kassa
+from kassa.core.clock import from_unix, to_unix
+from kassa.jobs.billing import bill_customers, due_customers
+
+SHARD_SIZE = 100
+QUEUE = "billing"
+
+
+def conninfo(database_url: str) -> str:
+    """A libpq connection string from a SQLAlchemy URL."""
+    return database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def build_app(kassa: Kassa) -> procrastinate.App:
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector(
+        conninfo=conninfo(kassa.settings.database_url)))
+
+    @app.periodic(cron="* * * * *", periodic_id="billing")
+    @app.task(name="kassa.billing_tick", queue=QUEUE, queueing_lock="billing_tick")
+    def billing_tick(timestamp: int) -> int:
+        return enqueue_shards(kassa, app, kassa.clock.now())
+
+    @app.task(name="kassa.bill_shard", queue=QUEUE)
+    def bill_shard(customer_ids: list[str], at: int) -> dict[str, int]:
+        result = bill_customers(kassa, customer_ids, from_unix(at))
+        return {"customers": result.customers, "skipped": result.skipped,
+                "failed": result.failed}
+
+    return app
+
+
+def enqueue_shards(kassa: Kassa, app: procrastinate.App, now: datetime) -> int:
+    """Enqueue one `bill_shard` job per SHARD_SIZE due customers; returns the number of jobs."""
+    ids = due_customers(kassa, now)
+    task = app.tasks["kassa.bill_shard"]
+    shards = [ids[i:i + SHARD_SIZE] for i in range(0, len(ids), SHARD_SIZE)]
+    for shard in shards:
+        task.defer(customer_ids=shard, at=to_unix(now))
+    return len(shards)
+
+
+def apply_schema(kassa: Kassa) -> bool:
+    """Install procrastinate's tables if they are missing; True if it did."""
+    from sqlalchemy import inspect
+
+    if inspect(kassa.engine).has_table("procrastinate_jobs"):
+        return False
+    app = build_app(kassa)
+    with app.open():
+        app.schema_manager.apply_schema()
+    return True
+
+
+def run_worker(kassa: Kassa, *, burst: bool = False, concurrency: int = 1) -> None:
+    """Run a worker; with `burst`, stop once the queue is empty."""
+    app = build_app(kassa)
+    app.run_worker(queues=[QUEUE], wait=not burst, concurrency=concurrency,
+                   install_signal_handlers=not burst)
