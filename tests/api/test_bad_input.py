@@ -31,6 +31,7 @@ class World:
     fresh_customer: str  # no currency yet
     foreign_customer: str  # belongs to another organization
     foreign_price: str
+    foreign_product: str
     foreign_clock: str
 
 
@@ -50,7 +51,8 @@ def world(api: TestClient, other_org: organizations.NewOrganization) -> World:
     foreign_clock = ok(api.post("/v1/test_clocks", json={"frozen_time": ts(2026, 1, 1)},
                                 headers=theirs))
     return World(eur["id"], usd["id"], one_time["id"], customer["id"], fresh["id"],
-                 foreign_customer["id"], foreign_price["id"], foreign_clock["id"])
+                 foreign_customer["id"], foreign_price["id"], foreign_price["product"],
+                 foreign_clock["id"])
 
 
 def _price(**fields: Any) -> dict[str, Any]:
@@ -98,7 +100,7 @@ CASES: list[tuple[str, str, str, Any, int, str, str | None]] = [
     ("price-product-data-name-missing", "POST", "/v1/prices",
      lambda w: _price(product_data={}), 400, "parameter_missing", "product_data[name]"),
     ("price-foreign-product", "POST", "/v1/prices",
-     lambda w: {**_price(product="prod_nope"), "product_data": None},
+     lambda w: {"product": w.foreign_product, "currency": "eur", "unit_amount": 5},
      404, "resource_missing", "product"),
     ("price-unknown-field", "POST", "/v1/prices", lambda w: _price(colour="red"),
      400, "parameter_unknown", "colour"),
@@ -110,7 +112,7 @@ CASES: list[tuple[str, str, str, Any, int, str, str | None]] = [
     ("customer-invalid-vat-id", "POST", "/v1/customers", lambda w: {"vat_id": "NL123"},
      400, "tax_id_invalid", "vat_id"),
     ("customer-vat-id-bad-check-digits", "POST", "/v1/customers",
-     lambda w: {"vat_id": "NL004495445B02"}, 400, "tax_id_invalid", "vat_id"),
+     lambda w: {"vat_id": "NL004495446B01"}, 400, "tax_id_invalid", "vat_id"),
     ("customer-invalid-country", "POST", "/v1/customers", lambda w: {"country": "XX"},
      400, "parameter_invalid", "country"),
     ("customer-alpha3-country", "POST", "/v1/customers", lambda w: {"country": "NLD"},
@@ -267,11 +269,6 @@ def test_no_or_an_invalid_api_key_is_401_and_writes_nothing(
                                  headers={"Idempotency-Key": "k-401"})):
         assert_error(response, 401, code="api_key_invalid", type_="authentication_error")
     assert snapshot(api) == before
-
-
-def test_a_revoked_or_other_kind_of_key_never_authenticates(api: TestClient) -> None:
-    response = api.get("/v1/customers", headers={"Authorization": "Bearer sk_live_" + "x" * 40})
-    assert_error(response, 401, code="api_key_invalid", type_="authentication_error")
 
 
 @pytest.mark.parametrize(("method", "path", "status", "code"), [

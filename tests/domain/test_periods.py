@@ -38,7 +38,7 @@ def local(tz: ZoneInfo, *args: int) -> datetime:
     return datetime(*args, tzinfo=tz)
 
 
-# --- boundary: calendar tables (UTC) -----------------------------------------------------------
+# --- boundary: calendar tables (UTC) ---
 
 BOUNDARY_TABLE = [
     # anchor, recurrence, k, expected boundary
@@ -120,7 +120,7 @@ def test_short_month_does_not_drag_later_boundaries_forward() -> None:
     assert days == [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31, 31]
 
 
-# --- boundary: timezones and daylight saving -----------------------------------------------------
+# --- boundary: timezones and daylight saving ---
 
 TZ_BOUNDARY_TABLE = [
     # Daily at 09:00 Amsterdam across the March change: 08:00 UTC in winter, 07:00 in summer.
@@ -201,7 +201,7 @@ def test_boundary_zero_is_the_anchor_in_the_repeated_fall_back_hour() -> None:
     assert boundary(anchor, DAILY, 0, AMSTERDAM) == anchor
 
 
-# --- index_at and period_at ----------------------------------------------------------------------
+# --- index_at and period_at ---
 
 INDEX_TABLE = [
     # anchor Jan 31 2026 00:00 UTC, monthly
@@ -311,7 +311,7 @@ def test_recurrence_length_in_months_or_days(recurrence: Recurrence, months: int
     assert (recurrence.months, recurrence.days) == (months, days)
 
 
-# --- properties -----------------------------------------------------------------------------------
+# --- properties ---
 
 ZONES = [UTC_ZONE, AMSTERDAM, NEW_YORK, AUCKLAND, ZoneInfo("Asia/Kolkata"),
          ZoneInfo("Australia/Lord_Howe")]

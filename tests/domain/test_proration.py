@@ -127,7 +127,7 @@ def test_part_outside_the_whole_raises_value_error(part: Period, granularity: st
         fraction(part, MARCH, granularity, UTC_ZONE)  # type: ignore[arg-type]
 
 
-# --- properties -----------------------------------------------------------------------------------
+# --- properties ---
 
 ZONES = st.sampled_from([UTC_ZONE, AMSTERDAM, ZoneInfo("America/New_York"),
                          ZoneInfo("Pacific/Auckland")])
