@@ -51,19 +51,24 @@ def template_db(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(path)
 
 
-@pytest.fixture
-def database_url(template_db: str, tmp_path: Path) -> Iterator[str]:
+def fresh_database(template_db: str, directory: Path) -> str:
+    """An empty, migrated database: a copy of the SQLite template, or PostgreSQL truncated."""
     if PG_URL:
-        engine = make_engine(PG_URL, poolclass=None) if False else make_engine(PG_URL)
+        engine = make_engine(PG_URL)
         tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
         with engine.begin() as connection:
             connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         engine.dispose()
-        yield PG_URL
-        return
-    target = tmp_path / "kassa.db"
+        return PG_URL
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / "kassa.db"
     shutil.copy(template_db, target)
-    yield f"sqlite:///{target}"
+    return f"sqlite:///{target}"
+
+
+@pytest.fixture
+def database_url(template_db: str, tmp_path: Path) -> str:
+    return fresh_database(template_db, tmp_path)
 
 
 @pytest.fixture
@@ -92,3 +97,9 @@ def api(kassa: Kassa, org: organizations.NewOrganization) -> Iterator[TestClient
     with TestClient(create_app(kassa), raise_server_exceptions=False) as client:
         client.headers["Authorization"] = f"Bearer {org.secret_key}"
         yield client
+
+
+@pytest.fixture(scope="session")
+def make_database(template_db: str):
+    """A factory of empty, migrated databases, for tests that need several in one test."""
+    return lambda directory: fresh_database(template_db, directory)

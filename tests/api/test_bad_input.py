@@ -64,8 +64,10 @@ def _recurring(**fields: Any) -> dict[str, Any]:
     return _price(recurring={"interval": "month", **fields})
 
 
-# (test id, method, path, body built from the world, status, code, param)
-CASES: list[tuple[str, str, str, Any, int, str, str | None]] = [
+Case = tuple[str, str, str, Any, int, str, str | None]
+
+# (case, method, path, body built from the world, status, code, param)
+PRICE_CASES: list[Case] = [
     ("price-unknown-currency", "POST", "/v1/prices", lambda w: _price(currency="xyz"),
      400, "currency_invalid", "currency"),
     ("price-currency-not-a-string", "POST", "/v1/prices", lambda w: _price(currency=978),
@@ -107,6 +109,9 @@ CASES: list[tuple[str, str, str, Any, int, str, str | None]] = [
     ("price-unknown-nested-field", "POST", "/v1/prices",
      lambda w: _recurring(aggregate_usage="sum"),
      400, "parameter_unknown", "recurring[aggregate_usage]"),
+]
+
+CUSTOMER_CASES: list[Case] = [
     ("customer-unknown-currency", "POST", "/v1/customers", lambda w: {"currency": "xyz"},
      400, "currency_invalid", "currency"),
     ("customer-invalid-vat-id", "POST", "/v1/customers", lambda w: {"vat_id": "NL123"},
@@ -137,6 +142,9 @@ CASES: list[tuple[str, str, str, Any, int, str, str | None]] = [
      lambda w: {"amount": 0, "currency": "eur"}, 400, "parameter_invalid", "amount"),
     ("balance-unknown-currency", "POST", "/v1/customers/{fresh_customer}/balance_transactions",
      lambda w: {"amount": -100, "currency": "xyz"}, 400, "currency_invalid", "currency"),
+]
+
+SUBSCRIPTION_CASES: list[Case] = [
     ("subscription-customer-missing", "POST", "/v1/subscriptions",
      lambda w: {"items": [{"price": w.eur_price}]}, 400, "parameter_missing", "customer"),
     ("subscription-no-items", "POST", "/v1/subscriptions",
@@ -181,6 +189,9 @@ CASES: list[tuple[str, str, str, Any, int, str, str | None]] = [
      lambda w: {"customer": w.fresh_customer, "items": [{"price": w.eur_price}],
                 "billing_cycle_anchor": ts(2026, 3, 15)},
      400, "parameter_invalid", "billing_cycle_anchor"),
+]
+
+OTHER_CASES: list[Case] = [
     ("invoiceitem-foreign-customer", "POST", "/v1/invoiceitems",
      lambda w: {"customer": w.foreign_customer, "amount": 500, "currency": "eur"},
      404, "resource_missing", "customer"),
@@ -202,18 +213,29 @@ CASES: list[tuple[str, str, str, Any, int, str, str | None]] = [
 ]
 
 
-@pytest.mark.parametrize(("method", "path", "body", "status", "code", "param"),
-                         [case[1:] for case in CASES], ids=[case[0] for case in CASES])
+GROUPS = {"prices": PRICE_CASES, "customers": CUSTOMER_CASES,
+          "subscriptions": SUBSCRIPTION_CASES, "invoices-clocks-organization": OTHER_CASES}
+
+
+@pytest.mark.parametrize("group", GROUPS)
 def test_bad_input_is_refused_naming_the_parameter_and_writes_nothing(
-        api: TestClient, world: World, method: str, path: str, body: Any, status: int,
-        code: str, param: str | None) -> None:
+        api: TestClient, world: World, group: str) -> None:
+    """Each case in one database (they must write nothing, which is what is checked)."""
     before = snapshot(api)
     customer_before = ok(api.get(f"/v1/customers/{world.customer}"))
-    url = path.format(customer=world.customer, fresh_customer=world.fresh_customer)
-    response = api.request(method, url, json=body(world))
-    assert_error(response, status, code=code, param=param, type_="invalid_request_error")
-    assert snapshot(api) == before
+    failures = []
+    for case, method, path, body, status, code, param in GROUPS[group]:
+        url = path.format(customer=world.customer, fresh_customer=world.fresh_customer)
+        response = api.request(method, url, json=body(world))
+        try:
+            assert_error(response, status, code=code, param=param,
+                         type_="invalid_request_error")
+            assert snapshot(api) == before, "something was written"
+        except AssertionError as exc:
+            failures.append(f"{case}: {exc}")
+            before = snapshot(api)
     assert ok(api.get(f"/v1/customers/{world.customer}")) == customer_before
+    assert not failures, "\n".join(failures)
 
 
 @pytest.mark.parametrize("country", [
@@ -235,68 +257,79 @@ def test_a_known_country_is_accepted_and_upper_cased(api: TestClient) -> None:
     assert customer["vat_id"] == "NL004495445B01"
 
 
-@pytest.mark.parametrize(("content", "code"), [
+NOT_AN_OBJECT = [
     (b"{bad", "json_invalid"),
     (b'{"name": "Ada",}', "json_invalid"),
-    (b"", "json_invalid"),
+    (b"{'name': 'Ada'}", "json_invalid"),
     (b"[1, 2]", "body_invalid"),
     (b"[]", "body_invalid"),
     (b'"Ada"', "body_invalid"),
     (b"42", "body_invalid"),
     (b"null", "body_invalid"),
-])
-def test_a_body_that_is_not_a_json_object_is_refused(api: TestClient, content: bytes,
-                                                     code: str) -> None:
+]
+
+
+def test_a_body_that_is_not_a_json_object_is_refused(api: TestClient) -> None:
     before = snapshot(api)
-    response = api.post("/v1/customers", content=content,
+    for content, code in NOT_AN_OBJECT:
+        for path in ("/v1/customers", "/v1/prices"):
+            response = api.post(path, content=content,
+                                headers={"content-type": "application/json"})
+            assert_error(response, 400, code=code, param=None, type_="invalid_request_error")
+    assert snapshot(api) == before
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: an empty POST body is refused as 'Missing required parameter: None.'; "
+    "Stripe reads it as no parameters"))
+def test_an_empty_body_means_no_parameters(api: TestClient) -> None:
+    response = api.post("/v1/customers", content=b"",
                         headers={"content-type": "application/json"})
-    assert_error(response, 400, code=code, param=None, type_="invalid_request_error")
-    assert snapshot(api) == before
-
-
-@pytest.mark.parametrize("header", [None, "", "Bearer", "Bearer ", "Basic abc",
-                                    "Bearer sk_live_not_a_key", "Bearer pk_live_123",
-                                    "sk_live_missing_scheme"])
-def test_no_or_an_invalid_api_key_is_401_and_writes_nothing(
-        api: TestClient, org: organizations.NewOrganization, header: str | None) -> None:
-    before = snapshot(api)
-    client = TestClient(api.app, raise_server_exceptions=False)
-    if header is not None:
-        client.headers["Authorization"] = header
-    for response in (client.get("/v1/customers"),
-                     client.post("/v1/customers", json={"name": "Mallory"}),
-                     client.post("/v1/customers", json={"name": "Mallory"},
-                                 headers={"Idempotency-Key": "k-401"})):
-        assert_error(response, 401, code="api_key_invalid", type_="authentication_error")
-    assert snapshot(api) == before
-
-
-@pytest.mark.parametrize(("method", "path", "status", "code"), [
-    ("GET", "/v1/nope", 404, "resource_missing"),
-    ("POST", "/v1/nope", 404, "resource_missing"),
-    ("GET", "/nope", 404, "resource_missing"),
-    ("GET", "/v2/customers", 404, "resource_missing"),
-    ("DELETE", "/v1/customers", 405, "method_not_allowed"),
-])
-def test_an_unknown_route_answers_with_the_envelope(api: TestClient, method: str, path: str,
-                                                    status: int, code: str) -> None:
-    assert_error(api.request(method, path), status, code=code, param=None,
+    assert response.status_code == 200, response.text
+    assert response.json()["object"] == "customer"
+    assert_error(api.post("/v1/prices"), 400, code="parameter_missing", param="currency",
                  type_="invalid_request_error")
 
 
-@pytest.mark.parametrize("path", ["/v1/customers", "/v1/products", "/v1/prices",
-                                  "/v1/subscriptions", "/v1/invoices", "/v1/invoiceitems",
-                                  "/v1/test_clocks", "/v1/events"])
-@pytest.mark.parametrize("limit", ["0", "101", "-1", "ten", "1.5"])
-def test_list_limit_outside_1_to_100_is_refused(api: TestClient, path: str,
-                                                limit: str) -> None:
-    assert_error(api.get(path, params={"limit": limit}), 400, code="parameter_invalid",
-                 param="limit", type_="invalid_request_error")
+BAD_AUTHORIZATION = [None, "", "Bearer", "Bearer ", "Basic abc", "Bearer sk_live_not_a_key",
+                     "Bearer pk_live_123", "sk_live_missing_scheme"]
 
 
-@pytest.mark.parametrize("limit", [1, 100])
-def test_list_limit_bounds_are_accepted(api: TestClient, limit: int) -> None:
-    assert ok(api.get("/v1/customers", params={"limit": limit}))["data"] == []
+def test_no_or_an_invalid_api_key_is_401_and_writes_nothing(api: TestClient) -> None:
+    before = snapshot(api)
+    for header in BAD_AUTHORIZATION:
+        client = TestClient(api.app, raise_server_exceptions=False)
+        if header is not None:
+            client.headers["Authorization"] = header
+        for response in (client.get("/v1/customers"),
+                         client.post("/v1/customers", json={"name": "Mallory"}),
+                         client.post("/v1/customers", json={"name": "Mallory"},
+                                     headers={"Idempotency-Key": "k-401"})):
+            assert_error(response, 401, code="api_key_invalid", type_="authentication_error")
+    assert snapshot(api) == before
+
+
+def test_an_unknown_route_answers_with_the_envelope(api: TestClient) -> None:
+    for method, path in (("GET", "/v1/nope"), ("POST", "/v1/nope"), ("GET", "/nope"),
+                         ("GET", "/v2/customers"), ("GET", "/v1/customers/cus_1/nope")):
+        assert_error(api.request(method, path), 404, code="resource_missing", param=None,
+                     type_="invalid_request_error")
+    assert_error(api.delete("/v1/customers"), 405, code="method_not_allowed", param=None,
+                 type_="invalid_request_error")
+
+
+LISTS = ["/v1/customers", "/v1/products", "/v1/prices", "/v1/subscriptions", "/v1/invoices",
+         "/v1/invoiceitems", "/v1/test_clocks", "/v1/events"]
+
+
+def test_list_limit_outside_1_to_100_is_refused(api: TestClient) -> None:
+    for path in LISTS:
+        for limit in ("0", "101", "-1", "ten", "1.5"):
+            assert_error(api.get(path, params={"limit": limit}), 400,
+                         code="parameter_invalid", param="limit",
+                         type_="invalid_request_error")
+        for limit in ("1", "100"):
+            assert ok(api.get(path, params={"limit": limit}))["object"] == "list"
 
 
 def test_unknown_object_ids_are_404_naming_the_id(api: TestClient) -> None:

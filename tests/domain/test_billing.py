@@ -7,9 +7,9 @@ Amounts are in cents; every expected amount is worked out by hand with the half-
 from __future__ import annotations
 
 from dataclasses import replace
-from itertools import pairwise
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -409,6 +409,12 @@ def test_billed_periods_are_contiguous_complete_and_charged_in_whole_non_negativ
     assert all(c.billing_at <= until for c in billed)
     following = next_billing_at(sub, billed_through)
     assert following is None or following > until
+    # periods are contiguous, so the next one starts where billing stopped (or at the start)
+    resume = sub.start if billed_through is None else billed_through
+    if sub.ends_at is not None and resume >= sub.ends_at:
+        assert following is None
+    else:
+        assert following == resume - sub.lead
     if sub.ends_at is not None:
         assert all(p.end <= sub.ends_at for p in periods)
     for charge in billed:

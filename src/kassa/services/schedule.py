@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy import select
 
@@ -26,7 +27,7 @@ def terms_of(org: m.Organization, customer: m.Customer,
             price=domain.PriceTerms(
                 id=item.price.id, product_name=item.price.product.name,
                 currency=item.price.currency,
-                unit_amount_decimal=item.price.unit_amount_decimal or 0,  # type: ignore[arg-type]
+                unit_amount_decimal=_unit_amount(item.price),
                 recurrence=Recurrence(item.price.recurring_interval,  # type: ignore[arg-type]
                                       item.price.recurring_interval_count or 1)))
         for item in sub.items)
@@ -36,6 +37,12 @@ def terms_of(org: m.Organization, customer: m.Customer,
         items=items, trial_end=sub.trial_end, ends_at=sub.ended_at or sub.cancel_at,
         lead=timedelta(days=lead_days), prorate_first_period=sub.prorate_first_period,
         granularity=org.proration_granularity)  # type: ignore[arg-type]
+
+
+def _unit_amount(price: m.Price) -> Decimal:
+    if price.unit_amount_decimal is None:
+        raise ValueError(f"price {price.id} has no unit amount")
+    return price.unit_amount_decimal
 
 
 def _open_due_dates(uow: UnitOfWork, sub: m.Subscription) -> list[datetime]:

@@ -1,0 +1,23 @@
+# Sourced by scripts/demo and scripts/test: make sure .venv exists with Kassa installed.
+# Usage: ensure_venv [EXTRAS]   e.g. ensure_venv test
+ensure_venv() {
+    local extras=${1:-}
+    local UV
+    if command -v uv >/dev/null 2>&1; then
+        UV=(uv)
+    else
+        if ! python3 -m pip --version >/dev/null 2>&1; then
+            # A fresh Debian has python3 without pip.
+            DEBIAN_FRONTEND=noninteractive apt-get update -qq
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-pip
+        fi
+        # Debian's python3 is "externally managed" (PEP 668); uv is a standalone tool.
+        PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --quiet --root-user-action=ignore uv
+        if command -v uv >/dev/null 2>&1; then UV=(uv); else UV=(python3 -m uv); fi
+    fi
+    if [[ ! -x .venv/bin/python ]]; then
+        # --python: use this machine's interpreter; uv must not download one.
+        "${UV[@]}" venv --quiet --python "$(command -v python3)" .venv
+    fi
+    "${UV[@]}" pip install --quiet -p .venv -e ".${extras:+[$extras]}"
+}
