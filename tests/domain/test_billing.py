@@ -184,8 +184,6 @@ def test_ends_at_during_trial_cuts_the_trial_and_bills_nothing_more() -> None:
     assert amounts(charges) == [[0]]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a trial subscription that ends at its start "
-                   "raises ValueError (empty trial Period) instead of having no periods")
 def test_subscription_with_trial_ended_at_its_start_has_no_periods() -> None:
     # Created with a trial and canceled at once on a frozen test clock: ends_at == start.
     start = utc(2026, 1, 1)
@@ -296,8 +294,6 @@ def test_partial_first_period_in_amsterdam_by_day_and_by_second(granularity: str
     assert first.lines[0].amount == expected
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: boundary(anchor, r, 0) is an hour before an "
-                   "anchor in the repeated fall-back hour, so the first full period is prorated")
 def test_subscription_started_in_the_repeated_fall_back_hour_pays_a_full_first_period() -> None:
     # Oct 25 2026 01:30 UTC is the second 02:30 of that night in Amsterdam (CET).
     start = utc(2026, 10, 25, 1, 30)

@@ -108,16 +108,12 @@ def test_validate_format_rejects_formats_it_cannot_render(number_format: str,
         validate_format(number_format)
 
 
-@pytest.mark.xfail(strict=True, raises=IndexError, reason="BUG: validate_format lets an "
-                   "IndexError escape for a positional '{}' field instead of ValueError")
 def test_validate_format_rejects_a_positional_field_with_value_error() -> None:
     # The settings service only turns ValueError into a 400; an IndexError would be a 500.
     with pytest.raises(ValueError):
         validate_format("{prefix}-{number}-{}")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a nested field in a format spec passes "
-                   "validation (checked with prefix 'X') but fails at finalization")
 def test_validate_format_rejects_a_nested_field_in_a_format_spec() -> None:
     # "{number:{prefix}}" renders with the dummy prefix "X" (hex!) but not with "INV".
     with pytest.raises(ValueError):
@@ -136,8 +132,6 @@ def test_series_key_includes_the_year_only_when_the_format_shows_it(
     assert series_key(number_format, "INV", issued_on) == expected
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: series_key sees the literal text '{{year}}' as a "
-                   "{year} field, restarting numbering yearly on a format without the year")
 def test_escaped_year_text_does_not_start_a_yearly_series() -> None:
     # "{{year}}" renders the literal text "{year}": numbers must not restart each January,
     # or 2026 and 2027 would both issue "INV-{year}-1".

@@ -193,8 +193,6 @@ def test_boundary_zero_is_the_anchor() -> None:
         assert boundary(anchor, recurrence, 0, AMSTERDAM) == anchor
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: boundary(anchor, r, 0) drops the fold of an anchor "
-                   "in the repeated fall-back hour and returns an instant an hour earlier")
 def test_boundary_zero_is_the_anchor_in_the_repeated_fall_back_hour() -> None:
     # 2026-10-25 01:30 UTC is 02:30 CET, the *second* 02:30 of that night in Amsterdam.
     anchor = utc(2026, 10, 25, 1, 30)

@@ -113,6 +113,8 @@ class DueCharge:
 
 def service_periods(terms: SubscriptionTerms) -> Iterator[ServicePeriod]:
     """All service periods of the subscription in order; endless unless it ends."""
+    if terms.ends_at is not None and terms.ends_at <= terms.start:
+        return
     paid_from = terms.start
     if terms.trial_end is not None and terms.trial_end > terms.start:
         trial_end = min(terms.trial_end, terms.ends_at or terms.trial_end)

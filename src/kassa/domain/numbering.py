@@ -14,12 +14,21 @@ DEFAULT_FORMAT = "{prefix}-{number:06d}"
 _FIELDS = {"prefix", "number", "year"}
 
 
+def _fields(number_format: str) -> list[tuple[str, str]]:
+    """(name, format spec) of each replacement field; name '' for a positional `{}`."""
+    return [(name, spec or "") for _, name, spec, _ in string.Formatter().parse(number_format)
+            if name is not None]
+
+
 def validate_format(number_format: str) -> str:
     """Return the format if it is usable, else raise ValueError saying why."""
     try:
-        fields = {name for _, name, _, _ in string.Formatter().parse(number_format) if name}
+        parsed = _fields(number_format)
     except ValueError as exc:
         raise ValueError(f"invalid number format: {exc}") from None
+    if any("{" in spec for _, spec in parsed):
+        raise ValueError("nested fields are not allowed in the number format")
+    fields = {name for name, _ in parsed}
     if "number" not in fields:
         raise ValueError("the number format must contain {number}")
     if fields - _FIELDS:
@@ -30,7 +39,8 @@ def validate_format(number_format: str) -> str:
 
 def series_key(number_format: str, prefix: str, issued_on: date) -> str:
     """The series a number belongs to: the prefix, plus the year if the format shows it."""
-    return f"{prefix}:{issued_on.year}" if "{year" in number_format else prefix
+    has_year = any(name == "year" for name, _ in _fields(number_format))
+    return f"{prefix}:{issued_on.year}" if has_year else prefix
 
 
 def format_number(number_format: str, prefix: str, number: int, issued_on: date) -> str:

@@ -55,6 +55,10 @@ def _from_local(local: datetime, tz: ZoneInfo) -> datetime:
 
 def boundary(anchor: datetime, recurrence: Recurrence, k: int, tz: ZoneInfo) -> datetime:
     """The k-th period boundary from `anchor` (k = 0 is the anchor itself; k may be negative)."""
+    if k == 0:
+        # The anchor itself, exactly: a wall time in the repeated hour of a fall-back night
+        # would not survive the trip through local time.
+        return anchor.astimezone(UTC)
     local = _to_local(anchor, tz)
     if recurrence.months:
         shifted = local + relativedelta(months=k * recurrence.months)
