@@ -9,6 +9,7 @@ from kassa.services import organizations
 
 from .helpers import assert_error, auth, count, create_customer, create_price, ok, snapshot
 
+
 def test_same_key_and_body_replays_the_first_response_and_creates_one_customer(
         api: TestClient) -> None:
     body = {"name": "Ada", "email": "ada@example.com"}

@@ -26,16 +26,19 @@ from kassa.store.uow import UnitOfWork
 
 
 def bill_customer(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
-                  now: datetime) -> list[m.Invoice]:
+                  now: datetime, subs: list[m.Subscription] | None = None) -> list[m.Invoice]:
     """Invoice every service period of the customer's subscriptions due by `now`.
 
     Periods that share a billing time and currency go on one invoice; a draft for the same
     billing time is added to rather than duplicated. Returns the invoices created or extended.
-    The caller refreshes the subscriptions' state afterwards.
+    `subs` may name the customer's subscriptions already loaded. The caller refreshes the
+    subscriptions' state afterwards.
     """
-    subs = list(uow.session.scalars(select(m.Subscription).where(
-        m.Subscription.customer_id == customer.id, m.Subscription.next_billing_at <= now)
-        .order_by(m.Subscription.id)))
+    if subs is None:
+        subs = list(uow.session.scalars(select(m.Subscription).where(
+            m.Subscription.customer_id == customer.id).order_by(m.Subscription.id)))
+    subs = [sub for sub in subs if sub.next_billing_at is not None
+            and sub.next_billing_at <= now]
     grouped: dict[tuple[datetime, str], list[tuple[m.Subscription, domain.DueCharge]]] = \
         defaultdict(list)
     for sub in subs:
@@ -70,7 +73,7 @@ def _invoice_for(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
     collection = first_sub.collection_method
     invoice = m.Invoice(
         id=new_id("in"), org_id=org.id, customer_id=customer.id, subscription_id=first_sub.id,
-        status="draft", currency=currency,
+        status="draft", currency=currency, amount_paid=0,
         billing_reason="subscription_create" if creating else "subscription_cycle",
         collection_method=collection,
         days_until_due=first_sub.days_until_due if collection == "send_invoice" else None,
@@ -118,7 +121,7 @@ def finalize_due_drafts(uow: UnitOfWork, org: m.Organization, customer: m.Custom
         m.Invoice.customer_id == customer.id, m.Invoice.status == "draft",
         m.Invoice.auto_finalize_at <= now).order_by(m.Invoice.auto_finalize_at, m.Invoice.id)))
     for invoice in drafts:
-        finalize(uow, org, invoice, invoice.auto_finalize_at or now)
+        finalize(uow, org, customer, invoice, invoice.auto_finalize_at or now)
     return drafts
 
 
@@ -139,12 +142,14 @@ def process_customer(uow: UnitOfWork, customer_id: str, now: datetime, *,
     org = uow.session.get(m.Organization, customer.org_id)
     assert org is not None
     subs = list(uow.session.scalars(select(m.Subscription).where(
-        m.Subscription.customer_id == customer.id, m.Subscription.next_action_at <= now)
-        .order_by(m.Subscription.id)))
-    bill_customer(uow, org, customer, now)
-    finalize_due_drafts(uow, org, customer, now)
+        m.Subscription.customer_id == customer.id).order_by(m.Subscription.id)))
+    due = [sub for sub in subs if sub.next_action_at is not None and sub.next_action_at <= now]
+    bill_customer(uow, org, customer, now, subs)
+    finalized = finalize_due_drafts(uow, org, customer, now)
+    billed = {line.subscription_id for invoice in finalized for line in invoice.lines}
     for sub in subs:
-        refresh(uow, org, customer, sub, now)
+        if sub in due or sub.id in billed:
+            refresh(uow, org, customer, sub, now)
     uow.commit()
     return True
 

@@ -47,9 +47,10 @@ def item_line(item: m.InvoiceItem, position: int) -> m.InvoiceLine:
 
 def pending_items(uow: UnitOfWork, customer: m.Customer, currency: str) -> list[m.InvoiceItem]:
     """The customer's one-off items in `currency` that wait for an invoice."""
-    return list(uow.session.scalars(select(m.InvoiceItem).where(
-        m.InvoiceItem.customer_id == customer.id, m.InvoiceItem.invoice_id.is_(None),
-        m.InvoiceItem.currency == currency).order_by(m.InvoiceItem.id)))
+    with uow.session.no_autoflush:  # pending items are committed rows; nothing to flush first
+        return list(uow.session.scalars(select(m.InvoiceItem).where(
+            m.InvoiceItem.customer_id == customer.id, m.InvoiceItem.invoice_id.is_(None),
+            m.InvoiceItem.currency == currency).order_by(m.InvoiceItem.id)))
 
 
 def pending_lines(uow: UnitOfWork, customer: m.Customer, currency: str, *,
@@ -164,6 +165,7 @@ def create_invoice(uow: UnitOfWork, org_id: str, *, customer: str,
     now = now_for(uow, cust)
     invoice = m.Invoice(
         id=new_id("in"), org_id=org_id, customer_id=cust.id, status="draft", currency=currency,
+        amount_paid=0,
         billing_reason="manual", collection_method=collection_method,
         days_until_due=(org.days_until_due if days_until_due is None else days_until_due)
         if collection_method == "send_invoice" else None,
@@ -181,32 +183,36 @@ def create_invoice(uow: UnitOfWork, org_id: str, *, customer: str,
 
 
 def _next_number(uow: UnitOfWork, org: m.Organization, issued_at: datetime) -> str:
-    """Take the next number of the organization's series, holding its row lock to commit."""
+    """Take the next number of the organization's series.
+
+    One atomic upsert increments the series and keeps its row locked until the transaction
+    ends: a concurrent finalization waits, and a rollback gives the number back, so numbers
+    are never skipped or repeated.
+    """
     issued_on = issued_at.astimezone(timezone_of(org)).date()
     series = numbering.series_key(org.invoice_number_format, org.invoice_prefix, issued_on)
     dialect = postgresql if is_postgres(uow.session) else sqlite
-    uow.session.execute(dialect.insert(m.InvoiceSequence)
-                        .values(org_id=org.id, series=series, next_number=1)
-                        .on_conflict_do_nothing())
-    sequence = uow.session.scalars(select(m.InvoiceSequence).where(
-        m.InvoiceSequence.org_id == org.id, m.InvoiceSequence.series == series)
-        .with_for_update()).one()
-    number = sequence.next_number
-    sequence.next_number = number + 1
+    table = m.InvoiceSequence.__table__
+    statement = (dialect.insert(table).values(org_id=org.id, series=series, next_number=2)
+                 .on_conflict_do_update(index_elements=[table.c.org_id, table.c.series],
+                                        set_={"next_number": table.c.next_number + 1})
+                 .returning(table.c.next_number))
+    with uow.session.no_autoflush:
+        number = uow.session.execute(statement).scalar_one() - 1
     return numbering.format_number(org.invoice_number_format, org.invoice_prefix, number,
                                    issued_on)
 
 
-def finalize(uow: UnitOfWork, org: m.Organization, invoice: m.Invoice, now: datetime) -> None:
+def finalize(uow: UnitOfWork, org: m.Organization, customer: m.Customer, invoice: m.Invoice,
+             now: datetime) -> None:
     """Draft -> open: number it, freeze the customer's details, apply the balance, set due date.
 
     An invoice with nothing to pay is paid at once. Records `invoice.finalized` (and
-    `invoice.paid`). The caller commits.
+    `invoice.paid`). The caller holds the customer's row lock, refreshes the subscriptions
+    the invoice bills, and commits.
     """
     if invoice.status != "draft":
         raise InvalidState(f"Invoice {invoice.id} is {invoice.status}, not a draft.")
-    customer = uow.session.get(m.Customer, invoice.customer_id, with_for_update=True)
-    assert customer is not None
     recompute(invoice)
     applied = domain.apply_balance(invoice.total, customer.balance)
     if applied.applied:
@@ -229,7 +235,6 @@ def finalize(uow: UnitOfWork, org: m.Organization, invoice: m.Invoice, now: date
     events.record(uow.session, org.id, "invoice.finalized", objects.invoice(invoice), now)
     if invoice.amount_due == 0:
         _mark_paid(uow, org, invoice, now)
-    _refresh_subscription(uow, org, customer, invoice, now)
 
 
 def _mark_paid(uow: UnitOfWork, org: m.Organization, invoice: m.Invoice, now: datetime) -> None:
@@ -244,8 +249,9 @@ def _mark_paid(uow: UnitOfWork, org: m.Organization, invoice: m.Invoice, now: da
     events.record(uow.session, org.id, "invoice.paid", objects.invoice(invoice), now)
 
 
-def _refresh_subscription(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
+def refresh_subscriptions(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
                           invoice: m.Invoice, now: datetime) -> None:
+    """Bring the subscriptions an invoice bills up to date after its status changed."""
     subscription_ids = {line.subscription_id for line in invoice.lines if line.subscription_id}
     for sub_id in sorted(subscription_ids):
         sub = uow.session.get(m.Subscription, sub_id)
@@ -255,17 +261,20 @@ def _refresh_subscription(uow: UnitOfWork, org: m.Organization, customer: m.Cust
 
 def _load(uow: UnitOfWork, org_id: str, invoice_id: str) -> tuple[m.Organization, m.Invoice,
                                                                      m.Customer, datetime]:
-    invoice = scoping.get(uow.session, m.Invoice, org_id, invoice_id, lock=True)
+    invoice = scoping.get(uow.session, m.Invoice, org_id, invoice_id)
     org = uow.session.get(m.Organization, org_id)
-    customer = uow.session.get(m.Customer, invoice.customer_id)
+    # The customer's row lock serializes everything that touches their invoices and balance.
+    customer = uow.session.get(m.Customer, invoice.customer_id, with_for_update=True)
     assert org is not None and customer is not None
+    uow.session.refresh(invoice)
     return org, invoice, customer, now_for(uow, customer)
 
 
 def finalize_invoice(uow: UnitOfWork, org_id: str, invoice_id: str) -> m.Invoice:
     """Finalize a draft now (POST /v1/invoices/{id}/finalize)."""
-    org, invoice, _, now = _load(uow, org_id, invoice_id)
-    finalize(uow, org, invoice, now)
+    org, invoice, customer, now = _load(uow, org_id, invoice_id)
+    finalize(uow, org, customer, invoice, now)
+    refresh_subscriptions(uow, org, customer, invoice, now)
     uow.commit()
     return invoice
 
@@ -279,7 +288,7 @@ def pay_invoice(uow: UnitOfWork, org_id: str, invoice_id: str, *,
                              "record an outside payment with paid_out_of_band=true.",
                              param="paid_out_of_band", code="payment_method_unavailable")
     if invoice.status == "draft":
-        finalize(uow, org, invoice, now)
+        finalize(uow, org, customer, invoice, now)
     if invoice.status == "paid":
         raise InvalidState("Invoice is already paid.", code="invoice_already_paid")
     if invoice.status not in ("open", "uncollectible"):
@@ -287,7 +296,7 @@ def pay_invoice(uow: UnitOfWork, org_id: str, invoice_id: str, *,
                            "can be paid.")
     invoice.paid_out_of_band = True
     _mark_paid(uow, org, invoice, now)
-    _refresh_subscription(uow, org, customer, invoice, now)
+    refresh_subscriptions(uow, org, customer, invoice, now)
     uow.commit()
     return invoice
 
@@ -305,7 +314,7 @@ def void_invoice(uow: UnitOfWork, org_id: str, invoice_id: str) -> m.Invoice:
     invoice.voided_at = now
     invoice.amount_remaining = 0
     events.record(uow.session, org_id, "invoice.voided", objects.invoice(invoice), now)
-    _refresh_subscription(uow, org, customer, invoice, now)
+    refresh_subscriptions(uow, org, customer, invoice, now)
     uow.commit()
     return invoice
 
@@ -319,7 +328,7 @@ def mark_uncollectible(uow: UnitOfWork, org_id: str, invoice_id: str) -> m.Invoi
     invoice.marked_uncollectible_at = now
     events.record(uow.session, org_id, "invoice.marked_uncollectible",
                   objects.invoice(invoice), now)
-    _refresh_subscription(uow, org, customer, invoice, now)
+    refresh_subscriptions(uow, org, customer, invoice, now)
     uow.commit()
     return invoice
 

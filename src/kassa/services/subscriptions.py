@@ -162,7 +162,7 @@ def create_subscription(uow: UnitOfWork, org_id: str, *, customer: str, items: l
     invoices = bill_customer(uow, org, cust, now)
     for invoice in invoices:
         if invoice.billing_reason == "subscription_create" and invoice.status == "draft":
-            finalize(uow, org, invoice, now)
+            finalize(uow, org, cust, invoice, now)
     sub.awaiting_first_payment = (
         payment_behavior == "default_incomplete" and sub.latest_invoice_id is not None
         and any(i.id == sub.latest_invoice_id and i.status == "open" for i in invoices))
