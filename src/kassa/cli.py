@@ -21,7 +21,7 @@ app = typer.Typer(help="Kassa: subscription billing and payments.", no_args_is_h
                   pretty_exceptions_enable=False, add_completion=False)
 # Piped output (CI logs, files) gets a width that fits the demo's tables.
 console = Console(width=None if sys.stdout.isatty() else 120)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # an error stays one line
 
 
 def _kassa() -> Kassa:

@@ -1,0 +1,33 @@
+"""The Alembic migrations build exactly the schema the models describe, on both databases."""
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect
+
+from kassa.store.db import make_engine
+from kassa.store.migrate import upgrade
+from kassa.store.models import Base
+
+
+def test_migrated_schema_matches_the_models(database_url):
+    engine = make_engine(database_url)
+    with engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    engine.dispose()
+    assert diff == []
+
+
+def test_upgrading_twice_is_harmless(database_url):
+    engine = make_engine(database_url)
+    upgrade(engine)
+    assert "billed_periods" in inspect(engine).get_table_names()
+    engine.dispose()
+
+
+def test_a_period_can_be_billed_only_once_by_the_database_itself(database_url):
+    """The unique constraint, not only the code, forbids a second invoice for a period."""
+    engine = make_engine(database_url)
+    constraints = inspect(engine).get_unique_constraints("billed_periods")
+    engine.dispose()
+    assert any(set(c["column_names"]) == {"subscription_id", "period_start"}
+               for c in constraints)
