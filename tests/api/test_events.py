@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
 from .helpers import (
@@ -105,9 +104,6 @@ def test_a_request_that_fails_records_no_event(api: TestClient) -> None:
     assert list_all(api, "/v1/events") == before
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: create_subscription builds the row as 'incomplete', so its first refresh() records "
-    "customer.subscription.updated {status: incomplete} before .created"))
 def test_creating_a_subscription_records_created_and_no_update(api: TestClient) -> None:
     customer = create_customer(api)
     sub = subscribe(api, customer["id"], create_price(api)["id"],
@@ -115,9 +111,6 @@ def test_creating_a_subscription_records_created_and_no_update(api: TestClient) 
     assert event_types(api, object_id=sub["id"]) == ["customer.subscription.created"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: catalog.create_price records price.created before a flush, so data.object.product "
-    "is null"))
 def test_price_created_event_names_the_product(api: TestClient) -> None:
     product = ok(api.post("/v1/products", json={"name": "Pro"}))
     for body in ({"product": product["id"]}, {"product_data": {"name": "Inline"}}):
@@ -128,9 +121,6 @@ def test_price_created_event_names_the_product(api: TestClient) -> None:
         assert event["data"]["object"] == price
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: catalog.create_price makes the product_data product without a product.created "
-    "event"))
 def test_an_inline_product_records_product_created(api: TestClient) -> None:
     price = create_price(api)
     assert event_types(api, object_id=price["product"]) == ["product.created"]

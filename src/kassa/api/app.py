@@ -14,6 +14,7 @@ from kassa.api import (
     invoices,
     subscriptions,
 )
+from kassa.api.guards import RequestGuards
 from kassa.config import Kassa
 
 
@@ -34,4 +35,5 @@ def create_app(instance: Kassa) -> FastAPI:
 
     errors.install(app)
     idempotency.install(app)
+    app.add_middleware(RequestGuards)  # outermost: runs before idempotency
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -37,8 +38,9 @@ def status_of(exc: errors.KassaError) -> int:
 
 def _param(loc: tuple[Any, ...]) -> str | None:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
-    # pydantic names the member of a tagged or union type; the caller does not need it.
-    parts = [p for p in parts if not p.startswith(("function-", "literal[", "union["))]
+    # pydantic also names the member of a union ("constrained-int", "literal['now']"); the
+    # caller only needs the field names and list indexes.
+    parts = [p for p in parts if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*|\d+", p)]
     if not parts:
         return None
     return parts[0] + "".join(f"[{p}]" for p in parts[1:])

@@ -3,16 +3,46 @@ floats, so a malformed request fails loudly with the parameter named."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-Timestamp = int | Literal["now"]
-Metadata = dict[str, str]
+from kassa.core.clock import MAX_TIMESTAMP
+
+# Bounds keep every value inside what the database stores (64-bit integers, column widths)
+# and what date arithmetic can reach, so an absurd value is a 400, never a 500.
+UnixTime = Annotated[int, Field(ge=0, le=MAX_TIMESTAMP)]
+Timestamp = UnixTime | Literal["now"]
+Amount = Annotated[int, Field(ge=-(10**12), le=10**12)]
+UnitAmount = Annotated[int, Field(ge=0, le=10**12)]
+DecimalText = Annotated[str, Field(max_length=40)]
+Quantity = Annotated[int, Field(ge=0, le=10**6)]
+Days = Annotated[int, Field(ge=0, le=365)]
+Name = Annotated[str, Field(max_length=200)]
+Code = Annotated[str, Field(max_length=40)]
+Metadata = Annotated[dict[Annotated[str, Field(max_length=40)],
+                          Annotated[str, Field(max_length=500)]], Field(max_length=50)]
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, str_max_length=5000)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if _has_nul(value):
+            raise ValueError("text must not contain NUL characters")
+        return value
 
     def fields(self) -> dict[str, Any]:
         """The fields the caller actually sent, as plain data."""
@@ -25,22 +55,22 @@ class Address(Body):
     city: str | None = None
     postal_code: str | None = None
     state: str | None = None
-    country: str | None = None
+    country: Code | None = None
 
 
 class CustomerCreate(Body):
-    name: str | None = Field(None, max_length=200)
+    name: Name | None = None
     email: str | None = Field(None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     address: Address | None = None
-    country: str | None = None
-    vat_id: str | None = None
-    currency: str | None = None
-    timezone: str | None = None
-    locale: str | None = None
+    country: Code | None = None
+    vat_id: Code | None = None
+    currency: Code | None = None
+    timezone: Annotated[str, Field(max_length=64)] | None = None
+    locale: Annotated[str, Field(max_length=16)] | None = None
     tax_exempt: Literal["none", "exempt", "reverse"] | None = None
     metadata: Metadata | None = None
-    external_id: str | None = Field(None, max_length=200)
-    test_clock: str | None = None
+    external_id: Name | None = None
+    test_clock: Code | None = None
 
 
 class CustomerUpdate(CustomerCreate):
@@ -48,13 +78,13 @@ class CustomerUpdate(CustomerCreate):
 
 
 class BalanceTransactionCreate(Body):
-    amount: int
-    currency: str
+    amount: Amount
+    currency: Code
     description: str | None = None
 
 
 class ProductCreate(Body):
-    name: str = Field(max_length=250)
+    name: Annotated[str, Field(min_length=1, max_length=250)]
     description: str | None = None
     active: bool = True
     metadata: Metadata | None = None
@@ -62,83 +92,83 @@ class ProductCreate(Body):
 
 class Recurring(Body):
     interval: Literal["day", "week", "month", "year"]
-    interval_count: int = 1
+    interval_count: Annotated[int, Field(ge=1, le=365)] = 1
     usage_type: Literal["licensed", "metered"] = "licensed"
 
 
 class ProductData(Body):
-    name: str
+    name: Annotated[str, Field(min_length=1, max_length=250)]
 
 
 class PriceCreate(Body):
-    product: str | None = None
+    product: Code | None = None
     product_data: ProductData | None = None
-    currency: str
-    unit_amount: int | None = None
-    unit_amount_decimal: str | None = None
+    currency: Code
+    unit_amount: UnitAmount | None = None
+    unit_amount_decimal: DecimalText | None = None
     recurring: Recurring | None = None
     billing_scheme: Literal["per_unit"] = "per_unit"
-    nickname: str | None = None
-    lookup_key: str | None = None
+    nickname: Annotated[str, Field(max_length=250)] | None = None
+    lookup_key: Annotated[str, Field(max_length=200)] | None = None
     active: bool = True
     metadata: Metadata | None = None
 
 
 class SubscriptionItemInput(Body):
-    price: str
-    quantity: int = 1
+    price: Code
+    quantity: Quantity = 1
 
 
 class SubscriptionCreate(Body):
-    customer: str
-    items: list[SubscriptionItemInput] = Field(min_length=1)
+    customer: Code
+    items: list[SubscriptionItemInput] = Field(min_length=1, max_length=20)
     start_date: Timestamp | None = None
-    backdate_start_date: int | None = None
-    trial_period_days: int | None = None
+    backdate_start_date: UnixTime | None = None
+    trial_period_days: Annotated[int, Field(ge=1, le=730)] | None = None
     trial_end: Timestamp | None = None
-    billing_cycle_anchor: int | None = None
+    billing_cycle_anchor: UnixTime | None = None
     proration_behavior: Literal["create_prorations", "none"] = "create_prorations"
     collection_method: Literal["charge_automatically", "send_invoice"] = "charge_automatically"
-    days_until_due: int | None = None
+    days_until_due: Days | None = None
     cancel_at_period_end: bool = False
-    cancel_at: int | None = None
+    cancel_at: UnixTime | None = None
     payment_behavior: Literal["allow_incomplete", "default_incomplete"] = "allow_incomplete"
-    invoice_lead_days: int | None = None
+    invoice_lead_days: Annotated[int, Field(ge=0, le=90)] | None = None
     metadata: Metadata | None = None
 
 
 class SubscriptionUpdate(Body):
     cancel_at_period_end: bool | None = None
-    cancel_at: int | None = None
+    cancel_at: UnixTime | None = None
     metadata: Metadata | None = None
-    days_until_due: int | None = None
-    invoice_lead_days: int | None = None
+    days_until_due: Days | None = None
+    invoice_lead_days: Annotated[int, Field(ge=0, le=90)] | None = None
 
 
 class Period(Body):
-    start: int
-    end: int
+    start: UnixTime
+    end: UnixTime
 
 
 class InvoiceItemCreate(Body):
-    customer: str
-    currency: str | None = None
-    amount: int | None = None
-    unit_amount: int | None = None
-    unit_amount_decimal: str | None = None
-    price: str | None = None
-    quantity: int = 1
+    customer: Code
+    currency: Code | None = None
+    amount: Amount | None = None
+    unit_amount: UnitAmount | None = None
+    unit_amount_decimal: DecimalText | None = None
+    price: Code | None = None
+    quantity: Annotated[int, Field(ge=1, le=10**6)] = 1
     description: str | None = None
-    invoice: str | None = None
+    invoice: Code | None = None
     period: Period | None = None
     metadata: Metadata | None = None
 
 
 class InvoiceCreate(Body):
-    customer: str
-    currency: str | None = None
+    customer: Code
+    currency: Code | None = None
     collection_method: Literal["charge_automatically", "send_invoice"] = "send_invoice"
-    days_until_due: int | None = None
+    days_until_due: Days | None = None
     auto_advance: bool = True
     description: str | None = None
     pending_invoice_items_behavior: Literal["include", "exclude"] = "include"
@@ -150,31 +180,31 @@ class InvoicePay(Body):
 
 
 class TestClockCreate(Body):
-    frozen_time: int
-    name: str | None = None
+    frozen_time: UnixTime
+    name: Name | None = None
 
 
 class TestClockAdvance(Body):
-    frozen_time: int
+    frozen_time: UnixTime
 
 
 class OrganizationUpdate(Body):
-    name: str | None = None
-    legal_name: str | None = None
+    name: Name | None = None
+    legal_name: Name | None = None
     address: Address | None = None
-    country: str | None = None
-    vat_id: str | None = None
-    iban: str | None = None
-    default_currency: str | None = None
-    timezone: str | None = None
-    locale: str | None = None
+    country: Code | None = None
+    vat_id: Code | None = None
+    iban: Code | None = None
+    default_currency: Code | None = None
+    timezone: Annotated[str, Field(max_length=64)] | None = None
+    locale: Annotated[str, Field(max_length=16)] | None = None
     invoice_prefix: str | None = Field(None, min_length=1, max_length=20)
-    invoice_number_format: str | None = None
-    brand_color: str | None = None
-    logo_url: str | None = None
-    draft_grace_seconds: int | None = None
-    invoice_lead_days: int | None = None
-    days_until_due: int | None = None
+    invoice_number_format: Annotated[str, Field(max_length=60)] | None = None
+    brand_color: Annotated[str, Field(max_length=7)] | None = None
+    logo_url: Annotated[str, Field(max_length=500)] | None = None
+    draft_grace_seconds: Annotated[int, Field(ge=0, le=30 * 86400)] | None = None
+    invoice_lead_days: Annotated[int, Field(ge=0, le=90)] | None = None
+    days_until_due: Days | None = None
 
 
 class Empty(Body):

@@ -39,6 +39,21 @@ def ensure_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+# Timestamps Kassa accepts: 1970 up to 2100, far enough for any contract and far enough from
+# datetime's year 9999 that period arithmetic on them cannot overflow.
+MAX_TIMESTAMP = 4_102_444_800
+
+
+def parse_timestamp(value: object, param: str) -> datetime:
+    """A Unix timestamp given by a caller, checked to be an integer between 1970 and 2100."""
+    from kassa.core.errors import InvalidRequest
+
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_TIMESTAMP:
+        raise InvalidRequest(f"{param} must be a Unix timestamp between 1970 and 2100.",
+                             param=param)
+    return from_unix(value)
+
+
 def from_unix(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 

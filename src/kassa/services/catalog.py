@@ -102,8 +102,11 @@ def create_price(uow: UnitOfWork, org_id: str, *, product: str | None = None,
                                 name=str(product_data["name"]), active=True,
                                 metadata_={}, created=uow.clock.now())
         uow.session.add(product_row)
+        events.record(uow.session, org_id, "product.created", objects.product(product_row),
+                      product_row.created)
     price = m.Price(
-        id=new_id("price"), org_id=org_id, product=product_row, currency=currency,
+        id=new_id("price"), org_id=org_id, product=product_row, product_id=product_row.id,
+        currency=currency,
         unit_amount_decimal=amount, type="recurring" if recurring else "one_time",
         billing_scheme=billing_scheme, recurring_interval=interval,
         recurring_interval_count=count, recurring_usage_type=usage_type, currency_options={},

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from kassa.core.clock import parse_timestamp
 from kassa.core.errors import InvalidRequest, InvalidState
 from kassa.core.ids import new_id
 from kassa.core.money import normalize_currency, round_minor
@@ -129,16 +130,13 @@ def create_invoice_item(uow: UnitOfWork, org_id: str, *, customer: str,
 
 
 def _period(period: Any) -> tuple[datetime, datetime]:
-    from kassa.core.clock import from_unix
-
     if not isinstance(period, dict) or not {"start", "end"} <= set(period):
         raise InvalidRequest("period needs start and end.", param="period")
-    start, end = period["start"], period["end"]
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, end)):
-        raise InvalidRequest("period start and end are Unix timestamps.", param="period")
+    start = parse_timestamp(period["start"], "period[start]")
+    end = parse_timestamp(period["end"], "period[end]")
     if end < start:
         raise InvalidRequest("period end is before its start.", param="period[end]")
-    return from_unix(start), from_unix(end)
+    return start, end
 
 
 def create_invoice(uow: UnitOfWork, org_id: str, *, customer: str,
@@ -158,9 +156,9 @@ def create_invoice(uow: UnitOfWork, org_id: str, *, customer: str,
         raise InvalidRequest("pending_invoice_items_behavior must be include or exclude.",
                              param="pending_invoice_items_behavior")
     if days_until_due is not None and (collection_method != "send_invoice"
-                                       or days_until_due < 0):
-        raise InvalidRequest("days_until_due is a non-negative number of days for "
-                             "send_invoice invoices.", param="days_until_due")
+                                       or not 0 <= days_until_due <= 365):
+        raise InvalidRequest("days_until_due is 0 to 365 days, for send_invoice invoices.",
+                             param="days_until_due")
     currency = normalize_currency(currency or cust.currency or org.default_currency)
     now = now_for(uow, cust)
     invoice = m.Invoice(

@@ -47,6 +47,9 @@ def create_organization(uow: UnitOfWork, pepper: bytes, *, name: str,
     return NewOrganization(org, secret)
 
 
+_BOUNDS = {"draft_grace_seconds": 30 * 86400, "invoice_lead_days": 90, "days_until_due": 365}
+
+
 def update_settings(org: m.Organization, settings: dict[str, Any]) -> None:
     """Validate and apply organization settings; raises InvalidRequest naming the field."""
     for field, value in settings.items():
@@ -67,9 +70,11 @@ def update_settings(org: m.Organization, settings: dict[str, Any]) -> None:
                 numbering.validate_format(value)
             except ValueError as exc:
                 raise InvalidRequest(str(exc), param=field) from None
-        elif field in {"draft_grace_seconds", "invoice_lead_days", "days_until_due"}:
-            if not isinstance(value, int) or value < 0:
-                raise InvalidRequest(f"{field} must be a non-negative integer.", param=field)
+        elif field in _BOUNDS:
+            if isinstance(value, bool) or not isinstance(value, int) \
+                    or not 0 <= value <= _BOUNDS[field]:
+                raise InvalidRequest(f"{field} must be an integer from 0 to {_BOUNDS[field]}.",
+                                     param=field)
         elif field == "brand_color":
             if not re.fullmatch(r"#[0-9a-fA-F]{6}", value):
                 raise InvalidRequest("brand_color must look like #1a2b3c.", param=field)

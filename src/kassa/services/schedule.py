@@ -52,10 +52,11 @@ def _open_due_dates(uow: UnitOfWork, sub: m.Subscription) -> list[datetime]:
 
 
 def refresh(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
-            sub: m.Subscription, now: datetime) -> None:
+            sub: m.Subscription, now: datetime, *, record: bool = True) -> None:
     """Bring the subscription's status, current period and schedule up to `now`.
 
-    Records `customer.subscription.updated` (or `.deleted` when it ends) if the status changed.
+    Records `customer.subscription.updated` (or `.deleted` when it ends) if the status changed,
+    unless `record` is off (while the subscription is being created).
     """
     terms = terms_of(org, customer, sub)
     before = sub.status
@@ -78,7 +79,7 @@ def refresh(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
     sub.next_billing_at = (None if sub.status in ("canceled", "incomplete_expired")
                            else domain.next_billing_at(terms, sub.billed_through))
     sub.next_action_at = _next_action_at(sub, now, due_dates)
-    if sub.status != before:
+    if record and sub.status != before:
         kind = "deleted" if sub.status in ("canceled", "incomplete_expired") else "updated"
         events.record(uow.session, org.id, f"customer.subscription.{kind}",
                       objects.subscription(sub), now, {"status": before})

@@ -21,7 +21,7 @@ def get(session: Session, model: type[T], org_id: str, object_id: Any, *,
 
     A row of another organization is reported exactly like a missing one.
     """
-    if not isinstance(object_id, str) or not object_id:
+    if not isinstance(object_id, str) or not object_id or "\x00" in object_id:
         raise NotFound(f"No such {model.__tablename__[:-1]}: {object_id!r}", param=param)  # type: ignore[attr-defined]
     query = select(model).where(model.id == object_id, model.org_id == org_id)  # type: ignore[attr-defined]
     if lock:
@@ -47,12 +47,16 @@ def paginate(session: Session, query: Select[Any], model: Any, *, limit: int = 1
     if starting_after and ending_before:
         raise InvalidRequest("Give starting_after or ending_before, not both.",
                              param="ending_before")
+    # Ids sort by creation only in plain byte order; PostgreSQL's default collation may not
+    # be that, so the cursor column is compared in the "C" collation there.
+    key = model.id.collate("C") if session.get_bind().dialect.name == "postgresql" \
+        else model.id
     if ending_before:
-        rows = list(session.scalars(query.where(model.id > ending_before)
-                                    .order_by(model.id.asc()).limit(limit + 1)))
+        rows = list(session.scalars(query.where(key > ending_before)
+                                    .order_by(key.asc()).limit(limit + 1)))
         has_more = len(rows) > limit
         return Page(list(reversed(rows[:limit])), has_more)
     if starting_after:
-        query = query.where(model.id < starting_after)
-    rows = list(session.scalars(query.order_by(model.id.desc()).limit(limit + 1)))
+        query = query.where(key < starting_after)
+    rows = list(session.scalars(query.order_by(key.desc()).limit(limit + 1)))
     return Page(rows[:limit], len(rows) > limit)

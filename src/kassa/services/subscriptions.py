@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from kassa.core.clock import from_unix
+from kassa.core.clock import parse_timestamp
 from kassa.core.errors import InvalidRequest, InvalidState
 from kassa.core.ids import new_id
 from kassa.domain import billing as domain
@@ -27,9 +27,7 @@ MAX_TRIAL_DAYS = 730
 def _timestamp(value: Any, param: str, now: datetime) -> datetime:
     if value == "now":
         return now
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidRequest(f"{param} must be a Unix timestamp.", param=param)
-    return from_unix(value)
+    return parse_timestamp(value, param)
 
 
 def _items(uow: UnitOfWork, org_id: str, items: Any) -> list[tuple[m.Price, int]]:
@@ -156,17 +154,17 @@ def create_subscription(uow: UnitOfWork, org_id: str, *, customer: str, items: l
     cust.currency = currency
     uow.session.add(sub)
     uow.session.flush()
-    refresh(uow, org, cust, sub, now)
-    events.record(uow.session, org_id, "customer.subscription.created",
-                  objects.subscription(sub), now)
-    invoices = bill_customer(uow, org, cust, now)
+    refresh(uow, org, cust, sub, now, record=False)
+    invoices = bill_customer(uow, org, cust, now, [sub])
     for invoice in invoices:
         if invoice.billing_reason == "subscription_create" and invoice.status == "draft":
             finalize(uow, org, cust, invoice, now)
     sub.awaiting_first_payment = (
         payment_behavior == "default_incomplete" and sub.latest_invoice_id is not None
         and any(i.id == sub.latest_invoice_id and i.status == "open" for i in invoices))
-    refresh(uow, org, cust, sub, now)
+    refresh(uow, org, cust, sub, now, record=False)
+    events.record(uow.session, org_id, "customer.subscription.created",
+                  objects.subscription(sub), now)
     uow.commit()
     return sub
 
@@ -235,9 +233,9 @@ def update_subscription(uow: UnitOfWork, org_id: str, subscription_id: str, *,
     if metadata is not None:
         sub.metadata_ = {**sub.metadata_, **metadata}
     if days_until_due is not None:
-        if sub.collection_method != "send_invoice" or days_until_due < 0:
-            raise InvalidRequest("days_until_due is a non-negative number of days for "
-                                 "send_invoice subscriptions.", param="days_until_due")
+        if sub.collection_method != "send_invoice" or not 0 <= days_until_due <= 365:
+            raise InvalidRequest("days_until_due is 0 to 365 days, for send_invoice "
+                                 "subscriptions.", param="days_until_due")
         sub.days_until_due = days_until_due
     if invoice_lead_days is not None:
         if not 0 <= invoice_lead_days <= 90:

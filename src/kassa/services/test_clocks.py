@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from kassa.core.clock import Clock, from_unix
+from kassa.core.clock import Clock, parse_timestamp
 from kassa.core.errors import InvalidRequest, InvalidState
 from kassa.core.ids import new_id
 from kassa.services import billing, objects, scoping
@@ -25,10 +25,9 @@ Progress = Callable[[int], None]
 
 def create_test_clock(uow: UnitOfWork, org_id: str, *, frozen_time: Any,
                       name: str | None = None) -> m.TestClock:
-    if isinstance(frozen_time, bool) or not isinstance(frozen_time, int) or frozen_time < 0:
-        raise InvalidRequest("frozen_time must be a Unix timestamp.", param="frozen_time")
     clock = m.TestClock(id=new_id("clock"), org_id=org_id, name=name, status="ready",
-                        frozen_time=from_unix(frozen_time), created=uow.clock.now())
+                        frozen_time=parse_timestamp(frozen_time, "frozen_time"),
+                        created=uow.clock.now())
     uow.session.add(clock)
     uow.commit()
     return clock
@@ -39,9 +38,7 @@ def advance(session_factory: sessionmaker[Session], clock: Clock, org_id: str, c
     """Move the test clock forward to `frozen_time`, running every job that falls due."""
     with UnitOfWork(session_factory, clock) as uow:
         test_clock = scoping.get(uow.session, m.TestClock, org_id, clock_id, lock=True)
-        if isinstance(frozen_time, bool) or not isinstance(frozen_time, int):
-            raise InvalidRequest("frozen_time must be a Unix timestamp.", param="frozen_time")
-        target = from_unix(frozen_time)
+        target = parse_timestamp(frozen_time, "frozen_time")
         if target < test_clock.frozen_time:
             raise InvalidRequest("A test clock only moves forward.", param="frozen_time")
         if test_clock.status != "ready":

@@ -12,8 +12,11 @@ from stdnum.exceptions import ValidationError
 
 from kassa.core.errors import InvalidRequest
 
+# Babel's territory list also has CLDR pseudo-regions and reserved codes that are no country.
+_NOT_COUNTRIES = frozenset({"AC", "CP", "CQ", "DG", "EA", "EU", "EZ", "IC", "QO", "TA", "UN",
+                            "XA", "XB", "ZZ"})
 _COUNTRIES = frozenset(code for code in Locale("en").territories if code.isalpha()
-                       and len(code) == 2)
+                       and len(code) == 2) - _NOT_COUNTRIES
 
 
 def country(value: Any, *, param: str) -> str:
@@ -33,6 +36,8 @@ def timezone(value: Any, *, param: str) -> str:
 
 
 def locale(value: Any, *, param: str) -> str:
+    if not isinstance(value, str) or len(value) > 16:
+        raise InvalidRequest(f"Unknown locale: {value!r}.", param=param)
     try:
         Locale.parse(value)
     except (UnknownLocaleError, ValueError, TypeError):
