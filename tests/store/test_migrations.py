@@ -25,9 +25,10 @@ def test_upgrading_twice_is_harmless(database_url):
 
 
 def test_a_period_can_be_billed_only_once_by_the_database_itself(database_url):
-    """The unique constraint, not only the code, forbids a second invoice for a period."""
+    """The unique constraint, not only the code, forbids invoicing a period (its fees in
+    advance, or its usage in arrears) a second time."""
     engine = make_engine(database_url)
     constraints = inspect(engine).get_unique_constraints("billed_periods")
     engine.dispose()
-    assert any(set(c["column_names"]) == {"subscription_id", "period_start"}
+    assert any(set(c["column_names"]) == {"subscription_id", "period_start", "kind"}
                for c in constraints)

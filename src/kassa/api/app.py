@@ -12,6 +12,7 @@ from kassa.api import (
     errors,
     idempotency,
     invoices,
+    meters,
     subscriptions,
 )
 from kassa.api.guards import RequestGuards
@@ -25,7 +26,7 @@ def create_app(instance: Kassa) -> FastAPI:
                               "in the currency's minor unit.")
     app.state.kassa = instance
     v1 = APIRouter(prefix="/v1")
-    for module in (customers, catalog, subscriptions, invoices, clocks_and_events):
+    for module in (customers, catalog, subscriptions, invoices, meters, clocks_and_events):
         v1.include_router(module.router)
     app.include_router(v1)
 

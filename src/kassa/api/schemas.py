@@ -94,6 +94,34 @@ class Recurring(Body):
     interval: Literal["day", "week", "month", "year"]
     interval_count: Annotated[int, Field(ge=1, le=365)] = 1
     usage_type: Literal["licensed", "metered"] = "licensed"
+    meter: Code | None = None
+
+
+class TierInput(Body):
+    up_to: Annotated[int, Field(ge=1, le=10**12)] | Literal["inf"]
+    unit_amount: UnitAmount | None = None
+    unit_amount_decimal: DecimalText | None = None
+    flat_amount: UnitAmount | None = None
+    flat_amount_decimal: DecimalText | None = None
+
+
+class TransformQuantity(Body):
+    divide_by: Annotated[int, Field(ge=1, le=10**9)]
+    round: Literal["up", "down"]
+
+
+class PercentageInput(Body):
+    rate: DecimalText
+    fixed_fee: DecimalText | None = None
+    free_units: DecimalText | None = None
+    free_events: Annotated[int, Field(ge=0, le=10**9)] = 0
+    minimum_fee: DecimalText | None = None
+    maximum_fee: DecimalText | None = None
+
+
+class CurrencyOption(Body):
+    unit_amount: UnitAmount | None = None
+    unit_amount_decimal: DecimalText | None = None
 
 
 class ProductData(Body):
@@ -107,7 +135,13 @@ class PriceCreate(Body):
     unit_amount: UnitAmount | None = None
     unit_amount_decimal: DecimalText | None = None
     recurring: Recurring | None = None
-    billing_scheme: Literal["per_unit"] = "per_unit"
+    billing_scheme: Literal["per_unit", "tiered", "percentage"] = "per_unit"
+    tiers_mode: Literal["graduated", "volume"] | None = None
+    tiers: list[TierInput] | None = Field(None, min_length=1, max_length=50)
+    transform_quantity: TransformQuantity | None = None
+    percentage: PercentageInput | None = None
+    currency_options: dict[Code, CurrencyOption] | None = Field(None, max_length=50)
+    customer: Code | None = None
     nickname: Annotated[str, Field(max_length=250)] | None = None
     lookup_key: Annotated[str, Field(max_length=200)] | None = None
     active: bool = True
@@ -205,6 +239,52 @@ class OrganizationUpdate(Body):
     draft_grace_seconds: Annotated[int, Field(ge=0, le=30 * 86400)] | None = None
     invoice_lead_days: Annotated[int, Field(ge=0, le=90)] | None = None
     days_until_due: Days | None = None
+
+
+class Aggregation(Body):
+    formula: Literal["count", "sum", "max", "unique_count", "latest", "last"]
+
+
+class PayloadKey(Body):
+    event_payload_key: Annotated[str, Field(max_length=100)]
+
+
+class CustomerMapping(Body):
+    event_payload_key: Annotated[str, Field(max_length=100)] = "customer"
+    type: Literal["by_id_or_external_id", "by_id"] = "by_id_or_external_id"
+
+
+class MeterCreate(Body):
+    display_name: Annotated[str, Field(min_length=1, max_length=250)]
+    event_name: Annotated[str, Field(min_length=1, max_length=100)]
+    default_aggregation: Aggregation
+    value_settings: PayloadKey | None = None
+    customer_mapping: CustomerMapping | None = None
+    dimension_filters: dict[Annotated[str, Field(max_length=100)],
+                            list[Annotated[str, Field(max_length=200)]]] | None = None
+    group_by: list[Annotated[str, Field(max_length=100)]] | None = Field(None, max_length=10)
+
+
+class MeterEventCancel(Body):
+    identifier: Annotated[str, Field(max_length=100)]
+
+
+class MeterEventAdjustment(Body):
+    event_name: Annotated[str, Field(max_length=100)]
+    type: Literal["cancel"] = "cancel"
+    cancel: MeterEventCancel
+
+
+class UsageThreshold(Body):
+    gte: DecimalText | Annotated[int, Field(ge=1, le=10**15)]
+    meter: Code
+    customer: Code
+
+
+class AlertCreate(Body):
+    alert_type: Literal["usage_threshold"] = "usage_threshold"
+    title: Annotated[str, Field(min_length=1, max_length=250)]
+    usage_threshold: UsageThreshold
 
 
 class Empty(Body):

@@ -1,14 +1,17 @@
 """Billing as a pure function of a subscription's terms and a target time.
 
 Kassa computes, from the subscription timeline, which service periods exist and when each is
-due to be invoiced (its billing time: the period's start minus the invoice lead time). A
-billing run asks for the periods that are due by time T and not yet invoiced; invoicing marks
-them billed. Asking again returns nothing, so billing twice to T equals billing once to T.
+due to be invoiced. Licensed fees are billed in advance (at the period's start less the
+invoice lead time); usage, and any true-up to a committed minimum, in arrears (at the
+period's end), so the invoice at a period boundary carries the next period's fees and the
+ended period's usage. A billing run asks for what is due by time T and not yet invoiced;
+invoicing marks it billed. Asking again returns nothing: billing twice to T equals billing
+once to T.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -16,19 +19,34 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from kassa.core.money import round_minor
+from kassa.domain import pricing
 from kassa.domain.periods import Period, Recurrence, boundary, index_at
 from kassa.domain.proration import Granularity, fraction
+
+UsageType = Literal["licensed", "metered"]
+ChargeKind = Literal["advance", "arrears"]
 
 
 @dataclass(frozen=True)
 class PriceTerms:
-    """What a recurring price charges per unit and how often."""
+    """What a recurring price charges and how often.
+
+    A per-unit price needs only `unit_amount_decimal`; `model` describes tiers, packages or a
+    percentage. A metered price bills the usage its meter measured, in arrears.
+    """
 
     id: str
     product_name: str
     currency: str
     unit_amount_decimal: Decimal
     recurrence: Recurrence
+    usage_type: UsageType = "licensed"
+    model: pricing.PriceModel | None = None
+    meter_id: str | None = None
+
+    @property
+    def pricing_model(self) -> pricing.PriceModel:
+        return self.model or pricing.PriceModel(unit_amount=self.unit_amount_decimal)
 
 
 @dataclass(frozen=True)
@@ -58,10 +76,23 @@ class SubscriptionTerms:
     lead: timedelta = timedelta(0)
     prorate_first_period: bool = True
     granularity: Granularity = "second"
+    minimum_amount: int | None = None
 
     @property
     def recurrence(self) -> Recurrence:
         return self.items[0].price.recurrence
+
+    @property
+    def licensed(self) -> tuple[ItemTerms, ...]:
+        return tuple(i for i in self.items if i.price.usage_type == "licensed")
+
+    @property
+    def metered(self) -> tuple[ItemTerms, ...]:
+        return tuple(i for i in self.items if i.price.usage_type == "metered")
+
+    @property
+    def bills_in_arrears(self) -> bool:
+        return bool(self.metered) or bool(self.minimum_amount)
 
 
 PeriodKind = Literal["trial", "regular"]
@@ -82,13 +113,16 @@ class ServicePeriod:
                                                                      self.cycle.end)
 
 
+LineType = Literal["subscription", "usage", "minimum"]
+
+
 @dataclass(frozen=True)
 class ChargeLine:
     """One line of a subscription invoice, before it is stored."""
 
     subscription_id: str
-    item_id: str
-    price_id: str
+    item_id: str | None
+    price_id: str | None
     description: str
     quantity: int
     unit_amount_decimal: Decimal
@@ -97,11 +131,14 @@ class ChargeLine:
     period_end: datetime
     proration: bool
     proration_fraction: Decimal
+    type: LineType = "subscription"
+    quantity_decimal: Decimal | None = None
+    tier: int | None = None
 
 
 @dataclass(frozen=True)
 class DueCharge:
-    """A service period that is due to be invoiced, with its lines."""
+    """A service period's fees (advance) or usage (arrears) that are due to be invoiced."""
 
     subscription_id: str
     customer_id: str
@@ -109,6 +146,11 @@ class DueCharge:
     billing_at: datetime
     period: ServicePeriod
     lines: tuple[ChargeLine, ...]
+    kind: ChargeKind = "advance"
+
+
+# What a metered item used in a period: a quantity, or the transactions of a percentage price.
+Usage = Decimal | Sequence[pricing.Transaction]
 
 
 def service_periods(terms: SubscriptionTerms) -> Iterator[ServicePeriod]:
@@ -134,29 +176,48 @@ def service_periods(terms: SubscriptionTerms) -> Iterator[ServicePeriod]:
         k += 1
 
 
-def billing_time(terms: SubscriptionTerms, period: ServicePeriod) -> datetime:
-    """When the period's invoice is due to be created: its start less the lead time."""
-    return period.start - terms.lead
+def billing_time(terms: SubscriptionTerms, period: ServicePeriod,
+                 kind: ChargeKind = "advance") -> datetime:
+    """When a period's invoice is due: fees at its start less the lead time, usage at its end."""
+    return period.end if kind == "arrears" else period.start - terms.lead
+
+
+def _unbilled(terms: SubscriptionTerms, billed_through: datetime | None,
+              kind: ChargeKind) -> Iterator[ServicePeriod]:
+    for period in service_periods(terms):
+        if kind == "arrears" and period.kind == "trial":
+            continue  # usage during a trial is free
+        if billed_through is None or period.start >= billed_through:
+            yield period
 
 
 def due_periods(terms: SubscriptionTerms, billed_through: datetime | None,
-                until: datetime) -> list[ServicePeriod]:
-    """Periods starting at or after `billed_through` whose billing time is at or before `until`."""
+                until: datetime, kind: ChargeKind = "advance") -> list[ServicePeriod]:
+    """Periods not yet billed (`billed_through`) for `kind` whose billing time is by `until`."""
+    if (kind == "advance" and not terms.licensed) or (kind == "arrears"
+                                                      and not terms.bills_in_arrears):
+        return []
     due = []
-    for period in service_periods(terms):
-        if billing_time(terms, period) > until:
+    for period in _unbilled(terms, billed_through, kind):
+        if billing_time(terms, period, kind) > until:
             break
-        if billed_through is None or period.start >= billed_through:
-            due.append(period)
+        due.append(period)
     return due
 
 
-def next_billing_at(terms: SubscriptionTerms, billed_through: datetime | None) -> datetime | None:
-    """Billing time of the first period not yet invoiced, or None when nothing is left."""
-    for period in service_periods(terms):
-        if billed_through is None or period.start >= billed_through:
-            return billing_time(terms, period)
-    return None
+def next_billing_at(terms: SubscriptionTerms, billed_through: datetime | None,
+                    usage_billed_through: datetime | None = None) -> datetime | None:
+    """The earliest billing time of anything not yet invoiced, or None when nothing is left."""
+    moments = []
+    if terms.licensed:
+        period = next(_unbilled(terms, billed_through, "advance"), None)
+        if period is not None:
+            moments.append(billing_time(terms, period, "advance"))
+    if terms.bills_in_arrears:
+        period = next(_unbilled(terms, usage_billed_through, "arrears"), None)
+        if period is not None:
+            moments.append(billing_time(terms, period, "arrears"))
+    return min(moments) if moments else None
 
 
 def period_at(terms: SubscriptionTerms, at: datetime) -> ServicePeriod | None:
@@ -177,37 +238,111 @@ def _line_fraction(terms: SubscriptionTerms, period: ServicePeriod) -> Decimal:
     return fraction(Period(period.start, period.end), period.cycle, terms.granularity, terms.tz)
 
 
-def _describe(item: ItemTerms, period: ServicePeriod) -> str:
+def _describe(item: ItemTerms, period: ServicePeriod, part: pricing.Part | None = None) -> str:
+    name = item.price.product_name
     if period.kind == "trial":
-        return f"Trial period for {item.price.product_name}"
-    prefix = "Partial period: " if period.partial else ""
-    return f"{prefix}{item.quantity} × {item.price.product_name}"
+        return f"Trial period for {name}"
+    prefix = "Partial period: " if period.partial and item.price.usage_type == "licensed" \
+        else ""
+    if part is not None and part.kind == "tier":
+        upper = "∞" if part.tier_to is None else str(part.tier_to)
+        return f"{prefix}{name} (tier {part.tier}: {part.tier_from}–{upper})"
+    if item.price.usage_type == "metered":
+        return f"{name} usage"
+    return f"{prefix}{item.quantity} × {name}"
 
 
-def charge(terms: SubscriptionTerms, period: ServicePeriod) -> DueCharge:
-    """The invoice lines for one service period: each item's full price, prorated if partial."""
+def _quantity_fields(quantity: Decimal) -> tuple[int, Decimal | None]:
+    """The integer quantity column, and the exact quantity when it is not whole."""
+    if quantity == quantity.to_integral_value():
+        return int(quantity), None
+    return int(quantity), quantity
+
+
+def _lines(terms: SubscriptionTerms, item: ItemTerms, period: ServicePeriod,
+           parts: list[pricing.Part], share: Decimal, line_type: LineType) -> list[ChargeLine]:
+    lines = []
+    for part in parts:
+        quantity, exact = _quantity_fields(part.quantity)
+        lines.append(ChargeLine(
+            subscription_id=terms.id, item_id=item.id, price_id=item.price.id,
+            description=_describe(item, period, part if len(parts) > 1 or part.kind == "tier"
+                                  else None),
+            quantity=quantity, unit_amount_decimal=part.unit_amount,
+            amount=round_minor(part.amount * share), period_start=period.start,
+            period_end=period.end, proration=period.partial and line_type == "subscription",
+            proration_fraction=share, type=line_type, quantity_decimal=exact,
+            tier=part.tier))
+    return lines
+
+
+def _advance_lines(terms: SubscriptionTerms, period: ServicePeriod) -> list[ChargeLine]:
     share = _line_fraction(terms, period)
-    lines = tuple(
-        ChargeLine(
-            subscription_id=terms.id,
-            item_id=item.id,
-            price_id=item.price.id,
-            description=_describe(item, period),
-            quantity=item.quantity,
-            unit_amount_decimal=item.price.unit_amount_decimal,
-            amount=round_minor(item.price.unit_amount_decimal * item.quantity * share),
-            period_start=period.start,
-            period_end=period.end,
-            proration=period.partial,
-            proration_fraction=share,
-        )
-        for item in terms.items
-    )
-    return DueCharge(terms.id, terms.customer_id, terms.currency, billing_time(terms, period),
-                     period, lines)
+    lines: list[ChargeLine] = []
+    for item in terms.licensed:
+        parts = pricing.price(item.price.pricing_model, Decimal(item.quantity))
+        lines.extend(_lines(terms, item, period, parts, share, "subscription"))
+    return lines
 
 
-def due_charges(terms: SubscriptionTerms, billed_through: datetime | None,
-                until: datetime) -> list[DueCharge]:
-    """What billing the subscription up to `until` must invoice, given what is billed already."""
-    return [charge(terms, period) for period in due_periods(terms, billed_through, until)]
+def _usage_parts(item: ItemTerms, used: Usage) -> list[pricing.Part]:
+    model = item.price.pricing_model
+    if model.scheme == "percentage":
+        assert model.percentage is not None
+        transactions = [] if isinstance(used, Decimal) else list(used)
+        return [pricing.price_transactions(model.percentage, transactions)]
+    quantity = used if isinstance(used, Decimal) else Decimal(len(used))
+    return pricing.price(model, quantity)
+
+
+def charge(terms: SubscriptionTerms, period: ServicePeriod, kind: ChargeKind = "advance",
+           usage: Mapping[str, Usage] | None = None) -> DueCharge:
+    """The invoice lines for one period: licensed fees in advance (prorated when the period is
+    partial), or usage in arrears with a true-up to the committed minimum."""
+    if kind == "advance":
+        lines = _advance_lines(terms, period)
+    else:
+        lines = []
+        for item in terms.metered:
+            used = (usage or {}).get(item.id, Decimal(0))
+            lines.extend(_lines(terms, item, period, _usage_parts(item, used), Decimal(1),
+                                "usage"))
+        shortfall = _minimum_shortfall(terms, period, lines)
+        if shortfall > 0:
+            lines.append(ChargeLine(
+                subscription_id=terms.id, item_id=None, price_id=None,
+                description="Minimum commitment true-up", quantity=1,
+                unit_amount_decimal=Decimal(shortfall), amount=shortfall,
+                period_start=period.start, period_end=period.end, proration=False,
+                proration_fraction=Decimal(1), type="minimum"))
+    return DueCharge(terms.id, terms.customer_id, terms.currency,
+                     billing_time(terms, period, kind), period, tuple(lines), kind)
+
+
+def _minimum_shortfall(terms: SubscriptionTerms, period: ServicePeriod,
+                       usage_lines: list[ChargeLine]) -> int:
+    """How far the period's fees and usage fall short of the committed minimum (prorated for a
+    partial period)."""
+    if not terms.minimum_amount or period.kind == "trial":
+        return 0
+    spent = sum(line.amount for line in _advance_lines(terms, period)) + \
+        sum(line.amount for line in usage_lines)
+    share = Decimal(1) if not period.partial else fraction(
+        Period(period.start, period.end), period.cycle, terms.granularity, terms.tz)
+    return max(round_minor(terms.minimum_amount * share) - spent, 0)
+
+
+def due_charges(terms: SubscriptionTerms, billed_through: datetime | None, until: datetime,
+                usage_billed_through: datetime | None = None,
+                usage: Mapping[tuple[datetime, str], Usage] | None = None) -> list[DueCharge]:
+    """What billing the subscription up to `until` must invoice, given what is billed already.
+
+    `usage` maps (period start, item id) to what the item used; missing usage counts as none.
+    Charges come in billing-time order.
+    """
+    charges = [charge(terms, p) for p in due_periods(terms, billed_through, until)]
+    for period in due_periods(terms, usage_billed_through, until, "arrears"):
+        used = {item_id: value for (start, item_id), value in (usage or {}).items()
+                if start == period.start}
+        charges.append(charge(terms, period, "arrears", used))
+    return sorted(charges, key=lambda c: (c.billing_at, c.kind != "arrears"))

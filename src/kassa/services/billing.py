@@ -21,6 +21,7 @@ from kassa.domain import invoices as invoice_domain
 from kassa.services import events, objects, scoping
 from kassa.services.invoices import attach_pending_items, finalize, pending_lines, recompute
 from kassa.services.schedule import refresh, terms_of
+from kassa.services.usage_billing import line_row, usage_for
 from kassa.store import models as m
 from kassa.store.uow import UnitOfWork
 
@@ -43,7 +44,10 @@ def bill_customer(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
         defaultdict(list)
     for sub in subs:
         terms = terms_of(org, customer, sub)
-        for due in domain.due_charges(terms, sub.billed_through, now):
+        arrears = domain.due_periods(terms, sub.usage_billed_through, now, "arrears")
+        used = usage_for(uow.session, terms, customer.id, arrears)
+        for due in domain.due_charges(terms, sub.billed_through, now,
+                                      sub.usage_billed_through, used):
             grouped[(due.billing_at, due.currency)].append((sub, due))
     invoices = []
     for (billing_at, currency), charges in sorted(grouped.items()):
@@ -89,28 +93,20 @@ def _invoice_for(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
     return invoice
 
 
-def _line(org_id: str, currency: str, position: int, sub: m.Subscription,
-          line: domain.ChargeLine) -> m.InvoiceLine:
-    return m.InvoiceLine(
-        id=new_id("il"), org_id=org_id, position=position, type="subscription",
-        subscription_id=sub.id, subscription_item_id=line.item_id, price_id=line.price_id,
-        description=line.description, quantity=line.quantity,
-        unit_amount_decimal=line.unit_amount_decimal, amount=line.amount, currency=currency,
-        period_start=line.period_start, period_end=line.period_end, proration=line.proration,
-        proration_fraction=line.proration_fraction if line.proration else None)
-
-
 def _add_period(uow: UnitOfWork, invoice: m.Invoice, sub: m.Subscription,
                 due: domain.DueCharge) -> None:
     for line in due.lines:
-        invoice.lines.append(_line(invoice.org_id, invoice.currency, len(invoice.lines), sub,
-                                   line))
+        invoice.lines.append(line_row(invoice.org_id, invoice.currency, len(invoice.lines),
+                                      line, new_id("il")))
     uow.session.add(m.BilledPeriod(org_id=invoice.org_id, subscription_id=sub.id,
                                    period_start=due.period.start, period_end=due.period.end,
-                                   invoice_id=invoice.id))
+                                   kind=due.kind, invoice_id=invoice.id))
     invoice.period_start = min(invoice.period_start, due.period.start)
     invoice.period_end = max(invoice.period_end, due.period.end)
-    sub.billed_through = due.period.end
+    if due.kind == "arrears":
+        sub.usage_billed_through = due.period.end
+    else:
+        sub.billed_through = due.period.end
     sub.latest_invoice_id = invoice.id
 
 
@@ -210,9 +206,12 @@ def upcoming_invoice(uow: UnitOfWork, org_id: str, customer_id: str,
     for sub in subs:
         if sub.next_billing_at != billing_at or sub.currency != currency:
             continue
-        for due in domain.due_charges(terms_of(org, customer, sub), sub.billed_through,
-                                      billing_at):
-            lines.extend(_line(org_id, currency, len(lines) + i, sub, line)
+        terms = terms_of(org, customer, sub)
+        arrears = domain.due_periods(terms, sub.usage_billed_through, billing_at, "arrears")
+        used = usage_for(uow.session, terms, customer.id, arrears)  # usage so far
+        for due in domain.due_charges(terms, sub.billed_through, billing_at,
+                                      sub.usage_billed_through, used):
+            lines.extend(line_row(org_id, currency, len(lines) + i, line, new_id("il"))
                          for i, line in enumerate(due.lines))
             preview.period_start = min(preview.period_start, due.period.start)
             preview.period_end = max(preview.period_end, due.period.end)

@@ -21,6 +21,7 @@ from kassa.services.catalog import parse_unit_amount
 from kassa.services.customers import now_for, record_balance_change
 from kassa.services.organizations import timezone_of
 from kassa.services.schedule import refresh
+from kassa.services.usage_billing import reprice_usage
 from kassa.store import models as m
 from kassa.store.db import is_postgres
 from kassa.store.uow import UnitOfWork
@@ -211,6 +212,7 @@ def finalize(uow: UnitOfWork, org: m.Organization, customer: m.Customer, invoice
     """
     if invoice.status != "draft":
         raise InvalidState(f"Invoice {invoice.id} is {invoice.status}, not a draft.")
+    reprice_usage(uow, org, customer, invoice)
     recompute(invoice)
     applied = domain.apply_balance(invoice.total, customer.balance)
     if applied.applied:

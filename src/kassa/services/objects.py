@@ -18,7 +18,13 @@ def _ts(value: datetime | None) -> int | None:
 
 
 def _dec(value: Decimal | None) -> str | None:
-    return None if value is None else format(value.normalize(), "f")
+    return None if value is None else decimal_text(value)
+
+
+def decimal_text(value: Decimal) -> str:
+    """A Decimal as plain text without exponent or trailing zeros: '12.5', '1000'."""
+    text = format(value.normalize(), "f")
+    return "0" if text in ("-0", "0") else text
 
 
 def _int_amount(value: Decimal | None) -> int | None:
@@ -74,17 +80,66 @@ def price(p: m.Price) -> dict[str, Any]:
     if p.type == "recurring":
         recurring = {"interval": p.recurring_interval,
                      "interval_count": p.recurring_interval_count,
-                     "usage_type": p.recurring_usage_type}
+                     "usage_type": p.recurring_usage_type, "meter": p.meter_id}
     return {
         "id": p.id, "object": "price", "product": p.product_id, "currency": p.currency,
         "unit_amount": _int_amount(p.unit_amount_decimal),
         "unit_amount_decimal": _dec(p.unit_amount_decimal), "type": p.type,
         "billing_scheme": p.billing_scheme, "recurring": recurring,
-        "tiers_mode": p.tiers_mode, "tiers": p.tiers, "transform_quantity": p.transform_quantity,
-        "currency_options": p.currency_options or None, "nickname": p.nickname,
+        "tiers_mode": p.tiers_mode, "tiers": _tiers(p), "transform_quantity": p.transform_quantity,
+        "percentage": p.percentage, "customer": p.customer_id,
+        "currency_options": _currency_options(p), "nickname": p.nickname,
         "lookup_key": p.lookup_key, "active": p.active, "metadata": p.metadata_,
         "created": _ts(p.created),
     }
+
+
+def _tiers(p: m.Price) -> list[dict[str, Any]] | None:
+    if not p.tiers:
+        return None
+    result = []
+    for tier in p.tiers["tiers"]:
+        unit, flat = Decimal(tier["unit_amount_decimal"]), Decimal(tier["flat_amount_decimal"])
+        result.append({"up_to": tier["up_to"] if tier["up_to"] is not None else "inf",
+                       "unit_amount": _int_amount(unit), "unit_amount_decimal": _dec(unit),
+                       "flat_amount": _int_amount(flat), "flat_amount_decimal": _dec(flat)})
+    return result
+
+
+def _currency_options(p: m.Price) -> dict[str, Any] | None:
+    if not p.currency_options:
+        return None
+    result = {}
+    for code, option in p.currency_options.items():
+        unit = Decimal(option["unit_amount_decimal"])
+        result[code] = {"unit_amount": _int_amount(unit), "unit_amount_decimal": _dec(unit)}
+    return result
+
+
+def meter(mt: m.Meter) -> dict[str, Any]:
+    return {
+        "id": mt.id, "object": "billing.meter", "display_name": mt.display_name,
+        "event_name": mt.event_name, "status": mt.status,
+        "default_aggregation": {"formula": mt.formula},
+        "value_settings": {"event_payload_key": mt.value_key},
+        "customer_mapping": {"event_payload_key": mt.customer_key,
+                             "type": "by_id_or_external_id"},
+        "dimension_filters": mt.dimension_filters or None,
+        "group_by": (mt.group_by or {}).get("keys") or None, "created": _ts(mt.created),
+    }
+
+
+def meter_event(e: m.MeterEvent) -> dict[str, Any]:
+    return {"object": "billing.meter_event", "identifier": e.identifier, "meter": e.meter_id,
+            "customer": e.customer_id, "timestamp": _ts(e.timestamp),
+            "value": _dec(e.value), "payload": e.payload, "counted": e.counted,
+            "voided": e.voided_at is not None, "created": _ts(e.created)}
+
+
+def meter_alert(a: m.MeterAlert) -> dict[str, Any]:
+    return {"id": a.id, "object": "billing.alert", "title": a.title, "meter": a.meter_id,
+            "customer": a.customer_id, "threshold": _dec(a.threshold), "status": a.status,
+            "created": _ts(a.created)}
 
 
 def subscription_item(item: m.SubscriptionItem) -> dict[str, Any]:
@@ -104,6 +159,7 @@ def subscription(s: m.Subscription) -> dict[str, Any]:
         "cancel_at_period_end": s.cancel_at_period_end, "cancel_at": _ts(s.cancel_at),
         "canceled_at": _ts(s.canceled_at), "ended_at": _ts(s.ended_at),
         "invoice_lead_days": s.invoice_lead_days, "latest_invoice": s.latest_invoice_id,
+        "minimum_amount": s.minimum_amount,
         "next_billing_at": _ts(s.next_billing_at),
         "items": {"object": "list", "data": [subscription_item(i) for i in s.items]},
         "metadata": s.metadata_, "created": _ts(s.created),
@@ -119,6 +175,7 @@ def invoice_line(line: m.InvoiceLine) -> dict[str, Any]:
         "unit_amount_decimal": _dec(line.unit_amount_decimal), "amount": line.amount,
         "currency": line.currency,
         "period": {"start": _ts(line.period_start), "end": _ts(line.period_end)},
+        "quantity_decimal": _dec(line.quantity_decimal), "tier": line.tier,
         "proration": line.proration,
         "proration_fraction": _dec(line.proration_fraction),
     }

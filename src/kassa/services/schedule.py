@@ -11,6 +11,7 @@ from kassa.domain import billing as domain
 from kassa.domain.periods import Recurrence
 from kassa.domain.subscriptions import INCOMPLETE_EXPIRES_AFTER, status_at
 from kassa.services import events, objects
+from kassa.services.catalog import model_of
 from kassa.services.organizations import timezone_of
 from kassa.store import models as m
 from kassa.store.uow import UnitOfWork
@@ -27,22 +28,19 @@ def terms_of(org: m.Organization, customer: m.Customer,
             price=domain.PriceTerms(
                 id=item.price.id, product_name=item.price.product.name,
                 currency=item.price.currency,
-                unit_amount_decimal=_unit_amount(item.price),
+                unit_amount_decimal=item.price.unit_amount_decimal or Decimal(0),
                 recurrence=Recurrence(item.price.recurring_interval,  # type: ignore[arg-type]
-                                      item.price.recurring_interval_count or 1)))
+                                      item.price.recurring_interval_count or 1),
+                usage_type=item.price.recurring_usage_type or "licensed",  # type: ignore[arg-type]
+                model=model_of(item.price), meter_id=item.price.meter_id))
         for item in sub.items)
     return domain.SubscriptionTerms(
         id=sub.id, customer_id=customer.id, currency=sub.currency,
         tz=timezone_of(org, customer), start=sub.start_date, anchor=sub.billing_cycle_anchor,
         items=items, trial_end=sub.trial_end, ends_at=sub.ended_at or sub.cancel_at,
         lead=timedelta(days=lead_days), prorate_first_period=sub.prorate_first_period,
-        granularity=org.proration_granularity)  # type: ignore[arg-type]
-
-
-def _unit_amount(price: m.Price) -> Decimal:
-    if price.unit_amount_decimal is None:
-        raise ValueError(f"price {price.id} has no unit amount")
-    return price.unit_amount_decimal
+        granularity=org.proration_granularity,  # type: ignore[arg-type]
+        minimum_amount=sub.minimum_amount)
 
 
 def _open_due_dates(uow: UnitOfWork, sub: m.Subscription) -> list[datetime]:
@@ -76,8 +74,9 @@ def refresh(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
     current = domain.period_at(terms, now)
     if current is not None:
         sub.current_period_start, sub.current_period_end = current.start, current.end
-    sub.next_billing_at = (None if sub.status in ("canceled", "incomplete_expired")
-                           else domain.next_billing_at(terms, sub.billed_through))
+    # An ended subscription still owes the usage of its last period, billed at its end.
+    sub.next_billing_at = domain.next_billing_at(terms, sub.billed_through,
+                                                 sub.usage_billed_through)
     sub.next_action_at = _next_action_at(sub, now, due_dates)
     if record and sub.status != before:
         kind = "deleted" if sub.status in ("canceled", "incomplete_expired") else "updated"
@@ -89,7 +88,7 @@ def _next_action_at(sub: m.Subscription, now: datetime,
                     due_dates: list[datetime]) -> datetime | None:
     """The next moment something happens to the subscription by itself."""
     if sub.status in ("canceled", "incomplete_expired"):
-        return None
+        return sub.next_billing_at
     moments = [sub.next_billing_at]
     if sub.start_date > now:
         moments.append(sub.start_date)

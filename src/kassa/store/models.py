@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    MetaData,
     String,
     Text,
     UniqueConstraint,
@@ -23,6 +24,12 @@ from kassa.store.types import ExactDecimal, UTCDateTime
 
 
 class Base(DeclarativeBase):
+    # Named constraints, so later migrations can drop or alter them on every database.
+    metadata = MetaData(naming_convention={
+        "ix": "ix_%(column_0_label)s", "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s"})
     type_annotation_map = {
         datetime: UTCDateTime(),
         Decimal: ExactDecimal(),
@@ -149,6 +156,9 @@ class Price(Base):
     tiers: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     transform_quantity: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     currency_options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    meter_id: Mapped[str | None] = mapped_column(ForeignKey("meters.id"))
+    percentage: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    customer_id: Mapped[str | None] = mapped_column(ForeignKey("customers.id"))
     nickname: Mapped[str | None] = mapped_column(String(250))
     lookup_key: Mapped[str | None] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -183,6 +193,9 @@ class Subscription(Base):
     ended_at: Mapped[datetime | None]
     invoice_lead_days: Mapped[int | None]
     billed_through: Mapped[datetime | None]
+    usage_billed_through: Mapped[datetime | None]
+    usage_closed_through: Mapped[datetime | None]
+    minimum_amount: Mapped[int | None]
     next_billing_at: Mapped[datetime | None]
     next_action_at: Mapped[datetime | None] = mapped_column(index=True)
     latest_invoice_id: Mapped[str | None] = mapped_column(String(40))
@@ -253,7 +266,8 @@ class Invoice(Base):
     marked_uncollectible_at: Mapped[datetime | None]
 
     lines: Mapped[list[InvoiceLine]] = relationship(
-        back_populates="invoice", lazy="selectin", order_by="InvoiceLine.position")
+        back_populates="invoice", lazy="selectin", order_by="InvoiceLine.position",
+        cascade="all, delete-orphan")
 
 
 class InvoiceLine(Base):
@@ -277,6 +291,9 @@ class InvoiceLine(Base):
     period_end: Mapped[datetime]
     proration: Mapped[bool] = mapped_column(Boolean, default=False)
     proration_fraction: Mapped[Decimal | None]
+    quantity_decimal: Mapped[Decimal | None]
+    tier: Mapped[int | None] = mapped_column(Integer)
+    discount_amount: Mapped[int] = mapped_column(default=0)
 
     invoice: Mapped[Invoice] = relationship(back_populates="lines")
 
@@ -285,7 +302,7 @@ class BilledPeriod(Base):
     """One row per invoiced service period: the database's guard against double billing."""
 
     __tablename__ = "billed_periods"
-    __table_args__ = (UniqueConstraint("subscription_id", "period_start"),)
+    __table_args__ = (UniqueConstraint("subscription_id", "period_start", "kind"),)
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
                                     primary_key=True, autoincrement=True)
@@ -293,6 +310,8 @@ class BilledPeriod(Base):
     subscription_id: Mapped[str] = mapped_column(ForeignKey("subscriptions.id"))
     period_start: Mapped[datetime]
     period_end: Mapped[datetime]
+    # "advance": the period's licensed fees; "arrears": its usage, invoiced when it ends.
+    kind: Mapped[str] = mapped_column(String(10), default="advance")
     invoice_id: Mapped[str] = mapped_column(ForeignKey("invoices.id"), index=True)
 
 
@@ -351,3 +370,168 @@ class IdempotencyRecord(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     response_body: Mapped[str | None] = mapped_column(Text)
     created: Mapped[datetime]
+
+
+class Meter(Base):
+    """What usage is measured: events named `event_name`, aggregated by `formula`."""
+
+    __tablename__ = "meters"
+    __table_args__ = (UniqueConstraint("org_id", "event_name"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = _org()
+    display_name: Mapped[str] = mapped_column(String(250))
+    event_name: Mapped[str] = mapped_column(String(100))
+    formula: Mapped[str] = mapped_column(String(20))
+    value_key: Mapped[str] = mapped_column(String(100), default="value")
+    customer_key: Mapped[str] = mapped_column(String(100), default="customer")
+    dimension_filters: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    group_by: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    created: Mapped[datetime]
+
+
+class MeterEvent(Base):
+    """A usage event, stored once per identifier (duplicates are acknowledged, not counted)."""
+
+    __tablename__ = "meter_events"
+    __table_args__ = (Index("ix_meter_events_usage", "meter_id", "customer_id", "timestamp"),)
+
+    org_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    identifier: Mapped[str] = mapped_column(String(100), primary_key=True)
+    meter_id: Mapped[str] = mapped_column(String(40))
+    customer_id: Mapped[str] = mapped_column(String(40))
+    timestamp: Mapped[datetime]
+    value: Mapped[Decimal]
+    key: Mapped[str | None] = mapped_column(String(200))
+    counted: Mapped[bool] = mapped_column(Boolean, default=True)
+    payload: Mapped[dict[str, Any]]
+    voided_at: Mapped[datetime | None]
+    created: Mapped[datetime]
+
+
+class UsageHour(Base):
+    """Running count, sum and max of one customer's counted events on one meter in one hour.
+
+    Sums and maxima are kept in millionths (values carry at most six decimals), so the
+    database adds them exactly.
+    """
+
+    __tablename__ = "usage_hours"
+
+    meter_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    count: Mapped[int] = mapped_column(default=0)
+    sum_micros: Mapped[int] = mapped_column(default=0)
+    max_micros: Mapped[int | None]
+
+
+class MeterAlert(Base):
+    """A usage threshold for one customer on one meter; it triggers once per period."""
+
+    __tablename__ = "meter_alerts"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = _org()
+    meter_id: Mapped[str] = mapped_column(ForeignKey("meters.id"), index=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
+    title: Mapped[str] = mapped_column(String(250))
+    threshold: Mapped[Decimal]
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    created: Mapped[datetime]
+
+
+class MeterAlertTrigger(Base):
+    __tablename__ = "meter_alert_triggers"
+    __table_args__ = (UniqueConstraint("alert_id", "period_start"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True, autoincrement=True)
+    alert_id: Mapped[str] = mapped_column(ForeignKey("meter_alerts.id"))
+    period_start: Mapped[datetime]
+    value: Mapped[Decimal]
+    created: Mapped[datetime]
+
+
+class Feature(Base):
+    """Something a plan entitles its customer to, optionally up to a numeric limit."""
+
+    __tablename__ = "features"
+    __table_args__ = (UniqueConstraint("org_id", "lookup_key"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = _org()
+    name: Mapped[str] = mapped_column(String(250))
+    lookup_key: Mapped[str] = mapped_column(String(200))
+    limit: Mapped[int | None]
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    created: Mapped[datetime]
+
+
+class ProductFeature(Base):
+    __tablename__ = "product_features"
+    __table_args__ = (UniqueConstraint("product_id", "feature_id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = _org()
+    product_id: Mapped[str] = mapped_column(ForeignKey("products.id"), index=True)
+    feature_id: Mapped[str] = mapped_column(ForeignKey("features.id"))
+    created: Mapped[datetime]
+
+    feature: Mapped[Feature] = relationship(lazy="joined")
+
+
+class Coupon(Base):
+    __tablename__ = "coupons"
+
+    id: Mapped[str] = mapped_column(String(60), primary_key=True)
+    org_id: Mapped[str] = _org()
+    name: Mapped[str | None] = mapped_column(String(250))
+    percent_off: Mapped[Decimal | None]
+    amount_off: Mapped[int | None]
+    currency: Mapped[str | None] = mapped_column(String(3))
+    duration: Mapped[str] = mapped_column(String(20))
+    duration_in_months: Mapped[int | None]
+    max_redemptions: Mapped[int | None]
+    times_redeemed: Mapped[int] = mapped_column(default=0)
+    redeem_by: Mapped[datetime | None]
+    applies_to_products: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    valid: Mapped[bool] = mapped_column(Boolean, default=True)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    created: Mapped[datetime]
+
+
+class PromotionCode(Base):
+    __tablename__ = "promotion_codes"
+    __table_args__ = (UniqueConstraint("org_id", "code"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = _org()
+    code: Mapped[str] = mapped_column(String(100))
+    coupon_id: Mapped[str] = mapped_column(ForeignKey("coupons.id"))
+    customer_id: Mapped[str | None] = mapped_column(String(40))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    max_redemptions: Mapped[int | None]
+    times_redeemed: Mapped[int] = mapped_column(default=0)
+    expires_at: Mapped[datetime | None]
+    created: Mapped[datetime]
+
+
+class Discount(Base):
+    """A coupon applied to a customer or one subscription, from `start` until `end`."""
+
+    __tablename__ = "discounts"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = _org()
+    coupon_id: Mapped[str] = mapped_column(ForeignKey("coupons.id"))
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    subscription_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    promotion_code_id: Mapped[str | None] = mapped_column(String(40))
+    start: Mapped[datetime]
+    end: Mapped[datetime | None]
+    created: Mapped[datetime]
+
+    coupon: Mapped[Coupon] = relationship(lazy="joined")

@@ -1,15 +1,15 @@
 """initial schema
 
-Revision ID: 7155b9fd2bbf
+Revision ID: 1005d4b41f3e
 Revises: 
-Create Date: 2026-11-22 13:08:59.978646
+Create Date: 2026-11-22 13:45:26.858504
 """
 from alembic import op
 import sqlalchemy as sa
 import kassa.store.types
 
 
-revision = '7155b9fd2bbf'
+revision = '1005d4b41f3e'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -24,8 +24,25 @@ def upgrade() -> None:
     sa.Column('status_code', sa.Integer(), nullable=True),
     sa.Column('response_body', sa.Text(), nullable=True),
     sa.Column('created', kassa.store.types.UTCDateTime(timezone=True), nullable=False),
-    sa.PrimaryKeyConstraint('org_id', 'key')
+    sa.PrimaryKeyConstraint('org_id', 'key', name=op.f('pk_idempotency_keys'))
     )
+    op.create_table('meter_events',
+    sa.Column('org_id', sa.String(length=40), nullable=False),
+    sa.Column('identifier', sa.String(length=100), nullable=False),
+    sa.Column('meter_id', sa.String(length=40), nullable=False),
+    sa.Column('customer_id', sa.String(length=40), nullable=False),
+    sa.Column('timestamp', kassa.store.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('value', kassa.store.types.ExactDecimal(length=64), nullable=False),
+    sa.Column('key', sa.String(length=200), nullable=True),
+    sa.Column('counted', sa.Boolean(), nullable=False),
+    sa.Column('payload', sa.JSON(), nullable=False),
+    sa.Column('voided_at', kassa.store.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created', kassa.store.types.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('org_id', 'identifier', name=op.f('pk_meter_events'))
+    )
+    with op.batch_alter_table('meter_events', schema=None) as batch_op:
+        batch_op.create_index('ix_meter_events_usage', ['meter_id', 'customer_id', 'timestamp'], unique=False)
+
     op.create_table('organizations',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
@@ -46,7 +63,16 @@ def upgrade() -> None:
     sa.Column('days_until_due', sa.BigInteger(), nullable=False),
     sa.Column('proration_granularity', sa.String(length=10), nullable=False),
     sa.Column('created', kassa.store.types.UTCDateTime(timezone=True), nullable=False),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_organizations'))
+    )
+    op.create_table('usage_hours',
+    sa.Column('meter_id', sa.String(length=40), nullable=False),
+    sa.Column('customer_id', sa.String(length=40), nullable=False),
+    sa.Column('hour', kassa.store.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('count', sa.BigInteger(), nullable=False),
+    sa.Column('sum_micros', sa.BigInteger(), nullable=False),
+    sa.Column('max_micros', sa.BigInteger(), nullable=True),
+    sa.PrimaryKeyConstraint('meter_id', 'customer_id', 'hour', name=op.f('pk_usage_hours'))
     )
     op.create_table('api_keys',
     sa.Column('id', sa.String(length=40), nullable=False),
@@ -56,12 +82,34 @@ def upgrade() -> None:
     sa.Column('name', sa.String(length=100), nullable=True),
     sa.Column('created', kassa.store.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('revoked_at', kassa.store.types.UTCDateTime(timezone=True), nullable=True),
-    sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], ),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('secret_hash')
+    sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], name=op.f('fk_api_keys_org_id_organizations')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_api_keys')),
+    sa.UniqueConstraint('secret_hash', name=op.f('uq_api_keys_secret_hash'))
     )
     with op.batch_alter_table('api_keys', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_api_keys_org_id'), ['org_id'], unique=False)
+
+    op.create_table('coupons',
+    sa.Column('id', sa.String(length=60), nullable=False),
+    sa.Column('org_id', sa.String(length=40), nullable=False),
+    sa.Column('name', sa.String(length=250), nullable=True),
+    sa.Column('percent_off', kassa.store.types.ExactDecimal(length=64), nullable=True),
+    sa.Column('amount_off', sa.BigInteger(), nullable=True),
+    sa.Column('currency', sa.String(length=3), nullable=True),
+    sa.Column('duration', sa.String(length=20), nullable=False),
+    sa.Column('duration_in_months', sa.BigInteger(), nullable=True),
+    sa.Column('max_redemptions', sa.BigInteger(), nullable=True),
+    sa.Column('times_redeemed', sa.BigInteger(), nullable=False),
+    sa.Column('redeem_by', kassa.store.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('applies_to_products', sa.JSON(), nullable=True),
+    sa.Column('valid', sa.Boolean(), nullable=False),
+    sa.Column('metadata', sa.JSON(), nullable=False),
+    sa.Column('created', kassa.store.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], name=op.f('fk_coupons_org_id_organizations')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_coupons'))
+    )
+    with op.batch_alter_table('coupons', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_coupons_org_id'), ['org_id'], unique=False)
 
     op.create_table('events',
     sa.Column('id', sa.String(length=40), nullable=False),
@@ -70,21 +118,56 @@ def upgrade() -> None:
     sa.Column('object_id', sa.String(length=40), nullable=False),
     sa.Column('data', sa.JSON(), nullable=False),
     sa.Column('created', kassa.store.types.UTCDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], ),
-    sa.PrimaryKeyConstraint('id')
+    sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], name=op.f('fk_events_org_id_organizations')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_events'))
     )
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_events_object_id'), ['object_id'], unique=False)
         batch_op.create_index('ix_events_org_id_id', ['org_id', 'id'], unique=False)
         batch_op.create_index(batch_op.f('ix_events_type'), ['type'], unique=False)
 
+    op.create_table('features',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('org_id', sa.String(length=40), nullable=False),
+    sa.Column('name', sa.String(length=250), nullable=False),
+    sa.Column('lookup_key', sa.String(length=200), nullable=False),
+    sa.Column('limit', sa.BigInteger(), nullable=True),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('metadata', sa.JSON(), nullable=False),
+    sa.Column('created', kassa.store.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], name=op.f('fk_features_org_id_organizations')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_features')),
+    sa.UniqueConstraint('org_id', 'lookup_key', name=op.f('uq_features_org_id_lookup_key'))
+    )
+    with op.batch_alter_table('features', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_features_org_id'), ['org_id'], unique=False)
+
     op.create_table('invoice_sequences',
     sa.Column('org_id', sa.String(length=40), nullable=False),
     sa.Column('series', sa.String(length=60), nullable=False),
     sa.Column('next_number', sa.BigInteger(), nullable=False),
-    sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], ),
-    sa.PrimaryKeyConstraint('org_id', 'series')
+    sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], name=op.f('fk_invoice_sequences_org_id_organizations')),
+    sa.PrimaryKeyConstraint('org_id', 'series', name=op.f('pk_invoice_sequences'))
     )
+    op.create_table('meters',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('org_id', sa.String(length=40), nullable=False),
+    sa.Column('display_name', sa.String(length=250), nullable=False),
+    sa.Column('event_name', sa.String(length=100), nullable=False),
+    sa.Column('formula', sa.String(length=20), nullable=False),
+    sa.Column('value_key', sa.String(length=100), nullable=False),
+    sa.Column('customer_key', sa.String(length=100), nullable=False),
+    sa.Column('dimension_filters', sa.JSON(), nullable=False),
+    sa.Column('group_by', sa.JSON(), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('created', kassa.store.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], name=op.f('fk_meters_org_id_organizations')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_meters')),
+    sa.UniqueConstraint('org_id', 'event_name', name=op.f('uq_meters_org_id_event_name'))
+    )
+    with op.batch_alter_table('meters', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_meters_org_id'), ['org_id'], unique=False)
+
     op.create_table('products',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('org_id', sa.String(length=40), nullable=False),
@@ -93,8 +176,8 @@ def upgrade() -> None:
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('metadata', sa.JSON(), nullable=False),
     sa.Column('created', kassa.store.types.UTCDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], ),
-    sa.PrimaryKeyConstraint('id')
+    sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], name=op.f('fk_products_org_id_organizations')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_products'))
     )
     with op.batch_alter_table('products', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_products_org_id'), ['org_id'], unique=False)
@@ -106,8 +189,8 @@ def upgrade() -> None:
     sa.Column('frozen_time', kassa.store.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('created', kassa.store.types.UTCDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], ),
-    sa.PrimaryKeyConstraint('id')
+    sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], name=op.f('fk_test_clocks_org_id_organizations')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_test_clocks'))
     )
     with op.batch_alter_table('test_clocks', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_test_clocks_org_id'), ['org_id'], unique=False)
@@ -130,42 +213,49 @@ def upgrade() -> None:
     sa.Column('test_clock_id', sa.String(length=40), nullable=True),
     sa.Column('created', kassa.store.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('deleted', sa.Boolean(), nullable=False),
-    sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], ),
-    sa.ForeignKeyConstraint(['test_clock_id'], ['test_clocks.id'], ),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('org_id', 'external_id')
+    sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], name=op.f('fk_customers_org_id_organizations')),
+    sa.ForeignKeyConstraint(['test_clock_id'], ['test_clocks.id'], name=op.f('fk_customers_test_clock_id_test_clocks')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_customers')),
+    sa.UniqueConstraint('org_id', 'external_id', name=op.f('uq_customers_org_id_external_id'))
     )
     with op.batch_alter_table('customers', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_customers_org_id'), ['org_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_customers_test_clock_id'), ['test_clock_id'], unique=False)
 
-    op.create_table('prices',
+    op.create_table('product_features',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('org_id', sa.String(length=40), nullable=False),
     sa.Column('product_id', sa.String(length=40), nullable=False),
-    sa.Column('currency', sa.String(length=3), nullable=False),
-    sa.Column('unit_amount_decimal', kassa.store.types.ExactDecimal(length=64), nullable=True),
-    sa.Column('type', sa.String(length=20), nullable=False),
-    sa.Column('billing_scheme', sa.String(length=20), nullable=False),
-    sa.Column('recurring_interval', sa.String(length=10), nullable=True),
-    sa.Column('recurring_interval_count', sa.Integer(), nullable=True),
-    sa.Column('recurring_usage_type', sa.String(length=10), nullable=True),
-    sa.Column('tiers_mode', sa.String(length=10), nullable=True),
-    sa.Column('tiers', sa.JSON(), nullable=True),
-    sa.Column('transform_quantity', sa.JSON(), nullable=True),
-    sa.Column('currency_options', sa.JSON(), nullable=False),
-    sa.Column('nickname', sa.String(length=250), nullable=True),
-    sa.Column('lookup_key', sa.String(length=200), nullable=True),
-    sa.Column('active', sa.Boolean(), nullable=False),
-    sa.Column('metadata', sa.JSON(), nullable=False),
+    sa.Column('feature_id', sa.String(length=40), nullable=False),
     sa.Column('created', kassa.store.types.UTCDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], ),
-    sa.ForeignKeyConstraint(['product_id'], ['products.id'], ),
-    sa.PrimaryKeyConstraint('id')
+    sa.ForeignKeyConstraint(['feature_id'], ['features.id'], name=op.f('fk_product_features_feature_id_features')),
+    sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], name=op.f('fk_product_features_org_id_organizations')),
+    sa.ForeignKeyConstraint(['product_id'], ['products.id'], name=op.f('fk_product_features_product_id_products')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_product_features')),
+    sa.UniqueConstraint('product_id', 'feature_id', name=op.f('uq_product_features_product_id_feature_id'))
     )
-    with op.batch_alter_table('prices', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_prices_org_id'), ['org_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_prices_product_id'), ['product_id'], unique=False)
+    with op.batch_alter_table('product_features', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_product_features_org_id'), ['org_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_product_features_product_id'), ['product_id'], unique=False)
+
+    op.create_table('promotion_codes',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('org_id', sa.String(length=40), nullable=False),
+    sa.Column('code', sa.String(length=100), nullable=False),
+    sa.Column('coupon_id', sa.String(length=60), nullable=False),
+    sa.Column('customer_id', sa.String(length=40), nullable=True),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('max_redemptions', sa.BigInteger(), nullable=True),
+    sa.Column('times_redeemed', sa.BigInteger(), nullable=False),
+    sa.Column('expires_at', kassa.store.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created', kassa.store.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['coupon_id'], ['coupons.id'], name=op.f('fk_promotion_codes_coupon_id_coupons')),
+    sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], name=op.f('fk_promotion_codes_org_id_organizations')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_promotion_codes')),
+    sa.UniqueConstraint('org_id', 'code', name=op.f('uq_promotion_codes_org_id_code'))
+    )
+    with op.batch_alter_table('promotion_codes', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_promotion_codes_org_id'), ['org_id'], unique=False)
 
     op.create_table('balance_transactions',
     sa.Column('id', sa.String(length=40), nullable=False),
@@ -178,13 +268,33 @@ def upgrade() -> None:
     sa.Column('invoice_id', sa.String(length=40), nullable=True),
     sa.Column('ending_balance', sa.BigInteger(), nullable=False),
     sa.Column('created', kassa.store.types.UTCDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], ),
-    sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], ),
-    sa.PrimaryKeyConstraint('id')
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_balance_transactions_customer_id_customers')),
+    sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], name=op.f('fk_balance_transactions_org_id_organizations')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_balance_transactions'))
     )
     with op.batch_alter_table('balance_transactions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_balance_transactions_customer_id'), ['customer_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_balance_transactions_org_id'), ['org_id'], unique=False)
+
+    op.create_table('discounts',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('org_id', sa.String(length=40), nullable=False),
+    sa.Column('coupon_id', sa.String(length=60), nullable=False),
+    sa.Column('customer_id', sa.String(length=40), nullable=False),
+    sa.Column('subscription_id', sa.String(length=40), nullable=True),
+    sa.Column('promotion_code_id', sa.String(length=40), nullable=True),
+    sa.Column('start', kassa.store.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('end', kassa.store.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created', kassa.store.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['coupon_id'], ['coupons.id'], name=op.f('fk_discounts_coupon_id_coupons')),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_discounts_customer_id_customers')),
+    sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], name=op.f('fk_discounts_org_id_organizations')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_discounts'))
+    )
+    with op.batch_alter_table('discounts', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_discounts_customer_id'), ['customer_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_discounts_org_id'), ['org_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_discounts_subscription_id'), ['subscription_id'], unique=False)
 
     op.create_table('invoice_items',
     sa.Column('id', sa.String(length=40), nullable=False),
@@ -201,9 +311,9 @@ def upgrade() -> None:
     sa.Column('period_end', kassa.store.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('metadata', sa.JSON(), nullable=False),
     sa.Column('created', kassa.store.types.UTCDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], ),
-    sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], ),
-    sa.PrimaryKeyConstraint('id')
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_invoice_items_customer_id_customers')),
+    sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], name=op.f('fk_invoice_items_org_id_organizations')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_invoice_items'))
     )
     with op.batch_alter_table('invoice_items', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_invoice_items_customer_id'), ['customer_id'], unique=False)
@@ -247,10 +357,10 @@ def upgrade() -> None:
     sa.Column('paid_at', kassa.store.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('voided_at', kassa.store.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('marked_uncollectible_at', kassa.store.types.UTCDateTime(timezone=True), nullable=True),
-    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], ),
-    sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], ),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('org_id', 'number')
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_invoices_customer_id_customers')),
+    sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], name=op.f('fk_invoices_org_id_organizations')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_invoices')),
+    sa.UniqueConstraint('org_id', 'number', name=op.f('uq_invoices_org_id_number'))
     )
     with op.batch_alter_table('invoices', schema=None) as batch_op:
         batch_op.create_index('ix_invoices_auto_finalize', ['status', 'auto_finalize_at'], unique=False)
@@ -258,6 +368,57 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_invoices_customer_id'), ['customer_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_invoices_org_id'), ['org_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_invoices_subscription_id'), ['subscription_id'], unique=False)
+
+    op.create_table('meter_alerts',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('org_id', sa.String(length=40), nullable=False),
+    sa.Column('meter_id', sa.String(length=40), nullable=False),
+    sa.Column('customer_id', sa.String(length=40), nullable=False),
+    sa.Column('title', sa.String(length=250), nullable=False),
+    sa.Column('threshold', kassa.store.types.ExactDecimal(length=64), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('created', kassa.store.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_meter_alerts_customer_id_customers')),
+    sa.ForeignKeyConstraint(['meter_id'], ['meters.id'], name=op.f('fk_meter_alerts_meter_id_meters')),
+    sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], name=op.f('fk_meter_alerts_org_id_organizations')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_meter_alerts'))
+    )
+    with op.batch_alter_table('meter_alerts', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_meter_alerts_meter_id'), ['meter_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_meter_alerts_org_id'), ['org_id'], unique=False)
+
+    op.create_table('prices',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('org_id', sa.String(length=40), nullable=False),
+    sa.Column('product_id', sa.String(length=40), nullable=False),
+    sa.Column('currency', sa.String(length=3), nullable=False),
+    sa.Column('unit_amount_decimal', kassa.store.types.ExactDecimal(length=64), nullable=True),
+    sa.Column('type', sa.String(length=20), nullable=False),
+    sa.Column('billing_scheme', sa.String(length=20), nullable=False),
+    sa.Column('recurring_interval', sa.String(length=10), nullable=True),
+    sa.Column('recurring_interval_count', sa.Integer(), nullable=True),
+    sa.Column('recurring_usage_type', sa.String(length=10), nullable=True),
+    sa.Column('tiers_mode', sa.String(length=10), nullable=True),
+    sa.Column('tiers', sa.JSON(), nullable=True),
+    sa.Column('transform_quantity', sa.JSON(), nullable=True),
+    sa.Column('currency_options', sa.JSON(), nullable=False),
+    sa.Column('meter_id', sa.String(length=40), nullable=True),
+    sa.Column('percentage', sa.JSON(), nullable=True),
+    sa.Column('customer_id', sa.String(length=40), nullable=True),
+    sa.Column('nickname', sa.String(length=250), nullable=True),
+    sa.Column('lookup_key', sa.String(length=200), nullable=True),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('metadata', sa.JSON(), nullable=False),
+    sa.Column('created', kassa.store.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_prices_customer_id_customers')),
+    sa.ForeignKeyConstraint(['meter_id'], ['meters.id'], name=op.f('fk_prices_meter_id_meters')),
+    sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], name=op.f('fk_prices_org_id_organizations')),
+    sa.ForeignKeyConstraint(['product_id'], ['products.id'], name=op.f('fk_prices_product_id_products')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_prices'))
+    )
+    with op.batch_alter_table('prices', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_prices_org_id'), ['org_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_prices_product_id'), ['product_id'], unique=False)
 
     op.create_table('subscriptions',
     sa.Column('id', sa.String(length=40), nullable=False),
@@ -282,14 +443,17 @@ def upgrade() -> None:
     sa.Column('ended_at', kassa.store.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('invoice_lead_days', sa.BigInteger(), nullable=True),
     sa.Column('billed_through', kassa.store.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('usage_billed_through', kassa.store.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('usage_closed_through', kassa.store.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('minimum_amount', sa.BigInteger(), nullable=True),
     sa.Column('next_billing_at', kassa.store.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('next_action_at', kassa.store.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('latest_invoice_id', sa.String(length=40), nullable=True),
     sa.Column('metadata', sa.JSON(), nullable=False),
     sa.Column('created', kassa.store.types.UTCDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], ),
-    sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], ),
-    sa.PrimaryKeyConstraint('id')
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_subscriptions_customer_id_customers')),
+    sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], name=op.f('fk_subscriptions_org_id_organizations')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_subscriptions'))
     )
     with op.batch_alter_table('subscriptions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_subscriptions_customer_id'), ['customer_id'], unique=False)
@@ -302,12 +466,13 @@ def upgrade() -> None:
     sa.Column('subscription_id', sa.String(length=40), nullable=False),
     sa.Column('period_start', kassa.store.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('period_end', kassa.store.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('kind', sa.String(length=10), nullable=False),
     sa.Column('invoice_id', sa.String(length=40), nullable=False),
-    sa.ForeignKeyConstraint(['invoice_id'], ['invoices.id'], ),
-    sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], ),
-    sa.ForeignKeyConstraint(['subscription_id'], ['subscriptions.id'], ),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('subscription_id', 'period_start')
+    sa.ForeignKeyConstraint(['invoice_id'], ['invoices.id'], name=op.f('fk_billed_periods_invoice_id_invoices')),
+    sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], name=op.f('fk_billed_periods_org_id_organizations')),
+    sa.ForeignKeyConstraint(['subscription_id'], ['subscriptions.id'], name=op.f('fk_billed_periods_subscription_id_subscriptions')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_billed_periods')),
+    sa.UniqueConstraint('subscription_id', 'period_start', 'kind', name=op.f('uq_billed_periods_subscription_id_period_start_kind'))
     )
     with op.batch_alter_table('billed_periods', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_billed_periods_invoice_id'), ['invoice_id'], unique=False)
@@ -332,14 +497,27 @@ def upgrade() -> None:
     sa.Column('period_end', kassa.store.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('proration', sa.Boolean(), nullable=False),
     sa.Column('proration_fraction', kassa.store.types.ExactDecimal(length=64), nullable=True),
-    sa.ForeignKeyConstraint(['invoice_id'], ['invoices.id'], ),
-    sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], ),
-    sa.PrimaryKeyConstraint('id')
+    sa.Column('quantity_decimal', kassa.store.types.ExactDecimal(length=64), nullable=True),
+    sa.Column('tier', sa.Integer(), nullable=True),
+    sa.Column('discount_amount', sa.BigInteger(), nullable=False),
+    sa.ForeignKeyConstraint(['invoice_id'], ['invoices.id'], name=op.f('fk_invoice_lines_invoice_id_invoices')),
+    sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], name=op.f('fk_invoice_lines_org_id_organizations')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_invoice_lines'))
     )
     with op.batch_alter_table('invoice_lines', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_invoice_lines_invoice_id'), ['invoice_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_invoice_lines_org_id'), ['org_id'], unique=False)
 
+    op.create_table('meter_alert_triggers',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('alert_id', sa.String(length=40), nullable=False),
+    sa.Column('period_start', kassa.store.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('value', kassa.store.types.ExactDecimal(length=64), nullable=False),
+    sa.Column('created', kassa.store.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['alert_id'], ['meter_alerts.id'], name=op.f('fk_meter_alert_triggers_alert_id_meter_alerts')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_meter_alert_triggers')),
+    sa.UniqueConstraint('alert_id', 'period_start', name=op.f('uq_meter_alert_triggers_alert_id_period_start'))
+    )
     op.create_table('subscription_items',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('org_id', sa.String(length=40), nullable=False),
@@ -347,10 +525,10 @@ def upgrade() -> None:
     sa.Column('price_id', sa.String(length=40), nullable=False),
     sa.Column('quantity', sa.BigInteger(), nullable=False),
     sa.Column('created', kassa.store.types.UTCDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], ),
-    sa.ForeignKeyConstraint(['price_id'], ['prices.id'], ),
-    sa.ForeignKeyConstraint(['subscription_id'], ['subscriptions.id'], ),
-    sa.PrimaryKeyConstraint('id')
+    sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], name=op.f('fk_subscription_items_org_id_organizations')),
+    sa.ForeignKeyConstraint(['price_id'], ['prices.id'], name=op.f('fk_subscription_items_price_id_prices')),
+    sa.ForeignKeyConstraint(['subscription_id'], ['subscriptions.id'], name=op.f('fk_subscription_items_subscription_id_subscriptions')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_subscription_items'))
     )
     with op.batch_alter_table('subscription_items', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_subscription_items_org_id'), ['org_id'], unique=False)
@@ -366,6 +544,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_subscription_items_org_id'))
 
     op.drop_table('subscription_items')
+    op.drop_table('meter_alert_triggers')
     with op.batch_alter_table('invoice_lines', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_invoice_lines_org_id'))
         batch_op.drop_index(batch_op.f('ix_invoice_lines_invoice_id'))
@@ -382,6 +561,16 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_subscriptions_customer_id'))
 
     op.drop_table('subscriptions')
+    with op.batch_alter_table('prices', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_prices_product_id'))
+        batch_op.drop_index(batch_op.f('ix_prices_org_id'))
+
+    op.drop_table('prices')
+    with op.batch_alter_table('meter_alerts', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_meter_alerts_org_id'))
+        batch_op.drop_index(batch_op.f('ix_meter_alerts_meter_id'))
+
+    op.drop_table('meter_alerts')
     with op.batch_alter_table('invoices', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_invoices_subscription_id'))
         batch_op.drop_index(batch_op.f('ix_invoices_org_id'))
@@ -396,16 +585,26 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_invoice_items_customer_id'))
 
     op.drop_table('invoice_items')
+    with op.batch_alter_table('discounts', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_discounts_subscription_id'))
+        batch_op.drop_index(batch_op.f('ix_discounts_org_id'))
+        batch_op.drop_index(batch_op.f('ix_discounts_customer_id'))
+
+    op.drop_table('discounts')
     with op.batch_alter_table('balance_transactions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_balance_transactions_org_id'))
         batch_op.drop_index(batch_op.f('ix_balance_transactions_customer_id'))
 
     op.drop_table('balance_transactions')
-    with op.batch_alter_table('prices', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_prices_product_id'))
-        batch_op.drop_index(batch_op.f('ix_prices_org_id'))
+    with op.batch_alter_table('promotion_codes', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_promotion_codes_org_id'))
 
-    op.drop_table('prices')
+    op.drop_table('promotion_codes')
+    with op.batch_alter_table('product_features', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_product_features_product_id'))
+        batch_op.drop_index(batch_op.f('ix_product_features_org_id'))
+
+    op.drop_table('product_features')
     with op.batch_alter_table('customers', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_customers_test_clock_id'))
         batch_op.drop_index(batch_op.f('ix_customers_org_id'))
@@ -419,17 +618,34 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_products_org_id'))
 
     op.drop_table('products')
+    with op.batch_alter_table('meters', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_meters_org_id'))
+
+    op.drop_table('meters')
     op.drop_table('invoice_sequences')
+    with op.batch_alter_table('features', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_features_org_id'))
+
+    op.drop_table('features')
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_events_type'))
         batch_op.drop_index('ix_events_org_id_id')
         batch_op.drop_index(batch_op.f('ix_events_object_id'))
 
     op.drop_table('events')
+    with op.batch_alter_table('coupons', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_coupons_org_id'))
+
+    op.drop_table('coupons')
     with op.batch_alter_table('api_keys', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_api_keys_org_id'))
 
     op.drop_table('api_keys')
+    op.drop_table('usage_hours')
     op.drop_table('organizations')
+    with op.batch_alter_table('meter_events', schema=None) as batch_op:
+        batch_op.drop_index('ix_meter_events_usage')
+
+    op.drop_table('meter_events')
     op.drop_table('idempotency_keys')
     # ### end Alembic commands ###
