@@ -8,7 +8,9 @@ import kassa
 from kassa.api import (
     catalog,
     clocks_and_events,
+    coupons,
     customers,
+    entitlements,
     errors,
     idempotency,
     invoices,
@@ -26,7 +28,8 @@ def create_app(instance: Kassa) -> FastAPI:
                               "in the currency's minor unit.")
     app.state.kassa = instance
     v1 = APIRouter(prefix="/v1")
-    for module in (customers, catalog, subscriptions, invoices, meters, clocks_and_events):
+    for module in (customers, catalog, subscriptions, invoices, meters, coupons,
+                   clocks_and_events, entitlements):
         v1.include_router(module.router)
     app.include_router(v1)
 

@@ -71,6 +71,8 @@ class CustomerCreate(Body):
     metadata: Metadata | None = None
     external_id: Name | None = None
     test_clock: Code | None = None
+    coupon: Annotated[str, Field(max_length=60)] | None = None
+    promotion_code: Annotated[str, Field(max_length=60)] | None = None
 
 
 class CustomerUpdate(CustomerCreate):
@@ -168,6 +170,9 @@ class SubscriptionCreate(Body):
     cancel_at: UnixTime | None = None
     payment_behavior: Literal["allow_incomplete", "default_incomplete"] = "allow_incomplete"
     invoice_lead_days: Annotated[int, Field(ge=0, le=90)] | None = None
+    minimum_amount: Annotated[int, Field(ge=1, le=10**12)] | None = None
+    coupon: Annotated[str, Field(max_length=60)] | None = None
+    promotion_code: Annotated[str, Field(max_length=60)] | None = None
     metadata: Metadata | None = None
 
 
@@ -287,5 +292,53 @@ class AlertCreate(Body):
     usage_threshold: UsageThreshold
 
 
+class AppliesTo(Body):
+    products: list[Code] = Field(min_length=1, max_length=100)
+
+
+class CouponCreate(Body):
+    id: Annotated[str, Field(max_length=60)] | None = None
+    name: Name | None = None
+    percent_off: DecimalText | Annotated[int, Field(ge=1, le=100)] | None = None
+    amount_off: UnitAmount | None = None
+    currency: Code | None = None
+    duration: Literal["once", "repeating", "forever"] = "once"
+    duration_in_months: Annotated[int, Field(ge=1, le=120)] | None = None
+    max_redemptions: Annotated[int, Field(ge=1, le=10**9)] | None = None
+    redeem_by: UnixTime | None = None
+    applies_to: AppliesTo | None = None
+    metadata: Metadata | None = None
+
+
+class PromotionCodeCreate(Body):
+    coupon: Annotated[str, Field(max_length=60)]
+    code: Annotated[str, Field(min_length=1, max_length=60)]
+    customer: Code | None = None
+    max_redemptions: Annotated[int, Field(ge=1, le=10**9)] | None = None
+    expires_at: UnixTime | None = None
+    active: bool = True
+
+
 class Empty(Body):
     pass
+
+
+FeatureLimit = Annotated[int, Field(ge=0, le=10**12)]
+
+
+class FeatureCreate(Body):
+    name: Name
+    lookup_key: Name
+    limit: FeatureLimit | None = None
+    metadata: Metadata | None = None
+
+
+class FeatureUpdate(Body):
+    name: Name | None = None
+    limit: FeatureLimit | None = None
+    active: bool | None = None
+    metadata: Metadata | None = None
+
+
+class ProductFeatureCreate(Body):
+    entitlement_feature: Code

@@ -14,14 +14,17 @@ from datetime import datetime, timedelta
 @dataclass(frozen=True)
 class Totals:
     subtotal: int
+    discount: int
     tax: int
     total: int
 
 
-def totals(line_amounts: Iterable[int], tax: int = 0) -> Totals:
-    """Subtotal is the exact sum of the lines; total adds tax. No rounding happens here."""
+def totals(line_amounts: Iterable[int], tax: int = 0, discount: int = 0) -> Totals:
+    """Subtotal is the exact sum of the lines; total takes off the discounts and adds tax.
+    No rounding happens here."""
     subtotal = sum(line_amounts)
-    return Totals(subtotal=subtotal, tax=tax, total=subtotal + tax)
+    return Totals(subtotal=subtotal, discount=discount, tax=tax,
+                  total=subtotal - discount + tax)
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ from kassa.core.errors import InvalidRequest
 from kassa.core.ids import new_id
 from kassa.domain import billing as domain
 from kassa.domain import invoices as invoice_domain
-from kassa.services import events, objects, scoping
-from kassa.services.invoices import attach_pending_items, finalize, pending_lines, recompute
+from kassa.services import discounts, events, objects, scoping
+from kassa.services.invoices import attach_pending_items, compose, finalize, pending_lines
 from kassa.services.schedule import refresh, terms_of
 from kassa.services.usage_billing import line_row, usage_for
 from kassa.store import models as m
@@ -57,7 +57,7 @@ def bill_customer(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
         invoices.append(invoice)
     for invoice in invoices:
         attach_pending_items(uow, customer, invoice)
-        recompute(invoice)
+        compose(uow, invoice, now)
         events.record(uow.session, org.id, "invoice.created", objects.invoice(invoice), now)
     return invoices
 
@@ -216,7 +216,9 @@ def upcoming_invoice(uow: UnitOfWork, org_id: str, customer_id: str,
             preview.period_start = min(preview.period_start, due.period.start)
             preview.period_end = max(preview.period_end, due.period.end)
     lines.extend(pending_lines(uow, customer, currency, start=len(lines)))
-    result = invoice_domain.totals(line.amount for line in lines)
+    discounts.apply(uow, preview, lines, billing_at)
+    result = invoice_domain.totals((line.amount for line in lines),
+                                   discount=preview.total_discount)
     applied = invoice_domain.apply_balance(result.total, customer.balance)
     preview.subtotal, preview.tax, preview.total = result.subtotal, result.tax, result.total
     preview.starting_balance, preview.ending_balance = applied.starting_balance, \

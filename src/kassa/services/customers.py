@@ -71,14 +71,28 @@ def _apply(uow: UnitOfWork, org_id: str, customer: m.Customer, fields: dict[str,
         setattr(customer, field, value)
 
 
+def _redeem(uow: UnitOfWork, org_id: str, customer: m.Customer,
+            fields: dict[str, Any]) -> None:
+    coupon, promotion_code = fields.pop("coupon", None), fields.pop("promotion_code", None)
+    if coupon is None and promotion_code is None:
+        return
+    from kassa.services import discounts
+
+    discounts.redeem(uow, org_id, customer, now_for(uow, customer), coupon=coupon,
+                     promotion_code=promotion_code, currency=customer.currency)
+
+
 def create_customer(uow: UnitOfWork, org_id: str, **fields: Any) -> m.Customer:
-    """Create a customer; every field is validated before anything is written."""
+    """Create a customer; every field is validated before anything is written. A `coupon` or
+    `promotion_code` gives the customer a discount on all their invoices."""
     customer = m.Customer(id=new_id("cus"), org_id=org_id, address={}, metadata_={}, balance=0,
                           tax_exempt="none", deleted=False, created=uow.clock.now())
+    redemption = {k: fields.pop(k) for k in ("coupon", "promotion_code") if k in fields}
     _apply(uow, org_id, customer, fields)
     if customer.test_clock_id:
         customer.created = now_for(uow, customer)
     _save(uow, customer)
+    _redeem(uow, org_id, customer, redemption)
     events.record(uow.session, org_id, "customer.created", objects.customer(customer),
                   customer.created)
     uow.commit()
@@ -90,10 +104,12 @@ def update_customer(uow: UnitOfWork, org_id: str, customer_id: str,
     if "test_clock" in fields:
         raise InvalidRequest("A customer's test clock is set at creation only.",
                              param="test_clock")
-    customer = scoping.get(uow.session, m.Customer, org_id, customer_id)
+    customer = scoping.get(uow.session, m.Customer, org_id, customer_id, lock=True)
     before = objects.customer(customer)
+    redemption = {k: fields.pop(k) for k in ("coupon", "promotion_code") if k in fields}
     _apply(uow, org_id, customer, fields)
     _save(uow, customer)
+    _redeem(uow, org_id, customer, redemption)
     after = objects.customer(customer)
     previous = {k: v for k, v in before.items() if after.get(k) != v}
     events.record(uow.session, org_id, "customer.updated", after, now_for(uow, customer),

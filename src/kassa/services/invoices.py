@@ -16,7 +16,7 @@ from kassa.core.ids import new_id
 from kassa.core.money import normalize_currency, round_minor
 from kassa.domain import invoices as domain
 from kassa.domain import numbering
-from kassa.services import events, objects, scoping
+from kassa.services import discounts, events, objects, scoping
 from kassa.services.catalog import parse_unit_amount
 from kassa.services.customers import now_for, record_balance_change
 from kassa.services.organizations import timezone_of
@@ -31,10 +31,18 @@ COLLECTION_METHODS = ("charge_automatically", "send_invoice")
 
 def recompute(invoice: m.Invoice) -> None:
     """Totals of a draft from its lines: subtotal and total are exact sums, never rounded."""
-    result = domain.totals(line.amount for line in invoice.lines)
-    invoice.subtotal, invoice.tax, invoice.total = result.subtotal, result.tax, result.total
+    result = domain.totals((line.amount for line in invoice.lines), tax=invoice.tax or 0,
+                           discount=sum(line.discount_amount or 0 for line in invoice.lines))
+    invoice.subtotal, invoice.total = result.subtotal, result.total
+    invoice.total_discount = result.discount
     invoice.amount_due = max(result.total, 0)
     invoice.amount_remaining = invoice.amount_due - invoice.amount_paid
+
+
+def compose(uow: UnitOfWork, invoice: m.Invoice, at: datetime) -> None:
+    """Apply the customer's discounts to a draft's lines, then total it."""
+    discounts.apply(uow, invoice, invoice.lines, at)
+    recompute(invoice)
 
 
 def item_line(item: m.InvoiceItem, position: int) -> m.InvoiceLine:
@@ -124,7 +132,7 @@ def create_invoice_item(uow: UnitOfWork, org_id: str, *, customer: str,
                                  "customer and currency.", param="invoice")
         row.invoice_id = target.id
         target.lines.append(item_line(row, len(target.lines)))
-        recompute(target)
+        compose(uow, target, now)
     events.record(uow.session, org_id, "invoiceitem.created", objects.invoice_item(row), now)
     uow.commit()
     return row
@@ -175,7 +183,7 @@ def create_invoice(uow: UnitOfWork, org_id: str, *, customer: str,
     uow.session.add(invoice)
     if pending_invoice_items_behavior == "include":
         attach_pending_items(uow, cust, invoice)
-    recompute(invoice)
+    compose(uow, invoice, now)
     events.record(uow.session, org_id, "invoice.created", objects.invoice(invoice), now)
     uow.commit()
     return invoice
@@ -213,7 +221,8 @@ def finalize(uow: UnitOfWork, org: m.Organization, customer: m.Customer, invoice
     if invoice.status != "draft":
         raise InvalidState(f"Invoice {invoice.id} is {invoice.status}, not a draft.")
     reprice_usage(uow, org, customer, invoice)
-    recompute(invoice)
+    compose(uow, invoice, now)
+    discounts.consume_once(uow, invoice, now)
     applied = domain.apply_balance(invoice.total, customer.balance)
     if applied.applied:
         record_balance_change(uow, customer, -applied.applied, "applied_to_invoice",

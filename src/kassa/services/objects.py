@@ -5,11 +5,13 @@ Field names follow Stripe's where Stripe has the concept; times are Unix seconds
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from kassa.core.clock import to_unix
+from kassa.domain.entitlements import Entitlement
 from kassa.store import models as m
 
 
@@ -178,6 +180,7 @@ def invoice_line(line: m.InvoiceLine) -> dict[str, Any]:
         "quantity_decimal": _dec(line.quantity_decimal), "tier": line.tier,
         "proration": line.proration,
         "proration_fraction": _dec(line.proration_fraction),
+        "discount_amount": line.discount_amount or 0,
     }
 
 
@@ -189,7 +192,9 @@ def invoice(i: m.Invoice, lines: list[m.InvoiceLine] | None = None) -> dict[str,
         "currency": i.currency, "billing_reason": i.billing_reason,
         "collection_method": i.collection_method, "period_start": _ts(i.period_start),
         "period_end": _ts(i.period_end), "subtotal": i.subtotal, "tax": i.tax,
-        "total": i.total, "starting_balance": i.starting_balance,
+        "total_discount_amounts": (i.discounts or {}).get("discounts", []),
+        "total_discount": i.total_discount or 0, "total": i.total,
+        "starting_balance": i.starting_balance,
         "ending_balance": i.ending_balance, "amount_due": i.amount_due,
         "amount_paid": i.amount_paid, "amount_remaining": i.amount_remaining,
         "due_date": _ts(i.due_date), "auto_advance": i.auto_advance,
@@ -220,3 +225,57 @@ def invoice_item(ii: m.InvoiceItem) -> dict[str, Any]:
 def event(e: m.Event) -> dict[str, Any]:
     return {"id": e.id, "object": "event", "type": e.type, "created": _ts(e.created),
             "data": e.data}
+
+
+def coupon(c: m.Coupon) -> dict[str, Any]:
+    return {"id": c.id, "object": "coupon", "name": c.name,
+            "percent_off": _dec(c.percent_off), "amount_off": c.amount_off,
+            "currency": c.currency, "duration": c.duration,
+            "duration_in_months": c.duration_in_months, "max_redemptions": c.max_redemptions,
+            "times_redeemed": c.times_redeemed, "redeem_by": _ts(c.redeem_by),
+            "applies_to": c.applies_to_products, "valid": c.valid, "metadata": c.metadata_,
+            "created": _ts(c.created)}
+
+
+def promotion_code(p: m.PromotionCode) -> dict[str, Any]:
+    return {"id": p.id, "object": "promotion_code", "code": p.code, "coupon": p.coupon_id,
+            "customer": p.customer_id, "active": p.active,
+            "max_redemptions": p.max_redemptions, "times_redeemed": p.times_redeemed,
+            "expires_at": _ts(p.expires_at), "created": _ts(p.created)}
+
+
+def discount(d: m.Discount) -> dict[str, Any]:
+    return {"id": d.id, "object": "discount", "coupon": coupon(d.coupon),
+            "customer": d.customer_id, "subscription": d.subscription_id,
+            "promotion_code": d.promotion_code_id, "start": _ts(d.start), "end": _ts(d.end)}
+
+
+def entitlement_feature(f: m.Feature) -> dict[str, Any]:
+    return {"id": f.id, "object": "entitlements.feature", "name": f.name,
+            "lookup_key": f.lookup_key, "limit": f.limit, "active": f.active,
+            "metadata": f.metadata_, "created": _ts(f.created)}
+
+
+def product_feature(pf: m.ProductFeature) -> dict[str, Any]:
+    return {"id": pf.id, "object": "product_feature", "product": pf.product_id,
+            "entitlement_feature": entitlement_feature(pf.feature), "created": _ts(pf.created)}
+
+
+def deleted_product_feature(pf: m.ProductFeature) -> dict[str, Any]:
+    return {"id": pf.id, "object": "product_feature", "deleted": True}
+
+
+def active_entitlement_id(customer_id: str, feature_id: str) -> str:
+    """The id of a derived entitlement: the feature's id body, then a digest of the customer.
+
+    Stable for as long as the customer holds the feature, and, for one customer, sorted as
+    the feature ids are, so it serves as a pagination cursor.
+    """
+    digest = hashlib.sha256(customer_id.encode()).hexdigest()[:10]
+    return f"ent_{feature_id.partition('_')[2]}{digest}"
+
+
+def active_entitlement(customer_id: str, e: Entitlement) -> dict[str, Any]:
+    return {"id": active_entitlement_id(customer_id, e.feature_id),
+            "object": "entitlements.active_entitlement", "feature": e.feature_id,
+            "lookup_key": e.lookup_key, "limit": e.limit}

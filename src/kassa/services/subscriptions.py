@@ -12,7 +12,7 @@ from kassa.core.errors import InvalidRequest, InvalidState
 from kassa.core.ids import new_id
 from kassa.domain import billing as domain
 from kassa.domain.periods import boundary, index_at
-from kassa.services import events, objects, scoping
+from kassa.services import discounts, events, objects, scoping
 from kassa.services.billing import bill_customer
 from kassa.services.customers import now_for
 from kassa.services.invoices import COLLECTION_METHODS, finalize
@@ -74,12 +74,16 @@ def create_subscription(uow: UnitOfWork, org_id: str, *, customer: str, items: l
                         days_until_due: int | None = None, cancel_at_period_end: bool = False,
                         cancel_at: Any = None, payment_behavior: str = "allow_incomplete",
                         invoice_lead_days: int | None = None,
+                        minimum_amount: int | None = None, coupon: str | None = None,
+                        promotion_code: str | None = None,
                         metadata: dict[str, Any] | None = None) -> m.Subscription:
     """Create a subscription and bill what is due at once (its first invoice, or a trial's).
 
     It may start now, in the future (`start_date`) or in the past (`backdate_start_date`);
     a trial delays the first paid period; `billing_cycle_anchor` moves renewals to a calendar
     date with a prorated first period (`proration_behavior: none` makes that period free).
+    `minimum_amount` is a committed spend per period, trued up in arrears; `coupon` or
+    `promotion_code` discounts this subscription's invoices.
     """
     org = uow.session.get(m.Organization, org_id)
     assert org is not None
@@ -88,6 +92,10 @@ def create_subscription(uow: UnitOfWork, org_id: str, *, customer: str, items: l
     if cust.deleted:
         raise InvalidRequest("The customer is deleted.", param="customer")
     chosen = _items(uow, org_id, items)
+    for index, (price, _) in enumerate(chosen):
+        if price.customer_id is not None and price.customer_id != cust.id:
+            raise InvalidRequest("This price is another customer's contract price.",
+                                 param=f"items[{index}][price]")
     currency = chosen[0][0].currency
     if cust.currency and cust.currency != currency:
         raise InvalidRequest(f"The customer is billed in {cust.currency.upper()}; the price is "
@@ -129,6 +137,11 @@ def create_subscription(uow: UnitOfWork, org_id: str, *, customer: str, items: l
                                           not 0 <= invoice_lead_days <= 90):
         raise InvalidRequest("invoice_lead_days must be between 0 and 90.",
                              param="invoice_lead_days")
+    if minimum_amount is not None and (isinstance(minimum_amount, bool) or
+                                       not isinstance(minimum_amount, int) or
+                                       not 0 < minimum_amount <= 10**12):
+        raise InvalidRequest("minimum_amount is a positive amount in minor units.",
+                             param="minimum_amount")
     trial = _trial_end(trial_period_days, trial_end, start, now)
     paid_from = trial or start
     sub = m.Subscription(
@@ -138,7 +151,8 @@ def create_subscription(uow: UnitOfWork, org_id: str, *, customer: str, items: l
         prorate_first_period=proration_behavior == "create_prorations",
         trial_start=start if trial else None, trial_end=trial,
         current_period_start=start, current_period_end=paid_from,
-        invoice_lead_days=invoice_lead_days, metadata_=metadata or {}, created=now)
+        invoice_lead_days=invoice_lead_days, minimum_amount=minimum_amount,
+        metadata_=metadata or {}, created=now)
     sub.items = [m.SubscriptionItem(id=new_id("si"), org_id=org_id, price=price,
                                     quantity=quantity, created=now)
                  for price, quantity in chosen]
@@ -154,6 +168,9 @@ def create_subscription(uow: UnitOfWork, org_id: str, *, customer: str, items: l
     cust.currency = currency
     uow.session.add(sub)
     uow.session.flush()
+    if coupon is not None or promotion_code is not None:
+        discounts.redeem(uow, org_id, cust, now, coupon=coupon, promotion_code=promotion_code,
+                         subscription_id=sub.id, currency=currency)
     refresh(uow, org, cust, sub, now, record=False)
     invoices = bill_customer(uow, org, cust, now, [sub])
     for invoice in invoices:

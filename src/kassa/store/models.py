@@ -258,6 +258,8 @@ class Invoice(Base):
     customer_email: Mapped[str | None] = mapped_column(String(320))
     customer_address: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     customer_vat_id: Mapped[str | None] = mapped_column(String(40))
+    total_discount: Mapped[int] = mapped_column(default=0)
+    discounts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
     created: Mapped[datetime]
     finalized_at: Mapped[datetime | None]
@@ -532,6 +534,7 @@ class Discount(Base):
     promotion_code_id: Mapped[str | None] = mapped_column(String(40))
     start: Mapped[datetime]
     end: Mapped[datetime | None]
+    used_on_invoice_id: Mapped[str | None] = mapped_column(String(40))
     created: Mapped[datetime]
 
     coupon: Mapped[Coupon] = relationship(lazy="joined")

@@ -1,15 +1,15 @@
 """initial schema
 
-Revision ID: 1005d4b41f3e
+Revision ID: b8d5eb3ab055
 Revises: 
-Create Date: 2026-11-22 13:45:26.858504
+Create Date: 2026-11-22 13:53:59.832239
 """
 from alembic import op
 import sqlalchemy as sa
 import kassa.store.types
 
 
-revision = '1005d4b41f3e'
+revision = 'b8d5eb3ab055'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -285,6 +285,7 @@ def upgrade() -> None:
     sa.Column('promotion_code_id', sa.String(length=40), nullable=True),
     sa.Column('start', kassa.store.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('end', kassa.store.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('used_on_invoice_id', sa.String(length=40), nullable=True),
     sa.Column('created', kassa.store.types.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['coupon_id'], ['coupons.id'], name=op.f('fk_discounts_coupon_id_coupons')),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_discounts_customer_id_customers')),
@@ -351,6 +352,8 @@ def upgrade() -> None:
     sa.Column('customer_email', sa.String(length=320), nullable=True),
     sa.Column('customer_address', sa.JSON(), nullable=True),
     sa.Column('customer_vat_id', sa.String(length=40), nullable=True),
+    sa.Column('total_discount', sa.BigInteger(), nullable=False),
+    sa.Column('discounts', sa.JSON(), nullable=True),
     sa.Column('metadata', sa.JSON(), nullable=False),
     sa.Column('created', kassa.store.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('finalized_at', kassa.store.types.UTCDateTime(timezone=True), nullable=True),
