@@ -342,3 +342,19 @@ class FeatureUpdate(Body):
 
 class ProductFeatureCreate(Body):
     entitlement_feature: Code
+
+
+class PhaseInput(Body):
+    items: list[SubscriptionItemInput] = Field(min_length=1, max_length=20)
+    iterations: Annotated[int, Field(ge=1, le=120)] | None = None
+
+
+class ScheduleCreate(Body):
+    customer: Code
+    start_date: Timestamp = "now"
+    end_behavior: Literal["release", "cancel"] = "release"
+    phases: list[PhaseInput] = Field(min_length=1, max_length=10)
+    collection_method: Literal["charge_automatically", "send_invoice"] = "charge_automatically"
+    days_until_due: Days | None = None
+    invoice_lead_days: Annotated[int, Field(ge=0, le=90)] | None = None
+    metadata: Metadata | None = None

@@ -5,8 +5,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from kassa.api.deps import Ctx, Paging, listing
-from kassa.api.schemas import SubscriptionCreate, SubscriptionUpdate
-from kassa.services import objects, scoping, subscriptions
+from kassa.api.schemas import ScheduleCreate, SubscriptionCreate, SubscriptionUpdate
+from kassa.services import objects, schedules, scoping, subscriptions
 from kassa.store import models as m
 
 router = APIRouter(tags=["subscriptions"])
@@ -48,3 +48,27 @@ def cancel_subscription(subscription_id: str, ctx: Ctx) -> dict[str, Any]:
     with ctx.kassa.uow() as uow:
         return objects.subscription(subscriptions.cancel_subscription(uow, ctx.org_id,
                                                                       subscription_id))
+
+
+@router.post("/subscription_schedules")
+def create_schedule(body: ScheduleCreate, ctx: Ctx) -> dict[str, Any]:
+    with ctx.kassa.uow() as uow:
+        schedule = schedules.create_schedule(uow, ctx.org_id, **body.fields())
+        return objects.subscription_schedule(*schedules.get_schedule(uow, ctx.org_id,
+                                                                     schedule.id))
+
+
+@router.get("/subscription_schedules")
+def list_schedules(request: Request, ctx: Ctx, page: Paging,
+                   customer: str | None = None) -> dict[str, Any]:
+    with ctx.kassa.uow() as uow:
+        result = schedules.list_schedules(uow, ctx.org_id, customer, **page.asdict())
+        return listing(request, result, lambda row: objects.subscription_schedule(
+            *schedules.get_schedule(uow, ctx.org_id, row.id)))
+
+
+@router.get("/subscription_schedules/{schedule_id}")
+def get_schedule(schedule_id: str, ctx: Ctx) -> dict[str, Any]:
+    with ctx.kassa.uow() as uow:
+        return objects.subscription_schedule(*schedules.get_schedule(uow, ctx.org_id,
+                                                                     schedule_id))

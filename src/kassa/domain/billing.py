@@ -57,11 +57,21 @@ class ItemTerms:
 
 
 @dataclass(frozen=True)
+class Phase:
+    """From `start` on, the subscription bills these items (a schedule's phase: ramp deals)."""
+
+    start: datetime
+    items: tuple[ItemTerms, ...]
+
+
+@dataclass(frozen=True)
 class SubscriptionTerms:
     """Everything billing needs to know about a subscription, as plain data.
 
     `anchor` is a boundary of the billing cycle (the billing cycle anchor); `ends_at` is when
-    service stops (an immediate cancellation or a scheduled `cancel_at`), if it does.
+    service stops (an immediate cancellation or a scheduled `cancel_at`), if it does. With
+    `phases`, a period bills the items of the phase its start falls in; `items` are billed
+    before the first phase.
     """
 
     id: str
@@ -77,18 +87,34 @@ class SubscriptionTerms:
     prorate_first_period: bool = True
     granularity: Granularity = "second"
     minimum_amount: int | None = None
+    phases: tuple[Phase, ...] = ()
 
     @property
     def recurrence(self) -> Recurrence:
         return self.items[0].price.recurrence
 
+    def items_at(self, at: datetime) -> tuple[ItemTerms, ...]:
+        current = self.items
+        for phase in self.phases:
+            if phase.start <= at:
+                current = phase.items
+        return current
+
+    def _all_items(self) -> tuple[ItemTerms, ...]:
+        return self.items + tuple(i for phase in self.phases for i in phase.items)
+
     @property
     def licensed(self) -> tuple[ItemTerms, ...]:
-        return tuple(i for i in self.items if i.price.usage_type == "licensed")
+        """Licensed items of any phase."""
+        return tuple(i for i in self._all_items() if i.price.usage_type == "licensed")
 
     @property
     def metered(self) -> tuple[ItemTerms, ...]:
-        return tuple(i for i in self.items if i.price.usage_type == "metered")
+        """Metered items of any phase."""
+        return tuple(i for i in self._all_items() if i.price.usage_type == "metered")
+
+    def metered_at(self, at: datetime) -> tuple[ItemTerms, ...]:
+        return tuple(i for i in self.items_at(at) if i.price.usage_type == "metered")
 
     @property
     def bills_in_arrears(self) -> bool:
@@ -279,7 +305,9 @@ def _lines(terms: SubscriptionTerms, item: ItemTerms, period: ServicePeriod,
 def _advance_lines(terms: SubscriptionTerms, period: ServicePeriod) -> list[ChargeLine]:
     share = _line_fraction(terms, period)
     lines: list[ChargeLine] = []
-    for item in terms.licensed:
+    for item in terms.items_at(period.start):
+        if item.price.usage_type != "licensed":
+            continue
         parts = pricing.price(item.price.pricing_model, Decimal(item.quantity))
         lines.extend(_lines(terms, item, period, parts, share, "subscription"))
     return lines
@@ -303,7 +331,7 @@ def charge(terms: SubscriptionTerms, period: ServicePeriod, kind: ChargeKind = "
         lines = _advance_lines(terms, period)
     else:
         lines = []
-        for item in terms.metered:
+        for item in terms.metered_at(period.start):
             used = (usage or {}).get(item.id, Decimal(0))
             lines.extend(_lines(terms, item, period, _usage_parts(item, used), Decimal(1),
                                 "usage"))

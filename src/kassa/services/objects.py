@@ -149,6 +149,39 @@ def subscription_item(item: m.SubscriptionItem) -> dict[str, Any]:
             "price": price(item.price), "quantity": item.quantity, "created": _ts(item.created)}
 
 
+def current_items(s: m.Subscription) -> list[m.SubscriptionItem]:
+    """The items billed now: for a schedule, those of the phase the current period is in."""
+    phased = [i for i in s.items if i.phase_start is not None]
+    if not phased:
+        return list(s.items)
+    started = [i.phase_start for i in phased if i.phase_start <= s.current_period_start]
+    start = max(started) if started else min(i.phase_start for i in phased)
+    return [i for i in phased if i.phase_start == start]
+
+
+def subscription_schedule(sched: m.SubscriptionSchedule,
+                          sub: m.Subscription) -> dict[str, Any]:
+    """The schedule with each phase's dates, read off the subscription's phased items."""
+    starts = sorted({i.phase_start for i in sub.items if i.phase_start is not None})
+    ends = [*starts[1:], sub.cancel_at]
+    now = sub.current_period_start
+    phases = [{"start_date": _ts(start), "end_date": _ts(end),
+               "iterations": spec.get("iterations"),
+               "items": [{"price": i.price_id, "quantity": i.quantity}
+                         for i in sub.items if i.phase_start == start]}
+              for start, end, spec in zip(starts, ends, sched.phases["phases"], strict=False)]
+    current = next((phase for phase, start, end in zip(phases, starts, ends, strict=False)
+                    if start <= now and (end is None or now < end)), None)
+    status = "canceled" if sub.status == "canceled" else \
+        ("active" if current else "not_started")
+    return {"id": sched.id, "object": "subscription_schedule", "customer": sched.customer_id,
+            "subscription": sched.subscription_id, "end_behavior": sched.end_behavior,
+            "status": status, "phases": phases,
+            "current_phase": {"start_date": current["start_date"],
+                              "end_date": current["end_date"]} if current else None,
+            "metadata": sched.metadata_, "created": _ts(sched.created)}
+
+
 def subscription(s: m.Subscription) -> dict[str, Any]:
     return {
         "id": s.id, "object": "subscription", "customer": s.customer_id, "status": s.status,
@@ -163,7 +196,7 @@ def subscription(s: m.Subscription) -> dict[str, Any]:
         "invoice_lead_days": s.invoice_lead_days, "latest_invoice": s.latest_invoice_id,
         "minimum_amount": s.minimum_amount,
         "next_billing_at": _ts(s.next_billing_at),
-        "items": {"object": "list", "data": [subscription_item(i) for i in s.items]},
+        "items": {"object": "list", "data": [subscription_item(i) for i in current_items(s)]},
         "metadata": s.metadata_, "created": _ts(s.created),
     }
 

@@ -22,7 +22,7 @@ def terms_of(org: m.Organization, customer: m.Customer,
     """The subscription as the pure billing domain sees it."""
     lead_days = sub.invoice_lead_days if sub.invoice_lead_days is not None \
         else org.invoice_lead_days
-    items = tuple(
+    every = tuple(
         domain.ItemTerms(
             id=item.id, quantity=item.quantity,
             price=domain.PriceTerms(
@@ -34,13 +34,18 @@ def terms_of(org: m.Organization, customer: m.Customer,
                 usage_type=item.price.recurring_usage_type or "licensed",  # type: ignore[arg-type]
                 model=model_of(item.price), meter_id=item.price.meter_id))
         for item in sub.items)
+    starts = {item.phase_start for item in sub.items}
+    phases = tuple(domain.Phase(start, tuple(
+        terms for terms, item in zip(every, sub.items, strict=True)
+        if item.phase_start == start)) for start in sorted(s for s in starts if s))
+    items = phases[0].items if phases else every
     return domain.SubscriptionTerms(
         id=sub.id, customer_id=customer.id, currency=sub.currency,
         tz=timezone_of(org, customer), start=sub.start_date, anchor=sub.billing_cycle_anchor,
         items=items, trial_end=sub.trial_end, ends_at=sub.ended_at or sub.cancel_at,
         lead=timedelta(days=lead_days), prorate_first_period=sub.prorate_first_period,
         granularity=org.proration_granularity,  # type: ignore[arg-type]
-        minimum_amount=sub.minimum_amount)
+        minimum_amount=sub.minimum_amount, phases=phases[1:])
 
 
 def _open_due_dates(uow: UnitOfWork, sub: m.Subscription) -> list[datetime]:

@@ -30,40 +30,44 @@ def _timestamp(value: Any, param: str, now: datetime) -> datetime:
     return parse_timestamp(value, param)
 
 
-def _items(uow: UnitOfWork, org_id: str, items: Any) -> list[tuple[m.Price, int]]:
+def _items(uow: UnitOfWork, org_id: str, items: Any,
+           at: str = "items") -> list[tuple[m.Price, int]]:
     if not isinstance(items, list) or not items:
-        raise InvalidRequest("A subscription needs at least one item.", param="items")
+        raise InvalidRequest("A subscription needs at least one item.", param=at)
     if len(items) > MAX_ITEMS:
-        raise InvalidRequest(f"A subscription has at most {MAX_ITEMS} items.", param="items")
+        raise InvalidRequest(f"A subscription has at most {MAX_ITEMS} items.", param=at)
     chosen: list[tuple[m.Price, int]] = []
     for index, item in enumerate(items):
         if not isinstance(item, dict):
-            raise InvalidRequest("Each item is an object with a price.", param=f"items[{index}]")
+            raise InvalidRequest("Each item is an object with a price.", param=f"{at}[{index}]")
         price = scoping.get(uow.session, m.Price, org_id, item.get("price"),
-                            param=f"items[{index}][price]")
+                            param=f"{at}[{index}][price]")
         if price.type != "recurring":
             raise InvalidRequest("A subscription item needs a recurring price.",
-                                 param=f"items[{index}][price]")
+                                 param=f"{at}[{index}][price]")
         if not price.active:
-            raise InvalidRequest("The price is archived.", param=f"items[{index}][price]")
+            raise InvalidRequest("The price is archived.", param=f"{at}[{index}][price]")
         quantity = item.get("quantity", 1)
         if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 0:
             raise InvalidRequest("quantity must be a non-negative integer.",
-                                 param=f"items[{index}][quantity]")
+                                 param=f"{at}[{index}][quantity]")
         if any(p.id == price.id for p, _ in chosen):
             raise InvalidRequest("Each price may appear once in a subscription.",
-                                 param=f"items[{index}][price]")
+                                 param=f"{at}[{index}][price]")
         chosen.append((price, quantity))
-    first = chosen[0][0]
+    return chosen
+
+
+def _same_terms(chosen: list[tuple[m.Price, int]], first: m.Price, at: str) -> None:
+    """All items bill in one currency at one interval."""
     for index, (price, _) in enumerate(chosen):
         if price.currency != first.currency:
             raise InvalidRequest("All items of a subscription must be in one currency.",
-                                 param=f"items[{index}][price]")
+                                 param=f"{at}[{index}][price]")
         if (price.recurring_interval, price.recurring_interval_count) != \
                 (first.recurring_interval, first.recurring_interval_count):
             raise InvalidRequest("All items of a subscription must recur at the same interval.",
-                                 param=f"items[{index}][price]")
-    return chosen
+                                 param=f"{at}[{index}][price]")
 
 
 def create_subscription(uow: UnitOfWork, org_id: str, *, customer: str, items: list[Any],
@@ -76,14 +80,20 @@ def create_subscription(uow: UnitOfWork, org_id: str, *, customer: str, items: l
                         invoice_lead_days: int | None = None,
                         minimum_amount: int | None = None, coupon: str | None = None,
                         promotion_code: str | None = None,
-                        metadata: dict[str, Any] | None = None) -> m.Subscription:
+                        metadata: dict[str, Any] | None = None,
+                        phases: list[dict[str, Any]] | None = None,
+                        first_phase_iterations: int | None = None,
+                        end_with_last_phase: bool = False,
+                        schedule: m.SubscriptionSchedule | None = None) -> m.Subscription:
     """Create a subscription and bill what is due at once (its first invoice, or a trial's).
 
     It may start now, in the future (`start_date`) or in the past (`backdate_start_date`);
     a trial delays the first paid period; `billing_cycle_anchor` moves renewals to a calendar
     date with a prorated first period (`proration_behavior: none` makes that period free).
     `minimum_amount` is a committed spend per period, trued up in arrears; `coupon` or
-    `promotion_code` discounts this subscription's invoices.
+    `promotion_code` discounts this subscription's invoices. A subscription schedule passes
+    further `phases` ({items, iterations}): `items` bill for `first_phase_iterations` periods,
+    then each phase's items for its iterations.
     """
     org = uow.session.get(m.Organization, org_id)
     assert org is not None
@@ -92,6 +102,11 @@ def create_subscription(uow: UnitOfWork, org_id: str, *, customer: str, items: l
     if cust.deleted:
         raise InvalidRequest("The customer is deleted.", param="customer")
     chosen = _items(uow, org_id, items)
+    _same_terms(chosen, chosen[0][0], "items")
+    later = [(_items(uow, org_id, phase.get("items"), f"phases[{k + 1}][items]"),
+              phase.get("iterations")) for k, phase in enumerate(phases or [])]
+    for k, (phase_items, _) in enumerate(later):
+        _same_terms(phase_items, chosen[0][0], f"phases[{k + 1}][items]")
     for index, (price, _) in enumerate(chosen):
         if price.customer_id is not None and price.customer_id != cust.id:
             raise InvalidRequest("This price is another customer's contract price.",
@@ -157,6 +172,8 @@ def create_subscription(uow: UnitOfWork, org_id: str, *, customer: str, items: l
                                     quantity=quantity, created=now)
                  for price, quantity in chosen]
     sub.billing_cycle_anchor = _anchor(org, cust, sub, billing_cycle_anchor, paid_from, now)
+    if later or end_with_last_phase:
+        _add_phases(org, cust, sub, first_phase_iterations, later, end_with_last_phase, now)
     if cancel_at is not None:
         sub.cancel_at = _timestamp(cancel_at, "cancel_at", now)
         if sub.cancel_at <= start:
@@ -167,6 +184,9 @@ def create_subscription(uow: UnitOfWork, org_id: str, *, customer: str, items: l
         sub.cancel_at = first.end if first else None
     cust.currency = currency
     uow.session.add(sub)
+    if schedule is not None:
+        schedule.subscription_id = sub.id
+        uow.session.add(schedule)
     uow.session.flush()
     if coupon is not None or promotion_code is not None:
         discounts.redeem(uow, org_id, cust, now, coupon=coupon, promotion_code=promotion_code,
@@ -184,6 +204,31 @@ def create_subscription(uow: UnitOfWork, org_id: str, *, customer: str, items: l
                   objects.subscription(sub), now)
     uow.commit()
     return sub
+
+
+def _add_phases(org: m.Organization, cust: m.Customer, sub: m.Subscription,
+                first_iterations: int | None,
+                later: list[tuple[list[tuple[m.Price, int]], Any]], end_with_last: bool,
+                now: datetime) -> None:
+    """Give each phase its items, starting after the previous phase's billing periods."""
+    terms = terms_of(org, cust, sub)
+    counts = [first_iterations] + [iterations for _, iterations in later]
+    for k, count in enumerate(counts[:-1] if not end_with_last else counts):
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 120:
+            raise InvalidRequest("Every phase but the last needs iterations (1-120 periods).",
+                                 param=f"phases[{k}][iterations]")
+    for item in sub.items:
+        item.phase_start = sub.start_date
+    periods = 0
+    for k, (phase_items, _) in enumerate(later):
+        periods += counts[k]  # type: ignore[operator]
+        start = boundary(sub.billing_cycle_anchor, terms.recurrence, periods, terms.tz)
+        sub.items.extend(m.SubscriptionItem(id=new_id("si"), org_id=sub.org_id, price=price,
+                                            quantity=quantity, phase_start=start, created=now)
+                         for price, quantity in phase_items)
+    if end_with_last:
+        sub.cancel_at = boundary(sub.billing_cycle_anchor, terms.recurrence,
+                                 periods + counts[-1], terms.tz)  # type: ignore[operator]
 
 
 def _trial_end(days: Any, trial_end: Any, start: datetime, now: datetime) -> datetime | None:

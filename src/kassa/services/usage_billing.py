@@ -22,13 +22,12 @@ def usage_for(session: Session, terms: domain.SubscriptionTerms, customer_id: st
                                                                domain.Usage]:
     """What each metered item used in each period, read from the meters' events."""
     result: dict[tuple[datetime, str], domain.Usage] = {}
-    for item in terms.metered:
-        meter = session.get(m.Meter, item.price.meter_id)
-        if meter is None:
-            continue
-        percentage = item.price.pricing_model.scheme == "percentage"
-        for period in periods:
-            if percentage:
+    for period in periods:
+        for item in terms.metered_at(period.start):
+            meter = session.get(m.Meter, item.price.meter_id)
+            if meter is None:
+                continue
+            if item.price.pricing_model.scheme == "percentage":
                 result[(period.start, item.id)] = [
                     Transaction(reading.value) for reading in
                     meters.readings(session, meter.id, customer_id, period.start, period.end)]

@@ -214,6 +214,8 @@ class SubscriptionItem(Base):
     subscription_id: Mapped[str] = mapped_column(ForeignKey("subscriptions.id"), index=True)
     price_id: Mapped[str] = mapped_column(ForeignKey("prices.id"))
     quantity: Mapped[int] = mapped_column(default=1)
+    # Set for the items of a subscription schedule: they bill from this phase start on.
+    phase_start: Mapped[datetime | None]
     created: Mapped[datetime]
 
     subscription: Mapped[Subscription] = relationship(back_populates="items")
@@ -538,3 +540,18 @@ class Discount(Base):
     created: Mapped[datetime]
 
     coupon: Mapped[Coupon] = relationship(lazy="joined")
+
+
+class SubscriptionSchedule(Base):
+    """A contract's phases (ramp deals): which items the subscription bills from when."""
+
+    __tablename__ = "subscription_schedules"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = _org()
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    subscription_id: Mapped[str] = mapped_column(ForeignKey("subscriptions.id"), index=True)
+    end_behavior: Mapped[str] = mapped_column(String(20))
+    phases: Mapped[dict[str, Any]]
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    created: Mapped[datetime]
