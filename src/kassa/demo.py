@@ -14,6 +14,7 @@ from rich.progress import Progress
 from rich.table import Table
 from sqlalchemy import select
 
+from kassa import demo_models
 from kassa.config import Kassa, Settings
 from kassa.core.clock import to_unix
 from kassa.core.money import to_major
@@ -155,18 +156,27 @@ def run_demo(console: Console,
                                               name="Demo year")
     prices = _catalog(kassa, org_id)
     people = _customers(kassa, org_id, clock.id, prices)
-    console.print(f"Demo SaaS: {len(prices)} prices, {len(people)} customers on test clock "
-                  f"{clock.id}, starting {YEAR_START:%Y-%m-%d}.")
+    showcase = demo_models.setup(kassa, org_id, clock.id, YEAR_START)
+    people += [DemoCustomer(person.customer_id, 3) for person in showcase]
+    console.print(f"Demo SaaS: {len(people)} customers on test clock {clock.id}, starting "
+                  f"{YEAR_START:%Y-%m-%d}; {len(showcase)} of them show one pricing model each.")
     weeks = 53
     with progress_bar() as bar:
         task = bar.add_task("Billing a year on the test clock", total=weeks)
         for week in range(1, weeks + 1):
             at = YEAR_START + timedelta(weeks=week)
+            # Usage happens during the week; the clock then moves to its end and bills.
+            test_clocks.advance(kassa.session_factory, kassa.clock, org_id, clock.id,
+                                to_unix(at - timedelta(seconds=1)))
+            demo_models.send_week_of_usage(kassa, org_id, showcase,
+                                           at - timedelta(weeks=1), at - timedelta(seconds=1),
+                                           week)
             test_clocks.advance(kassa.session_factory, kassa.clock, org_id, clock.id,
                                 to_unix(at))
             _collect(kassa, org_id, people, at)
             bar.advance(task)
     print_summary(console, kassa, org_id)
+    print_models(console, kassa, showcase)
     return kassa, created.secret_key
 
 
@@ -214,3 +224,20 @@ def print_summary(console: Console, kassa: Kassa, org_id: str) -> None:
     counts = Counter(sub.status for sub in subs)
     console.print("Subscriptions: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
 
+
+
+def print_models(console: Console, kassa: Kassa,
+                 showcase: list[demo_models.ModelCustomer]) -> None:
+    table = Table(title="One customer per pricing model (EUR)")
+    for column in ("Model", "Customer", "Invoices", "Billed in the year", "Last invoice"):
+        table.add_column(column, justify="left" if column in ("Model", "Customer") else "right")
+    with kassa.uow() as uow:
+        for person in showcase:
+            customer = uow.session.get(m.Customer, person.customer_id)
+            invoices = list(uow.session.scalars(select(m.Invoice).where(
+                m.Invoice.customer_id == person.customer_id).order_by(m.Invoice.created)))
+            assert customer is not None
+            table.add_row(person.model, customer.name or "", str(len(invoices)),
+                          f"{to_major(sum(i.total for i in invoices), 'eur'):,}",
+                          f"{to_major(invoices[-1].total, 'eur'):,}" if invoices else "")
+    console.print(table)
