@@ -15,6 +15,7 @@ from kassa.core.ids import new_id
 from kassa.core.money import parse_decimal
 from kassa.domain import billing as billing_domain
 from kassa.services import events, meters, objects, scoping
+from kassa.services.customers import now_for
 from kassa.services.schedule import terms_of
 from kassa.store import models as m
 from kassa.store.db import is_postgres
@@ -68,17 +69,18 @@ def check_alerts(uow: UnitOfWork, org_id: str, pairs: set[tuple[str, str]],
         meter = uow.session.get(m.Meter, alert.meter_id)
         customer = uow.session.get(m.Customer, alert.customer_id)
         assert meter is not None and customer is not None
-        start, end = _current_period(uow, meter.id, customer, now)
+        at = now_for(uow, customer)  # a test-clock customer lives at the clock's time
+        start, end = _current_period(uow, meter.id, customer, at)
         used = meters.usage(uow.session, meter, customer.id, start, end)
         if used < alert.threshold:
             continue
-        if _first_trigger(uow, alert, start, used, now):
+        if _first_trigger(uow, alert, start, used, at):
             events.record(uow.session, org_id, "billing.alert.triggered", {
                 "id": alert.id, "object": "billing.alert_triggered", "alert": alert.id,
                 "title": alert.title, "meter": meter.id, "customer": customer.id,
                 "value": objects.decimal_text(used),
                 "threshold": objects.decimal_text(alert.threshold),
-                "period_start": int(start.timestamp())}, now)
+                "period_start": int(start.timestamp())}, at)
 
 
 def _first_trigger(uow: UnitOfWork, alert: m.MeterAlert, period_start: datetime,
