@@ -14,7 +14,7 @@ from kassa.core.errors import InvalidRequest
 from kassa.core.ids import new_id
 from kassa.core.money import parse_decimal
 from kassa.domain import billing as billing_domain
-from kassa.services import events, meters, objects, scoping
+from kassa.services import events, objects, scoping, usage_reading
 from kassa.services.customers import now_for
 from kassa.services.schedule import terms_of
 from kassa.store import models as m
@@ -54,8 +54,7 @@ def _current_period(uow: UnitOfWork, meter_id: str, customer: m.Customer,
     return start, start + relativedelta(months=1)
 
 
-def check_alerts(uow: UnitOfWork, org_id: str, pairs: set[tuple[str, str]],
-                 now: datetime) -> None:
+def check_alerts(uow: UnitOfWork, org_id: str, pairs: set[tuple[str, str]]) -> None:
     """Trigger the alerts of the (meter, customer) pairs whose usage crossed the threshold."""
     if not pairs:
         return
@@ -71,7 +70,7 @@ def check_alerts(uow: UnitOfWork, org_id: str, pairs: set[tuple[str, str]],
         assert meter is not None and customer is not None
         at = now_for(uow, customer)  # a test-clock customer lives at the clock's time
         start, end = _current_period(uow, meter.id, customer, at)
-        used = meters.usage(uow.session, meter, customer.id, start, end)
+        used = usage_reading.usage(uow.session, meter, customer.id, start, end)
         if used < alert.threshold:
             continue
         if _first_trigger(uow, alert, start, used, at):

@@ -20,18 +20,15 @@ from kassa.core.errors import InvalidRequest, InvalidState
 from kassa.core.ids import new_id
 from kassa.domain import usage as domain
 from kassa.services import objects, scoping
+from kassa.services.alerts import check_alerts
+from kassa.services.usage_reading import counted_events, hour_of, to_micros, usage
 from kassa.store import models as m
 from kassa.store.db import is_postgres
 from kassa.store.uow import UnitOfWork
 
 MAX_BATCH = 10_000
 FUTURE_TOLERANCE = timedelta(minutes=5)
-MICROS = Decimal(1_000_000)
 _KEY = re.compile(r"^[A-Za-z0-9_.\-]{1,100}$")
-
-
-def _hour(at: datetime) -> datetime:
-    return at.replace(minute=0, second=0, microsecond=0)
 
 
 # --- meters -------------------------------------------------------------------------------
@@ -227,10 +224,8 @@ def ingest(uow: UnitOfWork, org_id: str, events: list[Any], now: datetime) -> li
             inserted.discard(candidate.identifier)  # a repeat inside the batch is a duplicate
     _add_to_hours(uow.session, [c for c in ready if c.counted and
                                 outcomes[c.index].status == "accepted"])
-    from kassa.services.alerts import check_alerts
-
     check_alerts(uow, org_id, {(c.meter.id, c.customer_id) for c in ready
-                               if outcomes[c.index].status == "accepted"}, now)
+                               if outcomes[c.index].status == "accepted"})
     uow.commit()
     return outcomes
 
@@ -308,21 +303,17 @@ def _insert(session: Session, org_id: str, ready: list[_Candidate], now: datetim
     return inserted
 
 
-def _micros(value: Decimal) -> int:
-    return int(value * MICROS)
-
-
 def _add_to_hours(session: Session, events: Iterable[_Candidate]) -> None:
     buckets: dict[tuple[str, str, datetime], list[Decimal]] = defaultdict(list)
     for event in events:
-        buckets[(event.meter.id, event.customer_id, _hour(event.timestamp))].append(event.value)
+        buckets[(event.meter.id, event.customer_id, hour_of(event.timestamp))].append(event.value)
     if not buckets:
         return
     dialect = postgresql if is_postgres(session) else sqlite
     table = m.UsageHour.__table__
     rows = [{"meter_id": meter, "customer_id": customer, "hour": hour, "count": len(values),
-             "sum_micros": sum(_micros(v) for v in values),
-             "max_micros": max(_micros(v) for v in values)}
+             "sum_micros": sum(to_micros(v) for v in values),
+             "max_micros": max(to_micros(v) for v in values)}
             for (meter, customer, hour), values in sorted(buckets.items())]
     greatest = func.greatest if dialect is postgresql else func.max
     statement = dialect.insert(table)
@@ -352,7 +343,7 @@ def void_event(uow: UnitOfWork, org_id: str, identifier: str, now: datetime) -> 
                            "cancelled.", code="period_invoiced")
     event.voided_at = now
     if event.counted:
-        _rebuild_hour(uow.session, event.meter_id, event.customer_id, _hour(event.timestamp))
+        _rebuild_hour(uow.session, event.meter_id, event.customer_id, hour_of(event.timestamp))
     uow.commit()
     return event
 
@@ -360,56 +351,12 @@ def void_event(uow: UnitOfWork, org_id: str, identifier: str, now: datetime) -> 
 def _rebuild_hour(session: Session, meter_id: str, customer_id: str, hour: datetime) -> None:
     session.flush()
     values = [Decimal(v) for v in session.scalars(select(m.MeterEvent.value).where(
-        *_live(meter_id, customer_id, hour, hour + timedelta(hours=1))))]
+        *counted_events(meter_id, customer_id, hour, hour + timedelta(hours=1))))]
     session.execute(update(m.UsageHour).where(
         m.UsageHour.meter_id == meter_id, m.UsageHour.customer_id == customer_id,
         m.UsageHour.hour == hour).values(
-        count=len(values), sum_micros=sum(_micros(v) for v in values),
-        max_micros=max((_micros(v) for v in values), default=None)))
-
-
-# --- reading usage -------------------------------------------------------------------------
-
-def _live(meter_id: str, customer_id: str, start: datetime, end: datetime) -> list[Any]:
-    return [m.MeterEvent.meter_id == meter_id, m.MeterEvent.customer_id == customer_id,
-            m.MeterEvent.timestamp >= start, m.MeterEvent.timestamp < end,
-            m.MeterEvent.voided_at.is_(None), m.MeterEvent.counted.is_(True)]
-
-
-def readings(session: Session, meter_id: str, customer_id: str, start: datetime,
-             end: datetime) -> list[domain.Reading]:
-    rows = session.execute(select(m.MeterEvent.timestamp, m.MeterEvent.value, m.MeterEvent.key)
-                           .where(*_live(meter_id, customer_id, start, end))
-                           .order_by(m.MeterEvent.timestamp, m.MeterEvent.identifier)).all()
-    return [domain.Reading(ts, Decimal(value), key) for ts, value, key in rows]
-
-
-def usage(session: Session, meter: m.Meter, customer_id: str, start: datetime,
-          end: datetime) -> Decimal:
-    """The customer's usage on `meter` in [start, end): whole hours from the running
-    aggregates, the ragged edges (and formulas that cannot be combined) from the events."""
-    formula = meter.formula
-    if formula not in domain.COMBINABLE:
-        return domain.aggregate(formula, readings(session, meter.id, customer_id, start, end))  # type: ignore[arg-type]
-    first_full = _hour(start) if start == _hour(start) else _hour(start) + timedelta(hours=1)
-    last_full = _hour(end)
-    if first_full >= last_full:
-        return domain.aggregate(formula, readings(session, meter.id, customer_id, start, end))  # type: ignore[arg-type]
-    count, sum_micros, max_micros = session.execute(
-        select(func.coalesce(func.sum(m.UsageHour.count), 0),
-               func.coalesce(func.sum(m.UsageHour.sum_micros), 0),
-               func.max(m.UsageHour.max_micros))
-        .where(m.UsageHour.meter_id == meter.id, m.UsageHour.customer_id == customer_id,
-               m.UsageHour.hour >= first_full, m.UsageHour.hour < last_full)).one()
-    middle = domain.Bucket(int(count), Decimal(int(sum_micros)) / MICROS,
-                           None if max_micros is None else Decimal(int(max_micros)) / MICROS)
-    result = domain.combine(formula, [middle])  # type: ignore[arg-type]
-    for edge_start, edge_end in ((start, first_full), (last_full, end)):
-        if edge_start < edge_end:
-            edge = domain.aggregate(formula, readings(session, meter.id, customer_id,  # type: ignore[arg-type]
-                                                      edge_start, edge_end))
-            result = domain.merge(formula, result, edge)  # type: ignore[arg-type]
-    return result
+        count=len(values), sum_micros=sum(to_micros(v) for v in values),
+        max_micros=max((to_micros(v) for v in values), default=None)))
 
 
 def summaries(uow: UnitOfWork, org_id: str, meter_id: str, *, customer: str, start_time: int,

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from kassa.domain import billing as domain
 from kassa.domain.pricing import Transaction
-from kassa.services import meters
+from kassa.services import usage_reading
 from kassa.services.schedule import terms_of
 from kassa.store import models as m
 from kassa.store.uow import UnitOfWork
@@ -27,13 +27,14 @@ def usage_for(session: Session, terms: domain.SubscriptionTerms, customer_id: st
             meter = session.get(m.Meter, item.price.meter_id)
             if meter is None:
                 continue
+            key = (period.start, item.id)
             if item.price.pricing_model.scheme == "percentage":
-                result[(period.start, item.id)] = [
-                    Transaction(reading.value) for reading in
-                    meters.readings(session, meter.id, customer_id, period.start, period.end)]
+                events = usage_reading.readings(session, meter.id, customer_id, period.start,
+                                                period.end)
+                result[key] = [Transaction(reading.value) for reading in events]
             else:
-                result[(period.start, item.id)] = meters.usage(session, meter, customer_id,
-                                                               period.start, period.end)
+                result[key] = usage_reading.usage(session, meter, customer_id, period.start,
+                                                  period.end)
     return result
 
 
