@@ -69,7 +69,7 @@ def test_amount_off_once_is_spread_over_lines_and_used_once(api):
 
 
 def test_coupon_restricted_to_a_product_discounts_only_its_lines(api):
-    clock, customer, pro, seats = _world(api)
+    _clock, customer, pro, seats = _world(api)
     ok(api.post("/v1/coupons", json={"id": "SEATS50", "percent_off": "50", "duration":
                                       "forever", "applies_to": {"products": [seats["product"]]}}))
     ok(api.post("/v1/subscriptions", json={
@@ -81,7 +81,7 @@ def test_coupon_restricted_to_a_product_discounts_only_its_lines(api):
 
 
 def test_limits_and_bad_input_are_clear_errors(api):
-    clock, customer, pro, seats = _world(api)
+    _clock, customer, _pro, _seats = _world(api)
     ok(api.post("/v1/coupons", json={"id": "ONE", "percent_off": 10, "max_redemptions": 1}))
     ok(api.post(f"/v1/customers/{customer['id']}", json={"coupon": "ONE"}))
     other = ok(api.post("/v1/customers", json={"name": "Cy"}))

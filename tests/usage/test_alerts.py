@@ -44,7 +44,8 @@ def test_alert_triggers_once_per_period(api):
     assert triggered() == []
     _send(api, customer, "b", 1, ts(2026, 1, 3))  # 1000: crosses
     _send(api, customer, "c", 50, ts(2026, 1, 4))  # stays above: no second alert
-    [event] = triggered()
+    events = triggered()
+    [event] = events
     assert event["data"]["object"]["value"] == "1000"
     ok(api.post(f"/v1/test_clocks/{clock['id']}/advance", json={"frozen_time": ts(2026, 2, 20)}))
     _send(api, customer, "d", 100, ts(2026, 2, 2))  # February: crosses again

@@ -168,7 +168,7 @@ def price_transactions(terms: PercentageTerms, transactions: Sequence[Transactio
         if index < terms.free_events:
             continue
         chargeable = transaction.amount
-        if free_volume_left > 0:
+        if free_volume_left > 0 and chargeable > 0:  # a refund never enlarges the allowance
             waived = min(free_volume_left, chargeable)
             free_volume_left -= waived
             chargeable -= waived

@@ -85,7 +85,9 @@ def check_alerts(uow: UnitOfWork, org_id: str, pairs: set[tuple[str, str]]) -> N
 def _first_trigger(uow: UnitOfWork, alert: m.MeterAlert, period_start: datetime,
                    used: Decimal, now: datetime) -> bool:
     dialect = postgresql if is_postgres(uow.session) else sqlite
-    statement = dialect.insert(m.MeterAlertTrigger.__table__).values(
+    table = m.MeterAlertTrigger.__table__
+    statement = dialect.insert(table).values(
         alert_id=alert.id, period_start=period_start, value=used, created=now
-    ).on_conflict_do_nothing()
-    return bool(uow.session.execute(statement).rowcount)
+    ).on_conflict_do_nothing().returning(table.c.id)
+    # RETURNING, not rowcount: the row comes back only if this call inserted it.
+    return uow.session.execute(statement).first() is not None

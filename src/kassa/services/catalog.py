@@ -242,6 +242,9 @@ def create_price(uow: UnitOfWork, org_id: str, *, product: str | None = None,
             raise InvalidRequest("Only metered prices take a meter.", param="recurring[meter]")
     amount: Decimal | None = None
     stored_tiers = stored_transform = stored_percentage = None
+    if percentage is not None and billing_scheme != "percentage":
+        raise InvalidRequest("percentage belongs to billing_scheme percentage.",
+                             param="percentage")
     if billing_scheme == "per_unit":
         amount = parse_unit_amount(unit_amount, unit_amount_decimal)
         if tiers is not None or tiers_mode is not None:
@@ -259,6 +262,12 @@ def create_price(uow: UnitOfWork, org_id: str, *, product: str | None = None,
                                  param="transform_quantity")
         stored_tiers = {"tiers": _tiers(tiers)}
     elif billing_scheme == "percentage":
+        for name, value in (("unit_amount", unit_amount),
+                            ("unit_amount_decimal", unit_amount_decimal), ("tiers", tiers),
+                            ("tiers_mode", tiers_mode),
+                            ("transform_quantity", transform_quantity)):
+            if value is not None:
+                raise InvalidRequest(f"A percentage price takes no {name}.", param=name)
         if usage_type != "metered":
             raise InvalidRequest("A percentage price is metered: it takes a cut of the "
                                  "transactions its meter records.", param="recurring[usage_type]")

@@ -15,9 +15,9 @@ from kassa.core.errors import InvalidRequest, InvalidState
 from kassa.core.ids import new_id
 from kassa.core.money import normalize_currency, round_minor
 from kassa.domain import invoices as domain
-from kassa.domain import numbering
+from kassa.domain import numbering, pricing
 from kassa.services import discounts, events, objects, scoping
-from kassa.services.catalog import parse_unit_amount
+from kassa.services.catalog import model_of, parse_unit_amount
 from kassa.services.customers import now_for, record_balance_change
 from kassa.services.organizations import timezone_of
 from kassa.services.schedule import refresh
@@ -97,7 +97,12 @@ def create_invoice_item(uow: UnitOfWork, org_id: str, *, customer: str,
         if price_row.type != "one_time":
             raise InvalidRequest("An invoice item's price must be a one-time price.",
                                  param="price")
-        unit = price_row.unit_amount_decimal or Decimal(0)
+        if price_row.billing_scheme == "percentage":
+            raise InvalidRequest("A percentage price bills metered transactions, not an "
+                                 "invoice item.", param="price")
+        # Tiers and packages decide the total; the line's unit price is its average.
+        total = pricing.total(pricing.price(model_of(price_row), Decimal(quantity)))
+        unit = total / quantity
         currency = currency or price_row.currency
         description = description or price_row.product.name
     elif amount is not None:
@@ -121,7 +126,8 @@ def create_invoice_item(uow: UnitOfWork, org_id: str, *, customer: str,
     row = m.InvoiceItem(
         id=new_id("ii"), org_id=org_id, customer_id=cust.id, price_id=price_row and price_row.id,
         currency=currency, description=description or "One-off charge", quantity=quantity,
-        unit_amount_decimal=unit, amount=round_minor(unit * quantity), period_start=start,
+        unit_amount_decimal=unit, amount=round_minor(unit * quantity) if price_row is None
+        else round_minor(total), period_start=start,
         period_end=end, metadata_=metadata or {}, created=now)
     uow.session.add(row)
     if invoice is not None:
