@@ -9,10 +9,16 @@ from kassa.store.migrate import upgrade
 from kassa.store.models import Base
 
 
+def include_name(name, type_, parent_names):
+    # The job queue's own tables (procrastinate, on PostgreSQL) are not Kassa's models.
+    return not (type_ == "table" and name and name.startswith("procrastinate"))
+
+
 def test_migrated_schema_matches_the_models(database_url):
     engine = make_engine(database_url)
     with engine.connect() as connection:
-        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        context = MigrationContext.configure(connection, opts={"include_name": include_name})
+        diff = compare_metadata(context, Base.metadata)
     engine.dispose()
     assert diff == []
 
