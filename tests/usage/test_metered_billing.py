@@ -131,3 +131,29 @@ def test_rejected_events_say_why_per_event(api):
         "customer": customer["id"], "start_time": ts(2026, 3, 1),
         "end_time": ts(2026, 3, 2)}))
     assert [s["aggregated_value"] for s in summary["data"]] == ["3"]
+
+
+def test_event_summaries_group_by_a_payload_key_and_respect_dimension_filters(api):
+    clock = ok(api.post("/v1/test_clocks", json={"frozen_time": ts(2026, 3, 10)}))
+    customer = ok(api.post("/v1/customers", json={"name": "Geo", "test_clock": clock["id"]}))
+    meter = ok(api.post("/v1/billing/meters", json={
+        "display_name": "Compute", "event_name": "compute",
+        "default_aggregation": {"formula": "sum"}, "group_by": ["region"],
+        "dimension_filters": {"tier": ["paid"]}}))
+    events = [{"identifier": f"g{i}", "event_name": "compute", "timestamp": ts(2026, 3, 2) + i,
+               "payload": {"customer": customer["id"], "value": value, "region": region,
+                           "tier": tier}}
+              for i, (value, region, tier) in enumerate([
+                  (5, "eu", "paid"), (7, "eu", "paid"), (11, "us", "paid"),
+                  (100, "us", "free")])]  # the free-tier event is stored, not counted
+    result = ok(api.post("/v1/billing/meter_events/batch", json={"events": events}))
+    assert result["accepted"] == 4
+    summary = ok(api.get(f"/v1/billing/meters/{meter['id']}/event_summaries", params={
+        "customer": customer["id"], "start_time": ts(2026, 3, 1), "end_time": ts(2026, 3, 3),
+        "group_by": "region"}))["data"]
+    assert [(s["group"]["region"], s["aggregated_value"]) for s in summary] == \
+        [("eu", "12"), ("us", "11")]
+    bad = api.get(f"/v1/billing/meters/{meter['id']}/event_summaries", params={
+        "customer": customer["id"], "start_time": ts(2026, 3, 1), "end_time": ts(2026, 3, 3),
+        "group_by": "color"})
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "group_by"

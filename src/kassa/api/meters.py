@@ -57,12 +57,13 @@ def reactivate_meter(meter_id: str, ctx: Ctx, body: Empty | None = None) -> dict
 
 @router.get("/meters/{meter_id}/event_summaries")
 def event_summaries(request: Request, meter_id: str, ctx: Ctx, customer: str,
-                    start_time: int, end_time: int,
-                    value_grouping_window: str | None = None) -> dict[str, Any]:
+                    start_time: int, end_time: int, value_grouping_window: str | None = None,
+                    group_by: str | None = None) -> dict[str, Any]:
     with ctx.kassa.uow() as uow:
         data = meters.summaries(uow, ctx.org_id, meter_id, customer=customer,
                                 start_time=start_time, end_time=end_time,
-                                value_grouping_window=value_grouping_window)
+                                value_grouping_window=value_grouping_window,
+                                group_by=group_by)
     return {"object": "list", "url": request.url.path, "has_more": False, "data": data}
 
 

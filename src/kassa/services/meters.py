@@ -15,7 +15,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from kassa.core.clock import MAX_TIMESTAMP, from_unix
+from kassa.core.clock import MAX_TIMESTAMP, from_unix, parse_timestamp
 from kassa.core.errors import InvalidRequest, InvalidState
 from kassa.core.ids import new_id
 from kassa.domain import usage as domain
@@ -360,11 +360,17 @@ def _rebuild_hour(session: Session, meter_id: str, customer_id: str, hour: datet
 
 
 def summaries(uow: UnitOfWork, org_id: str, meter_id: str, *, customer: str, start_time: int,
-              end_time: int, value_grouping_window: str | None = None) -> list[dict[str, Any]]:
-    """Usage per window (hour or day, or the whole range) for one customer."""
+              end_time: int, value_grouping_window: str | None = None,
+              group_by: str | None = None) -> list[dict[str, Any]]:
+    """Usage per window (hour or day, or the whole range) for one customer; with `group_by`
+    (one of the meter's group-by keys) also per value of that payload key."""
     meter = scoping.get(uow.session, m.Meter, org_id, meter_id)
     cust = scoping.get(uow.session, m.Customer, org_id, customer, param="customer")
-    start, end = from_unix(start_time), from_unix(end_time)
+    if group_by is not None and group_by not in (meter.group_by or {}).get("keys", []):
+        raise InvalidRequest("group_by must be one of the meter's group_by keys.",
+                             param="group_by")
+    start, end = parse_timestamp(start_time, "start_time"), parse_timestamp(end_time,
+                                                                             "end_time")
     if end <= start:
         raise InvalidRequest("end_time must be after start_time.", param="end_time")
     step = {"hour": timedelta(hours=1), "day": timedelta(days=1), None: end - start}.get(
@@ -379,11 +385,31 @@ def summaries(uow: UnitOfWork, org_id: str, meter_id: str, *, customer: str, sta
     cursor = start
     while cursor < end:
         window_end = min(cursor + step, end)
-        value = usage(uow.session, meter, cust.id, cursor, window_end)
-        result.append({"object": "billing.meter_event_summary", "meter": meter.id,
-                       "customer": cust.id, "start_time": int(cursor.timestamp()),
-                       "end_time": int(window_end.timestamp()),
-                       "aggregated_value": objects.decimal_text(value)})
+        window = {"object": "billing.meter_event_summary", "meter": meter.id,
+                  "customer": cust.id, "start_time": int(cursor.timestamp()),
+                  "end_time": int(window_end.timestamp())}
+        if group_by is None:
+            value = usage(uow.session, meter, cust.id, cursor, window_end)
+            result.append({**window, "aggregated_value": objects.decimal_text(value)})
+        else:
+            for group, grouped in _grouped(uow, meter, cust.id, cursor, window_end, group_by):
+                result.append({**window, "group": {group_by: group},
+                               "aggregated_value": objects.decimal_text(grouped)})
         cursor = window_end
     return result
+
+
+def _grouped(uow: UnitOfWork, meter: m.Meter, customer_id: str, start: datetime,
+             end: datetime, key: str) -> list[tuple[str | None, Decimal]]:
+    """Usage per value of payload[key] (None for events without it), from the events."""
+    groups: dict[str | None, list[domain.Reading]] = defaultdict(list)
+    rows = uow.session.execute(
+        select(m.MeterEvent.timestamp, m.MeterEvent.value, m.MeterEvent.key,
+               m.MeterEvent.payload).where(*counted_events(meter.id, customer_id, start, end)))
+    for timestamp, value, distinct, payload in rows:
+        group = payload.get(key)
+        groups[None if group is None else str(group)].append(
+            domain.Reading(timestamp, Decimal(value), distinct))
+    return [(group, domain.aggregate(meter.formula, readings))  # type: ignore[arg-type]
+            for group, readings in sorted(groups.items(), key=lambda g: str(g[0]))]
 
