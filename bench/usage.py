@@ -27,6 +27,7 @@ import math
 import os
 import random
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -506,7 +507,18 @@ def summary(results: list[Result]) -> Table:
     return table
 
 
+def revision() -> str:
+    """The source revision measured (the work tree may hold uncommitted changes)."""
+    try:
+        return subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True,
+                              text=True, cwd=Path(__file__).parent, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
 def main() -> int:
+    # A plain `kill` of the benchmark still runs the `finally` that stops the server.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("events", nargs="?", type=int, default=1_000_000,
                         help="events to ingest (at least 10,000; default 1,000,000)")
@@ -531,6 +543,8 @@ def main() -> int:
     if "postgres" in names and not args.pg_url.startswith("postgresql"):
         parser.error("--pg-url must be a postgresql+psycopg:// URL")
 
+    console.print(f"kassa {revision()}: {args.events:,} events, {CUSTOMERS:,} customers, "
+                  f"{args.clients} clients, batches of {args.batch:,}, {os.cpu_count()} CPUs")
     results = []
     for name in names:
         directory = Path(tempfile.mkdtemp(prefix=f"kassa-bench-{name}-"))

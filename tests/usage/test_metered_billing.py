@@ -157,3 +157,22 @@ def test_event_summaries_group_by_a_payload_key_and_respect_dimension_filters(ap
         "customer": customer["id"], "start_time": ts(2026, 3, 1), "end_time": ts(2026, 3, 3),
         "group_by": "color"})
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "group_by"
+
+
+def test_fractional_values_are_exact_and_kept_as_numbers_in_the_payload(api):
+    clock = ok(api.post("/v1/test_clocks", json={"frozen_time": ts(2026, 3, 10)}))
+    customer = ok(api.post("/v1/customers", json={"name": "Frac", "test_clock": clock["id"]}))
+    meter = ok(api.post("/v1/billing/meters", json={
+        "display_name": "GB", "event_name": "gb_hours",
+        "default_aggregation": {"formula": "sum"}}))
+    body = b'{"events": [' + b",".join(
+        b'{"identifier": "f%d", "event_name": "gb_hours", "timestamp": %d, '
+        b'"payload": {"customer": "%s", "value": 0.1}}' % (i, ts(2026, 3, 2) + i,
+                                                           customer["id"].encode())
+        for i in range(3)) + b"]}"
+    result = api.post("/v1/billing/meter_events/batch", content=body,
+                      headers={"content-type": "application/json"})
+    assert result.status_code == 200, result.text
+    summary = ok(api.get(f"/v1/billing/meters/{meter['id']}/event_summaries", params={
+        "customer": customer["id"], "start_time": ts(2026, 3, 1), "end_time": ts(2026, 3, 3)}))
+    assert summary["data"][0]["aggregated_value"] == "0.3"  # not 0.30000000000000004

@@ -3,6 +3,7 @@ reading a customer's usage for a period without scanning anyone else's events.""
 
 from __future__ import annotations
 
+import json
 import re
 from collections import defaultdict
 from collections.abc import Iterable
@@ -11,8 +12,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import func, or_, select, text, update
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from kassa.core.clock import MAX_TIMESTAMP, from_unix, parse_timestamp
@@ -285,22 +286,72 @@ def _closed_through(session: Session,
     return {(customer, meter): closed for customer, meter, closed in rows if closed}
 
 
+def _stored_payload(value: Any) -> Any:
+    """The payload as JSON can store it. Numbers were parsed as exact decimals; the exact
+    value that counts is kept in its own column, the payload keeps a plain JSON number (its
+    shortest representation, which gives back the text that was sent)."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _stored_payload(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_stored_payload(v) for v in value]
+    return value
+
+
 def _insert(session: Session, org_id: str, ready: list[_Candidate], now: datetime) -> set[str]:
     """Insert new events; returns the identifiers actually inserted (not duplicates)."""
     if not ready:
         return set()
-    dialect = postgresql if is_postgres(session) else sqlite
+    if is_postgres(session):
+        return _insert_postgres(session, org_id, ready, now)
     table = m.MeterEvent.__table__
     rows = [{"org_id": org_id, "identifier": c.identifier, "meter_id": c.meter.id,
              "customer_id": c.customer_id, "timestamp": c.timestamp, "value": c.value,
-             "key": c.key, "counted": c.counted, "payload": c.payload, "created": now}
+             "key": c.key, "counted": c.counted, "payload": _stored_payload(c.payload),
+             "created": now}
             for c in ready]
     inserted: set[str] = set()
     for start in range(0, len(rows), 1000):
-        statement = dialect.insert(table).on_conflict_do_nothing().returning(
+        statement = sqlite.insert(table).on_conflict_do_nothing().returning(
             table.c.identifier)
         inserted.update(session.execute(statement, rows[start:start + 1000]).scalars())
     return inserted
+
+
+# On PostgreSQL a whole batch goes in as one statement over arrays: a statement with
+# thousands of placeholders is parsed anew on every call, an unnest() of arrays is not.
+_INSERT_EVENTS = text(
+    'INSERT INTO meter_events (org_id, identifier, meter_id, customer_id, "timestamp", '
+    '"value", "key", counted, payload, created) '
+    "SELECT :org_id, e.* , :created FROM unnest(CAST(:identifiers AS varchar[]), "
+    "CAST(:meters AS varchar[]), CAST(:customers AS varchar[]), "
+    "CAST(:timestamps AS timestamptz[]), CAST(:values AS varchar[]), "
+    "CAST(:keys AS varchar[]), CAST(:counted AS boolean[]), CAST(:payloads AS json[])) "
+    "AS e ON CONFLICT DO NOTHING RETURNING identifier")
+
+_ADD_HOURS = text(
+    "INSERT INTO usage_hours (meter_id, customer_id, hour, count, sum_micros, max_micros) "
+    "SELECT * FROM unnest(CAST(:meters AS varchar[]), CAST(:customers AS varchar[]), "
+    "CAST(:hours AS timestamptz[]), CAST(:counts AS bigint[]), CAST(:sums AS bigint[]), "
+    "CAST(:maxima AS bigint[])) "
+    "ON CONFLICT (meter_id, customer_id, hour) DO UPDATE SET "
+    "count = usage_hours.count + excluded.count, "
+    "sum_micros = usage_hours.sum_micros + excluded.sum_micros, "
+    "max_micros = GREATEST(usage_hours.max_micros, excluded.max_micros)")
+
+
+def _insert_postgres(session: Session, org_id: str, ready: list[_Candidate],
+                     now: datetime) -> set[str]:
+    params = {
+        "org_id": org_id, "created": now,
+        "identifiers": [c.identifier for c in ready], "meters": [c.meter.id for c in ready],
+        "customers": [c.customer_id for c in ready],
+        "timestamps": [c.timestamp for c in ready],
+        "values": [objects.decimal_text(c.value) for c in ready],
+        "keys": [c.key for c in ready], "counted": [c.counted for c in ready],
+        "payloads": [json.dumps(_stored_payload(c.payload)) for c in ready]}
+    return set(session.execute(_INSERT_EVENTS, params).scalars())
 
 
 def _add_to_hours(session: Session, events: Iterable[_Candidate]) -> None:
@@ -309,19 +360,23 @@ def _add_to_hours(session: Session, events: Iterable[_Candidate]) -> None:
         buckets[(event.meter.id, event.customer_id, hour_of(event.timestamp))].append(event.value)
     if not buckets:
         return
-    dialect = postgresql if is_postgres(session) else sqlite
-    table = m.UsageHour.__table__
     rows = [{"meter_id": meter, "customer_id": customer, "hour": hour, "count": len(values),
              "sum_micros": sum(to_micros(v) for v in values),
              "max_micros": max(to_micros(v) for v in values)}
             for (meter, customer, hour), values in sorted(buckets.items())]
-    greatest = func.greatest if dialect is postgresql else func.max
-    statement = dialect.insert(table)
+    if is_postgres(session):
+        session.execute(_ADD_HOURS, {
+            "meters": [r["meter_id"] for r in rows], "customers": [r["customer_id"] for r in rows],
+            "hours": [r["hour"] for r in rows], "counts": [r["count"] for r in rows],
+            "sums": [r["sum_micros"] for r in rows], "maxima": [r["max_micros"] for r in rows]})
+        return
+    table = m.UsageHour.__table__
+    statement = sqlite.insert(table)
     statement = statement.on_conflict_do_update(
         index_elements=[table.c.meter_id, table.c.customer_id, table.c.hour],
         set_={"count": table.c.count + statement.excluded.count,
               "sum_micros": table.c.sum_micros + statement.excluded.sum_micros,
-              "max_micros": greatest(func.coalesce(table.c.max_micros,
+              "max_micros": func.max(func.coalesce(table.c.max_micros,
                                                    statement.excluded.max_micros),
                                      statement.excluded.max_micros)})
     for start in range(0, len(rows), 1000):
