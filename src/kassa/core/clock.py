@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Protocol
 
+from kassa.core.errors import InvalidRequest
+
 
 class Clock(Protocol):
     def now(self) -> datetime:
@@ -46,8 +48,6 @@ MAX_TIMESTAMP = 4_102_444_800
 
 def parse_timestamp(value: object, param: str) -> datetime:
     """A Unix timestamp given by a caller, checked to be an integer between 1970 and 2100."""
-    from kassa.core.errors import InvalidRequest
-
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_TIMESTAMP:
         raise InvalidRequest(f"{param} must be a Unix timestamp between 1970 and 2100.",
                              param=param)

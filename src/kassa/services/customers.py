@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from kassa.core.errors import InvalidRequest
 from kassa.core.ids import new_id
 from kassa.core.money import normalize_currency
-from kassa.services import events, objects, scoping, validation
+from kassa.services import discounts, events, objects, scoping, validation
 from kassa.store import models as m
 from kassa.store.uow import UnitOfWork
 
@@ -76,8 +76,6 @@ def _redeem(uow: UnitOfWork, org_id: str, customer: m.Customer,
     coupon, promotion_code = fields.pop("coupon", None), fields.pop("promotion_code", None)
     if coupon is None and promotion_code is None:
         return
-    from kassa.services import discounts
-
     discounts.redeem(uow, org_id, customer, now_for(uow, customer), coupon=coupon,
                      promotion_code=promotion_code, currency=customer.currency)
 

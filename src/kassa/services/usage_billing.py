@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kassa.core.ids import new_id
 from kassa.domain import billing as domain
 from kassa.domain.pricing import Transaction
 from kassa.services import usage_reading
@@ -54,8 +55,6 @@ def reprice_usage(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
                   invoice: m.Invoice) -> None:
     """Recompute the invoice's usage lines from the events as they are now, and close those
     periods to further events (the invoice is being finalized)."""
-    from kassa.core.ids import new_id
-
     billed = list(uow.session.scalars(select(m.BilledPeriod).where(
         m.BilledPeriod.invoice_id == invoice.id, m.BilledPeriod.kind == "arrears")))
     if not billed:
