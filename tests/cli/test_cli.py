@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+from dateutil.relativedelta import relativedelta
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -36,8 +37,8 @@ def test_init_creates_an_organization_and_prints_a_working_key(tmp_path, databas
     assert result.exit_code == 0, result.output
     secret = result.output.strip().splitlines()[-1]
     assert secret.startswith("sk_live_")
-    kassa = Kassa(Settings.from_env() if False else Settings(
-        data_dir=tmp_path / "data", database_url=database_url, secret_key="cli-pepper"))
+    kassa = Kassa(Settings(data_dir=tmp_path / "data", database_url=database_url,
+                           secret_key="cli-pepper"))
     with kassa.uow() as uow:
         keys = list(uow.session.scalars(select(m.ApiKey)))
         orgs = list(uow.session.scalars(select(m.Organization)))
@@ -75,22 +76,23 @@ def test_bill_runs_due_renewals_and_reports_them(tmp_path, database_url, kassa, 
     with kassa.uow() as uow:
         price = catalog.create_price(uow, org.organization.id, product_data={"name": "P"},
                                      currency="eur", unit_amount=500,
-                                     recurring={"interval": "day"})
+                                     recurring={"interval": "month"})
     for index in range(3):
         with kassa.uow() as uow:
             customer = customers.create_customer(uow, org.organization.id, name=f"C{index}")
         with kassa.uow() as uow:
             subscriptions.create_subscription(uow, org.organization.id, customer=customer.id,
                                               items=[{"price": price.id}])
-    # The subscriptions started on the frozen clock's 2026-01-01; `kassa bill` runs on real
-    # time, so every day since is due: one invoice per customer per day.
+    # The subscriptions started on the frozen clock's 2026-01-01 09:00; `kassa bill` runs on
+    # real time, so every monthly renewal since is due: one invoice per customer per month.
     result = runner.invoke(app, ["bill"], env=_env(tmp_path, database_url))
     assert result.exit_code == 0, result.output
     assert "Billed 3 customers" in result.output
-    days = (datetime.now(UTC).date() - datetime(2026, 1, 1).date()).days + 1
+    start, now = datetime(2026, 1, 1, 9, tzinfo=UTC), datetime.now(UTC)
+    months = sum(1 for k in range(1200) if start + relativedelta(months=k) <= now)
     with kassa.uow() as uow:
         count = len(list(uow.session.scalars(select(m.Invoice.id))))
-    assert count == 3 * days
+    assert count == 3 * months
     again = runner.invoke(app, ["bill"], env=_env(tmp_path, database_url))
     assert "Billed 0 customers" in again.output  # nothing left: billing is idempotent
 
