@@ -23,15 +23,7 @@ class RunResult:
 
 def due_customers(kassa: Kassa, now: datetime, *, limit: int = 100_000) -> list[str]:
     """Every customer on real time with work due by `now`."""
-    ids: list[str] = []
-    while len(ids) < limit:
-        with kassa.uow() as uow:
-            batch = billing.due_customer_ids(uow, now, after=ids[-1] if ids else "",
-                                             limit=min(1000, limit - len(ids)))
-        if not batch:
-            break
-        ids.extend(batch)
-    return ids
+    return billing.all_due_customer_ids(kassa.session_factory, kassa.clock, now, limit=limit)
 
 
 def bill_customers(kassa: Kassa, customer_ids: Sequence[str], now: datetime,

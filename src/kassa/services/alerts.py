@@ -8,7 +8,6 @@ from typing import Any
 
 from dateutil.relativedelta import relativedelta
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from kassa.core.errors import InvalidRequest
 from kassa.core.ids import new_id
@@ -18,7 +17,7 @@ from kassa.services import events, objects, scoping, usage_reading
 from kassa.services.customers import now_for
 from kassa.services.schedule import terms_of
 from kassa.store import models as m
-from kassa.store.db import is_postgres
+from kassa.store.db import upsert_insert
 from kassa.store.uow import UnitOfWork
 
 
@@ -84,9 +83,8 @@ def check_alerts(uow: UnitOfWork, org_id: str, pairs: set[tuple[str, str]]) -> N
 
 def _first_trigger(uow: UnitOfWork, alert: m.MeterAlert, period_start: datetime,
                    used: Decimal, now: datetime) -> bool:
-    dialect = postgresql if is_postgres(uow.session) else sqlite
     table = m.MeterAlertTrigger.__table__
-    statement = dialect.insert(table).values(
+    statement = upsert_insert(uow.session, table).values(
         alert_id=alert.id, period_start=period_start, value=used, created=now
     ).on_conflict_do_nothing().returning(table.c.id)
     # RETURNING, not rowcount: the row comes back only if this call inserted it.

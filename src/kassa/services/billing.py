@@ -13,7 +13,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
 
+from kassa.core.clock import Clock
 from kassa.core.errors import InvalidRequest
 from kassa.core.ids import new_id
 from kassa.domain import billing as domain
@@ -164,6 +166,22 @@ def due_customer_ids(uow: UnitOfWork, now: datetime, *, test_clock_id: str | Non
         m.Customer.id > after)
     union = subs.union(drafts).subquery()
     return list(uow.session.scalars(select(union.c[0]).order_by(union.c[0]).limit(limit)))
+
+
+def all_due_customer_ids(session_factory: sessionmaker[Session], clock: Clock, now: datetime,
+                         *, test_clock_id: str | None = None,
+                         limit: int = 100_000) -> list[str]:
+    """Every customer with work due by `now` (on the test clock, or on real time), paged."""
+    ids: list[str] = []
+    while len(ids) < limit:
+        with UnitOfWork(session_factory, clock) as uow:
+            batch = due_customer_ids(uow, now, test_clock_id=test_clock_id,
+                                     after=ids[-1] if ids else "",
+                                     limit=min(1000, limit - len(ids)))
+        if not batch:
+            break
+        ids.extend(batch)
+    return ids
 
 
 def next_due_at(uow: UnitOfWork, test_clock_id: str) -> datetime | None:

@@ -8,7 +8,6 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from kassa.core.clock import parse_timestamp
 from kassa.core.errors import InvalidRequest, InvalidState
@@ -23,7 +22,7 @@ from kassa.services.organizations import timezone_of
 from kassa.services.schedule import refresh
 from kassa.services.usage_billing import reprice_usage
 from kassa.store import models as m
-from kassa.store.db import is_postgres
+from kassa.store.db import upsert_insert
 from kassa.store.uow import UnitOfWork
 
 COLLECTION_METHODS = ("charge_automatically", "send_invoice")
@@ -204,9 +203,9 @@ def _next_number(uow: UnitOfWork, org: m.Organization, issued_at: datetime) -> s
     """
     issued_on = issued_at.astimezone(timezone_of(org)).date()
     series = numbering.series_key(org.invoice_number_format, org.invoice_prefix, issued_on)
-    dialect = postgresql if is_postgres(uow.session) else sqlite
     table = m.InvoiceSequence.__table__
-    statement = (dialect.insert(table).values(org_id=org.id, series=series, next_number=2)
+    statement = (upsert_insert(uow.session, table)
+                 .values(org_id=org.id, series=series, next_number=2)
                  .on_conflict_do_update(index_elements=[table.c.org_id, table.c.series],
                                         set_={"next_number": table.c.next_number + 1})
                  .returning(table.c.next_number))

@@ -78,18 +78,12 @@ def _set_time(session_factory: sessionmaker[Session], clock: Clock, clock_id: st
 
 def _run_due(session_factory: sessionmaker[Session], clock: Clock, clock_id: str, at: Any,
              progress: Progress | None) -> None:
-    after = ""
-    while True:
+    for customer_id in billing.all_due_customer_ids(session_factory, clock, at,
+                                                    test_clock_id=clock_id):
         with UnitOfWork(session_factory, clock) as uow:
-            ids = billing.due_customer_ids(uow, at, test_clock_id=clock_id, after=after)
-        if not ids:
-            return
-        for customer_id in ids:
-            with UnitOfWork(session_factory, clock) as uow:
-                billing.process_customer(uow, customer_id, at)
-            if progress:
-                progress(1)
-        after = ids[-1]
+            billing.process_customer(uow, customer_id, at)
+        if progress:
+            progress(1)
 
 
 def list_test_clocks(uow: UnitOfWork, org_id: str, **page: Any) -> scoping.Page:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -45,3 +46,9 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 def is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
+
+
+def upsert_insert(session: Session, table: Any) -> Any:
+    """An INSERT for `table` that takes ON CONFLICT clauses, for the session's database."""
+    dialect = postgresql if is_postgres(session) else sqlite
+    return dialect.insert(table)
