@@ -43,6 +43,7 @@ class PriceTerms:
     usage_type: UsageType = "licensed"
     model: pricing.PriceModel | None = None
     meter_id: str | None = None
+    unit_label: str | None = None
 
     @property
     def pricing_model(self) -> pricing.PriceModel:
@@ -51,9 +52,13 @@ class PriceTerms:
 
 @dataclass(frozen=True)
 class ItemTerms:
+    """A price and quantity the subscription holds; `ended_at` is set once a metered item is
+    removed (its usage up to then is still billed at the period's end)."""
+
     id: str
     price: PriceTerms
     quantity: int
+    ended_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -114,7 +119,8 @@ class SubscriptionTerms:
         return tuple(i for i in self._all_items() if i.price.usage_type == "metered")
 
     def metered_at(self, at: datetime) -> tuple[ItemTerms, ...]:
-        return tuple(i for i in self.items_at(at) if i.price.usage_type == "metered")
+        return tuple(i for i in self.items_at(at) if i.price.usage_type == "metered"
+                     and (i.ended_at is None or i.ended_at > at))
 
     @property
     def bills_in_arrears(self) -> bool:

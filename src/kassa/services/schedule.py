@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -17,35 +18,65 @@ from kassa.store import models as m
 from kassa.store.uow import UnitOfWork
 
 
+def price_terms(price: m.Price) -> domain.PriceTerms:
+    return domain.PriceTerms(
+        id=price.id, product_name=price.product.name, currency=price.currency,
+        unit_amount_decimal=price.unit_amount_decimal or Decimal(0),
+        recurrence=Recurrence(price.recurring_interval,  # type: ignore[arg-type]
+                              price.recurring_interval_count or 1),
+        usage_type=price.recurring_usage_type or "licensed",  # type: ignore[arg-type]
+        model=model_of(price), meter_id=price.meter_id, unit_label=price.product.unit_label)
+
+
+def _migrated(items: tuple[domain.ItemTerms, ...],
+              rows: list[m.SubscriptionItem]) -> tuple[domain.Phase, ...]:
+    """Phases from price migrations: from each `migrate_at` on, the item bills its new price."""
+    moments = sorted({row.migrate_at for row in rows if row.migrate_at is not None})
+    phases = []
+    for moment in moments:
+        moved = {row.id: row.migrate_to_price for row in rows
+                 if row.migrate_at is not None and row.migrate_at <= moment
+                 and row.migrate_to_price is not None}
+        phases.append(domain.Phase(moment, tuple(
+            replace(item, price=price_terms(moved[item.id]))  # type: ignore[arg-type]
+            if item.id in moved else item
+            for item in items)))
+    return tuple(phases)
+
+
 def terms_of(org: m.Organization, customer: m.Customer,
              sub: m.Subscription) -> domain.SubscriptionTerms:
-    """The subscription as the pure billing domain sees it."""
+    """The subscription as the pure billing domain sees it.
+
+    Removed licensed items are gone (what they billed is on past invoices); a removed
+    metered item stays until the usage it measured up to its removal is billed. Schedule
+    phases and pending price migrations become the domain's phases.
+    """
     lead_days = sub.invoice_lead_days if sub.invoice_lead_days is not None \
         else org.invoice_lead_days
-    every = tuple(
-        domain.ItemTerms(
-            id=item.id, quantity=item.quantity,
-            price=domain.PriceTerms(
-                id=item.price.id, product_name=item.price.product.name,
-                currency=item.price.currency,
-                unit_amount_decimal=item.price.unit_amount_decimal or Decimal(0),
-                recurrence=Recurrence(item.price.recurring_interval,  # type: ignore[arg-type]
-                                      item.price.recurring_interval_count or 1),
-                usage_type=item.price.recurring_usage_type or "licensed",  # type: ignore[arg-type]
-                model=model_of(item.price), meter_id=item.price.meter_id))
-        for item in sub.items)
-    starts = {item.phase_start for item in sub.items}
+    rows = [item for item in sub.items if item.ended_at is None or (
+        item.price.recurring_usage_type == "metered"
+        and (sub.usage_billed_through is None or item.ended_at > sub.usage_billed_through))]
+    every = tuple(domain.ItemTerms(id=item.id, quantity=item.quantity,
+                                   price=price_terms(item.price), ended_at=item.ended_at)
+                  for item in rows)
+    starts = {item.phase_start for item in rows}
     phases = tuple(domain.Phase(start, tuple(
-        terms for terms, item in zip(every, sub.items, strict=True)
+        terms for terms, item in zip(every, rows, strict=True)
         if item.phase_start == start)) for start in sorted(s for s in starts if s))
     items = phases[0].items if phases else every
+    phases = phases[1:]
+    migrating = [row for row in rows if row.migrate_at is not None]
+    if migrating and not phases:
+        phases = _migrated(items, migrating)
     return domain.SubscriptionTerms(
         id=sub.id, customer_id=customer.id, currency=sub.currency,
         tz=timezone_of(org, customer), start=sub.start_date, anchor=sub.billing_cycle_anchor,
         items=items, trial_end=sub.trial_end, ends_at=sub.ended_at or sub.cancel_at,
         lead=timedelta(days=lead_days), prorate_first_period=sub.prorate_first_period,
-        granularity=org.proration_granularity,  # type: ignore[arg-type]
-        minimum_amount=sub.minimum_amount, phases=phases[1:])
+        granularity=(sub.proration_granularity  # type: ignore[arg-type]
+                     or org.proration_granularity),
+        minimum_amount=sub.minimum_amount, phases=phases)
 
 
 def _open_due_dates(uow: UnitOfWork, sub: m.Subscription) -> list[datetime]:

@@ -29,13 +29,15 @@ def usage_for(session: Session, terms: domain.SubscriptionTerms, customer_id: st
             if meter is None:
                 continue
             key = (period.start, item.id)
+            # A removed item bills what its meter measured until the removal.
+            end = period.end if item.ended_at is None else min(period.end, item.ended_at)
             if item.price.pricing_model.scheme == "percentage":
                 events = usage_reading.readings(session, meter.id, customer_id, period.start,
-                                                period.end)
+                                                end)
                 result[key] = [Transaction(reading.value) for reading in events]
             else:
                 result[key] = usage_reading.usage(session, meter, customer_id, period.start,
-                                                  period.end)
+                                                  end)
     return result
 
 

@@ -134,6 +134,8 @@ class Product(Base):
     org_id: Mapped[str] = _org()
     name: Mapped[str] = mapped_column(String(250))
     description: Mapped[str | None] = mapped_column(Text)
+    # What one unit of quantity is called on invoices ("seat"), as Stripe's unit_label.
+    unit_label: Mapped[str | None] = mapped_column(String(12))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
     created: Mapped[datetime]
@@ -199,6 +201,15 @@ class Subscription(Base):
     next_billing_at: Mapped[datetime | None]
     next_action_at: Mapped[datetime | None] = mapped_column(index=True)
     latest_invoice_id: Mapped[str | None] = mapped_column(String(40))
+    # None: the organization's granularity ("second" or "day").
+    proration_granularity: Mapped[str | None] = mapped_column(String(10))
+    # The effective time of the latest item change: an earlier (backdated) one is refused.
+    items_changed_at: Mapped[datetime | None]
+    # {"behavior": keep_as_draft | mark_uncollectible | void, "resumes_at": unix | None}
+    pause_collection: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Service paused from this moment (unused time credited); billing restarts on resume.
+    paused_at: Mapped[datetime | None]
+    resumes_at: Mapped[datetime | None]
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
     created: Mapped[datetime]
 
@@ -216,10 +227,18 @@ class SubscriptionItem(Base):
     quantity: Mapped[int] = mapped_column(default=1)
     # Set for the items of a subscription schedule: they bill from this phase start on.
     phase_start: Mapped[datetime | None]
+    # A removed item is kept (its usage up to this moment is still billed); None: current.
+    ended_at: Mapped[datetime | None]
+    # A price migration moves the item to this price from `migrate_at` (a renewal) on.
+    migrate_to_price_id: Mapped[str | None] = mapped_column(String(40))
+    migrate_at: Mapped[datetime | None]
     created: Mapped[datetime]
 
     subscription: Mapped[Subscription] = relationship(back_populates="items")
-    price: Mapped[Price] = relationship(lazy="joined")
+    price: Mapped[Price] = relationship(lazy="joined", foreign_keys=[price_id])
+    migrate_to_price: Mapped[Price | None] = relationship(
+        primaryjoin="foreign(SubscriptionItem.migrate_to_price_id) == Price.id",
+        lazy="joined", viewonly=True)
 
 
 class Invoice(Base):
@@ -336,6 +355,11 @@ class InvoiceItem(Base):
     amount: Mapped[int]
     period_start: Mapped[datetime]
     period_end: Mapped[datetime]
+    # Set on proration items: the subscription (item) whose change they bill or credit.
+    subscription_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    subscription_item_id: Mapped[str | None] = mapped_column(String(40))
+    proration: Mapped[bool] = mapped_column(Boolean, default=False)
+    proration_fraction: Mapped[Decimal | None]
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
     created: Mapped[datetime]
 
@@ -555,3 +579,93 @@ class SubscriptionSchedule(Base):
     phases: Mapped[dict[str, Any]]
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
     created: Mapped[datetime]
+
+
+class CreditNote(Base):
+    """A correction of a finalized invoice: credited to the balance, refunded, or settled
+    outside Kassa. Numbered in its own gapless series."""
+
+    __tablename__ = "credit_notes"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = _org()
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    invoice_id: Mapped[str] = mapped_column(ForeignKey("invoices.id"), index=True)
+    number: Mapped[str] = mapped_column(String(60))
+    status: Mapped[str] = mapped_column(String(20))  # issued | void
+    # pre_payment (the invoice was open: reduces what is due) | post_payment
+    type: Mapped[str] = mapped_column(String(20))
+    currency: Mapped[str] = mapped_column(String(3))
+    reason: Mapped[str | None] = mapped_column(String(40))
+    memo: Mapped[str | None] = mapped_column(Text)
+    subtotal: Mapped[int]
+    total: Mapped[int]
+    amount: Mapped[int]
+    # How the amount is settled: reduces the open invoice, goes to the customer's balance,
+    # is refunded, or is settled outside Kassa.
+    pre_payment_amount: Mapped[int] = mapped_column(default=0)
+    credit_amount: Mapped[int] = mapped_column(default=0)
+    refund_amount: Mapped[int] = mapped_column(default=0)
+    out_of_band_amount: Mapped[int] = mapped_column(default=0)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    created: Mapped[datetime]
+    voided_at: Mapped[datetime | None]
+
+    lines: Mapped[list[CreditNoteLine]] = relationship(
+        back_populates="credit_note", lazy="selectin", order_by="CreditNoteLine.position",
+        cascade="all, delete-orphan")
+
+
+class CreditNoteLine(Base):
+    __tablename__ = "credit_note_lines"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = _org()
+    credit_note_id: Mapped[str] = mapped_column(ForeignKey("credit_notes.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    type: Mapped[str] = mapped_column(String(30))  # invoice_line_item | custom_line_item
+    invoice_line_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    description: Mapped[str] = mapped_column(Text)
+    quantity: Mapped[int] = mapped_column(default=1)
+    unit_amount_decimal: Mapped[Decimal | None]
+    amount: Mapped[int]
+
+    credit_note: Mapped[CreditNote] = relationship(back_populates="lines")
+
+
+class PriceMigration(Base):
+    """Moves subscriptions from one price to another at each one's first renewal after the
+    notice date; subscriptions left out keep their price (grandfathered)."""
+
+    __tablename__ = "price_migrations"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = _org()
+    from_price_id: Mapped[str] = mapped_column(ForeignKey("prices.id"))
+    to_price_id: Mapped[str] = mapped_column(ForeignKey("prices.id"))
+    notice_date: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(20))  # scheduled | completed | canceled
+    description: Mapped[str | None] = mapped_column(Text)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    created: Mapped[datetime]
+
+
+class PriceMigrationEntry(Base):
+    """One subscription item a price migration moves: when, and from what to what."""
+
+    __tablename__ = "price_migration_entries"
+    __table_args__ = (UniqueConstraint("migration_id", "subscription_item_id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = _org()
+    migration_id: Mapped[str] = mapped_column(ForeignKey("price_migrations.id"), index=True)
+    subscription_id: Mapped[str] = mapped_column(ForeignKey("subscriptions.id"), index=True)
+    subscription_item_id: Mapped[str] = mapped_column(String(40))
+    customer_id: Mapped[str] = mapped_column(String(40))
+    old_amount: Mapped[int]
+    new_amount: Mapped[int]
+    notify_at: Mapped[datetime]
+    effective_at: Mapped[datetime]
+    notified_at: Mapped[datetime | None]
+    applied_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(20))  # scheduled | applied | canceled
