@@ -140,6 +140,87 @@ def _collect(kassa: Kassa, org_id: str, people: list[DemoCustomer], now: datetim
                 invoices.pay_invoice(uow, org_id, invoice_id, paid_out_of_band=True)
 
 
+@dataclass
+class PlanChange:
+    when: datetime
+    customer: str
+    change: str
+    billed: str
+
+
+# Week of the year -> (the plan a customer is on, what happens to them).
+CHANGES = {
+    10: ("starter", "upgrade to Pro now, prorated on the next invoice"),
+    14: ("pro", "downgrade to Starter at the end of the period"),
+    20: ("team", "add 5 seats now, the difference invoiced at once"),
+    26: ("pro", "cancel now, unused time credited and invoiced at once"),
+    32: ("starter", "cancel at the end of the period"),
+}
+
+
+def _subscription_on(kassa: Kassa, org_id: str, price_id: str) -> m.Subscription | None:
+    with kassa.uow() as uow:
+        return uow.session.scalars(select(m.Subscription).join(
+            m.SubscriptionItem, m.SubscriptionItem.subscription_id == m.Subscription.id).where(
+            m.Subscription.org_id == org_id, m.Subscription.status == "active",
+            m.Subscription.cancel_at.is_(None), m.SubscriptionItem.price_id == price_id,
+            m.SubscriptionItem.ended_at.is_(None), m.SubscriptionItem.migrate_at.is_(None))
+            .order_by(m.Subscription.id.desc())).first()
+
+
+def _change_plan(kassa: Kassa, org_id: str, prices: dict[str, str],
+                 week: int) -> PlanChange | None:
+    """The plan change the demo makes this week, if any: through the same services the API
+    calls."""
+    if week not in CHANGES:
+        return None
+    plan, text = CHANGES[week]
+    sub = _subscription_on(kassa, org_id, prices[plan])
+    if sub is None:
+        return None
+    item = sub.items[0]
+    with kassa.uow() as uow:
+        if week == 10:
+            changed = subscriptions.update_subscription(
+                uow, org_id, sub.id, items=[{"id": item.id, "price": prices["pro"]}])
+        elif week == 14:
+            changed = subscriptions.update_subscription(
+                uow, org_id, sub.id, items=[{"id": item.id, "price": prices["starter"]}],
+                effective_at="period_end")
+        elif week == 20:
+            changed = subscriptions.update_subscription(
+                uow, org_id, sub.id, items=[{"id": item.id, "quantity": item.quantity + 5}],
+                proration_behavior="always_invoice")
+        elif week == 26:
+            changed = subscriptions.cancel_subscription(uow, org_id, sub.id, prorate=True,
+                                                        invoice_now=True)
+        else:
+            changed = subscriptions.update_subscription(uow, org_id, sub.id,
+                                                        cancel_at_period_end=True)
+    with kassa.uow() as uow:
+        customer = uow.session.get(m.Customer, changed.customer_id)
+        assert customer is not None
+        now = customers.now_for(uow, customer)
+        items = list(uow.session.scalars(select(m.InvoiceItem).where(
+            m.InvoiceItem.subscription_id == sub.id, m.InvoiceItem.proration.is_(True),
+            m.InvoiceItem.created == now)))
+        billed = "; ".join(f"{item.description}: {to_major(item.amount, item.currency):,}"
+                           for item in items)
+        if not billed:
+            ends = changed.cancel_at or changed.current_period_end
+            billed = f"nothing now; takes effect {ends:%Y-%m-%d}"
+        return PlanChange(now, customer.name or "", text, billed)
+
+
+def print_changes(console: Console, made: list[PlanChange]) -> None:
+    table = Table(title="Plan changes during the year")
+    for column in ("Date", "Customer", "Change", "Prorations billed"):
+        table.add_column(column)
+    for change in made:
+        table.add_row(f"{change.when:%Y-%m-%d}", change.customer, change.change, change.billed)
+    console.print(table)
+
+
 def run_demo(console: Console,
              progress_bar: Callable[[], Progress]) -> tuple[Kassa, str]:
     """Build the demo, bill a year, print the summary; returns the instance and the API key."""
@@ -161,6 +242,7 @@ def run_demo(console: Console,
     console.print(f"Demo SaaS: {len(people)} customers on test clock {clock.id}, starting "
                   f"{YEAR_START:%Y-%m-%d}; {len(showcase)} of them show one pricing model each.")
     weeks = 53
+    changes: list[PlanChange] = []
     with progress_bar() as bar:
         task = bar.add_task("Billing a year on the test clock", total=weeks)
         for week in range(1, weeks + 1):
@@ -174,8 +256,12 @@ def run_demo(console: Console,
             test_clocks.advance(kassa.session_factory, kassa.clock, org_id, clock.id,
                                 to_unix(at))
             _collect(kassa, org_id, people, at)
+            change = _change_plan(kassa, org_id, prices, week)
+            if change is not None:
+                changes.append(change)
             bar.advance(task)
     print_summary(console, kassa, org_id)
+    print_changes(console, changes)
     print_models(console, kassa, showcase)
     return kassa, created.secret_key
 

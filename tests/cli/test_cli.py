@@ -104,6 +104,10 @@ def test_demo_bills_twelve_months_correctly(tmp_path):
     months = re.findall(r"^│ (20\d\d-\d\d) ", result.output, flags=re.M)
     assert months[:12] == [f"2026-{month:02d}" for month in range(1, 13)]
     assert "Totals by currency" in result.output and "API key: sk_live_" in result.output
+    changes = result.output[result.output.index("Plan changes during the year"):]
+    for change in ("upgrade to Pro now", "downgrade to Starter at the", "cancel now",
+                   "Unused time on Starter after"):
+        assert change in changes, change
     kassa = Kassa(Settings(data_dir=tmp_path / "data",
                            database_url=f"sqlite:///{tmp_path / 'data' / 'demo.db'}",
                            secret_key="cli-pepper"))
@@ -113,6 +117,10 @@ def test_demo_bills_twelve_months_correctly(tmp_path):
         lines = list(uow.session.scalars(select(m.InvoiceLine).join(m.Invoice).where(
             m.Invoice.customer_id == anchored.id).order_by(m.InvoiceLine.period_start)))
         invoices = list(uow.session.scalars(select(m.Invoice)))
+        prorations = [item.description for item in uow.session.scalars(
+            select(m.InvoiceItem).where(m.InvoiceItem.proration.is_(True)))]
+    assert any(text.startswith("Remaining time on Pro after") for text in prorations)
+    assert any(text.startswith("Unused time on Pro after") for text in prorations)  # cancel
     # Anchored on Jan 31 (10:00 UTC = 11:00 in Amsterdam): Feb 28, Mar 31, Apr 30, ...
     starts = [line.period_start.astimezone(UTC) for line in lines]
     assert [s.strftime("%m-%d") for s in starts[:6]] == ["01-31", "02-28", "03-31", "04-30",

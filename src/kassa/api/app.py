@@ -9,12 +9,14 @@ from kassa.api import (
     catalog,
     clocks_and_events,
     coupons,
+    credit_notes,
     customers,
     entitlements,
     errors,
     idempotency,
     invoices,
     meters,
+    price_migrations,
     subscriptions,
 )
 from kassa.api.guards import RequestGuards
@@ -28,8 +30,8 @@ def create_app(instance: Kassa) -> FastAPI:
                               "in the currency's minor unit.")
     app.state.kassa = instance
     v1 = APIRouter(prefix="/v1")
-    for module in (customers, catalog, subscriptions, invoices, meters, coupons,
-                   clocks_and_events, entitlements):
+    for module in (customers, catalog, subscriptions, invoices, credit_notes, meters, coupons,
+                   clocks_and_events, entitlements, price_migrations):
         v1.include_router(module.router)
     app.include_router(v1)
 

@@ -1,13 +1,16 @@
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from sqlalchemy import select
 
 from kassa.api.deps import Ctx, Paging, listing
 from kassa.api.schemas import Empty, InvoiceCreate, InvoiceItemCreate, InvoicePay
-from kassa.services import billing, invoices, objects, scoping
+from kassa.core.clock import MAX_TIMESTAMP
+from kassa.core.errors import InvalidRequest
+from kassa.services import billing, invoices, objects, scoping, subscription_changes
 from kassa.store import models as m
 
 router = APIRouter(tags=["invoices"])
@@ -50,10 +53,66 @@ def list_invoices(request: Request, ctx: Ctx, page: Paging, customer: str | None
         return listing(request, result, objects.invoice)
 
 
+_ITEM_PARAM = re.compile(r"subscription_items\[(\d{1,2})\]\[(id|price|quantity|deleted)\]")
+
+
+def _proposed_items(request: Request) -> list[dict[str, Any]] | None:
+    """`subscription_items[N][id|price|quantity|deleted]` query parameters, as Stripe's."""
+    found: dict[int, dict[str, Any]] = {}
+    for key, value in request.query_params.multi_items():
+        match = _ITEM_PARAM.fullmatch(key)
+        if match is None:
+            if key.startswith("subscription_items"):
+                raise InvalidRequest("Give items as subscription_items[N][id|price|quantity|"
+                                     "deleted].", param=key[:60])
+            continue
+        index, field = int(match[1]), match[2]
+        if index >= 20 or len(value) > 40:
+            raise InvalidRequest("At most 20 items, with short ids.", param=key)
+        if field == "quantity":
+            if not value.isdigit() or int(value) > 10**6:
+                raise InvalidRequest("quantity must be a whole number up to 1000000.",
+                                     param=key)
+            found.setdefault(index, {})[field] = int(value)
+        elif field == "deleted":
+            if value not in ("true", "false"):
+                raise InvalidRequest("deleted is true or false.", param=key)
+            found.setdefault(index, {})[field] = value == "true"
+        else:
+            found.setdefault(index, {})[field] = value
+    if not found:
+        return None
+    if sorted(found) != list(range(len(found))):
+        raise InvalidRequest("subscription_items are numbered from 0 without gaps.",
+                             param="subscription_items")
+    return [found[i] for i in range(len(found))]
+
+
 @router.get("/invoices/upcoming")
-def upcoming_invoice(ctx: Ctx, customer: str, subscription: str | None = None) -> dict[str, Any]:
+def upcoming_invoice(request: Request, ctx: Ctx, customer: str,
+                     subscription: str | None = None,
+                     subscription_proration_date: Annotated[
+                         int, Query(ge=0, le=MAX_TIMESTAMP)] | None = None,
+                     subscription_proration_behavior: Literal[
+                         "create_prorations", "always_invoice", "none"] = "create_prorations",
+                     subscription_billing_cycle_anchor: Literal["now", "unchanged"] | None = None,
+                     ) -> dict[str, Any]:
+    """The customer's next invoice; with `subscription_items` (and a proration date or
+    behavior), the invoice a proposed change of `subscription` would produce."""
+    items = _proposed_items(request)
+    proposing = items is not None or subscription_proration_date is not None or \
+        subscription_billing_cycle_anchor == "now"
     with ctx.kassa.uow() as uow:
-        return billing.upcoming_invoice(uow, ctx.org_id, customer, subscription)
+        if not proposing:
+            return billing.upcoming_invoice(uow, ctx.org_id, customer, subscription)
+        if subscription is None:
+            raise InvalidRequest("A proposed change needs the subscription.",
+                                 param="subscription")
+        return subscription_changes.preview(
+            uow, ctx.org_id, customer, subscription, items=items,
+            proration_behavior=subscription_proration_behavior,
+            proration_date=subscription_proration_date,
+            billing_cycle_anchor=subscription_billing_cycle_anchor)
 
 
 @router.get("/invoices/{invoice_id}")

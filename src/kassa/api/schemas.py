@@ -85,9 +85,13 @@ class BalanceTransactionCreate(Body):
     description: str | None = None
 
 
+UnitLabel = Annotated[str, Field(min_length=1, max_length=12)]
+
+
 class ProductCreate(Body):
     name: Annotated[str, Field(min_length=1, max_length=250)]
     description: str | None = None
+    unit_label: UnitLabel | None = None
     active: bool = True
     metadata: Metadata | None = None
 
@@ -128,6 +132,7 @@ class CurrencyOption(Body):
 
 class ProductData(Body):
     name: Annotated[str, Field(min_length=1, max_length=250)]
+    unit_label: UnitLabel | None = None
 
 
 class PriceCreate(Body):
@@ -164,6 +169,7 @@ class SubscriptionCreate(Body):
     trial_end: Timestamp | None = None
     billing_cycle_anchor: UnixTime | None = None
     proration_behavior: Literal["create_prorations", "none"] = "create_prorations"
+    proration_granularity: Literal["second", "day"] | None = None
     collection_method: Literal["charge_automatically", "send_invoice"] = "charge_automatically"
     days_until_due: Days | None = None
     cancel_at_period_end: bool = False
@@ -176,12 +182,50 @@ class SubscriptionCreate(Body):
     metadata: Metadata | None = None
 
 
+class SubscriptionItemChange(Body):
+    id: Code | None = None
+    price: Code | None = None
+    quantity: Quantity | None = None
+    deleted: bool = False
+
+
+class PauseCollection(Body):
+    behavior: Literal["keep_as_draft", "mark_uncollectible", "void"]
+    resumes_at: UnixTime | None = None
+
+
+ProrationBehavior = Literal["create_prorations", "always_invoice", "none"]
+Granularity = Literal["second", "day"]
+
+
 class SubscriptionUpdate(Body):
+    items: list[SubscriptionItemChange] | None = Field(None, min_length=1, max_length=20)
+    proration_behavior: ProrationBehavior = "create_prorations"
+    proration_date: UnixTime | None = None
+    # Kassa: "now", "period_end" (from the next period on, nothing prorated) or a past moment.
+    effective_at: UnixTime | Literal["now", "period_end"] | None = None
+    billing_cycle_anchor: Literal["now", "unchanged"] | None = None
+    proration_granularity: Granularity | Literal["organization"] | None = None
+    pause_collection: PauseCollection | Literal[""] | None = None
     cancel_at_period_end: bool | None = None
     cancel_at: UnixTime | None = None
     metadata: Metadata | None = None
     days_until_due: Days | None = None
     invoice_lead_days: Annotated[int, Field(ge=0, le=90)] | None = None
+
+
+class SubscriptionCancel(Body):
+    prorate: bool = False
+    invoice_now: bool = False
+
+
+class SubscriptionPause(Body):
+    proration_behavior: ProrationBehavior = "create_prorations"
+    resumes_at: UnixTime | None = None
+
+
+class SubscriptionResume(Body):
+    billing_cycle_anchor: Literal["now", "unchanged"] = "unchanged"
 
 
 class Period(Body):
@@ -229,6 +273,7 @@ class TestClockAdvance(Body):
 
 class OrganizationUpdate(Body):
     name: Name | None = None
+    proration_granularity: Literal["second", "day"] | None = None
     legal_name: Name | None = None
     address: Address | None = None
     country: Code | None = None
@@ -357,4 +402,38 @@ class ScheduleCreate(Body):
     collection_method: Literal["charge_automatically", "send_invoice"] = "charge_automatically"
     days_until_due: Days | None = None
     invoice_lead_days: Annotated[int, Field(ge=0, le=90)] | None = None
+    metadata: Metadata | None = None
+
+
+CreditAmount = Annotated[int, Field(ge=0, le=10**12)]
+
+
+class CreditNoteLineInput(Body):
+    type: Literal["invoice_line_item", "custom_line_item"]
+    invoice_line: Code | None = None
+    quantity: Annotated[int, Field(ge=1, le=10**6)] | None = None
+    amount: Amount | None = None
+    description: Annotated[str, Field(min_length=1, max_length=500)] | None = None
+    unit_amount: UnitAmount | None = None
+
+
+class CreditNoteCreate(Body):
+    invoice: Code
+    lines: list[CreditNoteLineInput] | None = Field(None, min_length=1, max_length=100)
+    amount: Amount | None = None
+    reason: Literal["duplicate", "fraudulent", "order_change",
+                    "product_unsatisfactory"] | None = None
+    memo: Annotated[str, Field(max_length=5000)] | None = None
+    credit_amount: CreditAmount | None = None
+    refund_amount: CreditAmount | None = None
+    out_of_band_amount: CreditAmount | None = None
+    metadata: Metadata | None = None
+
+
+class PriceMigrationCreate(Body):
+    from_price: Code
+    to_price: Code
+    notice_date: Timestamp
+    subscriptions: list[Code] | None = Field(None, min_length=1, max_length=1000)
+    description: Annotated[str, Field(max_length=1000)] | None = None
     metadata: Metadata | None = None

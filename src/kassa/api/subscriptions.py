@@ -5,7 +5,14 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from kassa.api.deps import Ctx, Paging, listing
-from kassa.api.schemas import ScheduleCreate, SubscriptionCreate, SubscriptionUpdate
+from kassa.api.schemas import (
+    ScheduleCreate,
+    SubscriptionCancel,
+    SubscriptionCreate,
+    SubscriptionPause,
+    SubscriptionResume,
+    SubscriptionUpdate,
+)
 from kassa.services import objects, schedules, scoping, subscriptions
 from kassa.store import models as m
 
@@ -44,10 +51,36 @@ def update_subscription(subscription_id: str, body: SubscriptionUpdate,
 
 
 @router.delete("/subscriptions/{subscription_id}")
-def cancel_subscription(subscription_id: str, ctx: Ctx) -> dict[str, Any]:
+def cancel_subscription(subscription_id: str, ctx: Ctx, prorate: bool = False,
+                        invoice_now: bool = False) -> dict[str, Any]:
+    """Cancel now (Stripe's DELETE); `prorate` credits unused time, `invoice_now` bills it."""
     with ctx.kassa.uow() as uow:
-        return objects.subscription(subscriptions.cancel_subscription(uow, ctx.org_id,
-                                                                      subscription_id))
+        return objects.subscription(subscriptions.cancel_subscription(
+            uow, ctx.org_id, subscription_id, prorate=prorate, invoice_now=invoice_now))
+
+
+@router.post("/subscriptions/{subscription_id}/cancel")
+def cancel_subscription_post(subscription_id: str, body: SubscriptionCancel,
+                             ctx: Ctx) -> dict[str, Any]:
+    with ctx.kassa.uow() as uow:
+        return objects.subscription(subscriptions.cancel_subscription(
+            uow, ctx.org_id, subscription_id, **body.fields()))
+
+
+@router.post("/subscriptions/{subscription_id}/pause")
+def pause_subscription(subscription_id: str, body: SubscriptionPause,
+                       ctx: Ctx) -> dict[str, Any]:
+    with ctx.kassa.uow() as uow:
+        return objects.subscription(subscriptions.pause_subscription(
+            uow, ctx.org_id, subscription_id, **body.fields()))
+
+
+@router.post("/subscriptions/{subscription_id}/resume")
+def resume_subscription(subscription_id: str, body: SubscriptionResume,
+                        ctx: Ctx) -> dict[str, Any]:
+    with ctx.kassa.uow() as uow:
+        return objects.subscription(subscriptions.resume_subscription(
+            uow, ctx.org_id, subscription_id, **body.fields()))
 
 
 @router.post("/subscription_schedules")

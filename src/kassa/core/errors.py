@@ -44,6 +44,13 @@ class Conflict(KassaError):
     code = "idempotency_key_reused"
 
 
+class ResourceConflict(Conflict):
+    """The object is already bound by another change, e.g. an item already migrating (409)."""
+
+    type = "invalid_request_error"
+    code = "resource_conflict"
+
+
 class AuthenticationFailed(KassaError):
     """No valid API key was given (HTTP 401)."""
 

@@ -76,7 +76,9 @@ class SubscriptionTerms:
     `anchor` is a boundary of the billing cycle (the billing cycle anchor); `ends_at` is when
     service stops (an immediate cancellation or a scheduled `cancel_at`), if it does. With
     `phases`, a period bills the items of the phase its start falls in; `items` are billed
-    before the first phase.
+    before the first phase. `restart` is where service started again after a pause or a new
+    billing cycle (the periods before it are settled); `paused_at` pauses service until a
+    restart.
     """
 
     id: str
@@ -93,6 +95,14 @@ class SubscriptionTerms:
     granularity: Granularity = "second"
     minimum_amount: int | None = None
     phases: tuple[Phase, ...] = ()
+    restart: datetime | None = None
+    paused_at: datetime | None = None
+
+    @property
+    def service_end(self) -> datetime | None:
+        """Where service periods stop: the end, or a pause of service."""
+        ends = [moment for moment in (self.ends_at, self.paused_at) if moment is not None]
+        return min(ends) if ends else None
 
     @property
     def recurrence(self) -> Recurrence:
@@ -187,23 +197,26 @@ Usage = Decimal | Sequence[pricing.Transaction]
 
 def service_periods(terms: SubscriptionTerms) -> Iterator[ServicePeriod]:
     """All service periods of the subscription in order; endless unless it ends."""
-    if terms.ends_at is not None and terms.ends_at <= terms.start:
+    ends_at = terms.service_end
+    if ends_at is not None and ends_at <= terms.start:
         return
     paid_from = terms.start
-    if terms.trial_end is not None and terms.trial_end > terms.start:
-        trial_end = min(terms.trial_end, terms.ends_at or terms.trial_end)
+    if terms.restart is not None:
+        paid_from = max(terms.start, terms.restart)
+    elif terms.trial_end is not None and terms.trial_end > terms.start:
+        trial_end = min(terms.trial_end, ends_at or terms.trial_end)
         yield ServicePeriod(terms.start, trial_end, Period(terms.start, trial_end), "trial")
         paid_from = terms.trial_end
-    if terms.ends_at is not None and terms.ends_at <= paid_from:
+    if ends_at is not None and ends_at <= paid_from:
         return
     k = index_at(terms.anchor, terms.recurrence, paid_from, terms.tz)
     while True:
         cycle = Period(boundary(terms.anchor, terms.recurrence, k, terms.tz),
                        boundary(terms.anchor, terms.recurrence, k + 1, terms.tz))
         start = max(cycle.start, paid_from)
-        end = cycle.end if terms.ends_at is None else min(cycle.end, terms.ends_at)
+        end = cycle.end if ends_at is None else min(cycle.end, ends_at)
         yield ServicePeriod(start, end, cycle, "regular")
-        if terms.ends_at is not None and end >= terms.ends_at:
+        if ends_at is not None and end >= ends_at:
             return
         k += 1
 
@@ -260,7 +273,7 @@ def period_at(terms: SubscriptionTerms, at: datetime) -> ServicePeriod | None:
     return None
 
 
-def _line_fraction(terms: SubscriptionTerms, period: ServicePeriod) -> Decimal:
+def line_fraction(terms: SubscriptionTerms, period: ServicePeriod) -> Decimal:
     if period.kind == "trial":
         return Decimal(0)
     if not period.partial:
@@ -309,7 +322,7 @@ def _lines(terms: SubscriptionTerms, item: ItemTerms, period: ServicePeriod,
 
 
 def _advance_lines(terms: SubscriptionTerms, period: ServicePeriod) -> list[ChargeLine]:
-    share = _line_fraction(terms, period)
+    share = line_fraction(terms, period)
     lines: list[ChargeLine] = []
     for item in terms.items_at(period.start):
         if item.price.usage_type != "licensed":

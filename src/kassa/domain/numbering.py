@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import string
 from datetime import date
+from typing import Literal
 
 DEFAULT_FORMAT = "{prefix}-{number:06d}"
 _FIELDS = {"prefix", "number", "year"}
+Document = Literal["invoice", "credit_note"]
 
 
 def _fields(number_format: str) -> list[tuple[str, str]]:
@@ -45,3 +47,16 @@ def series_key(number_format: str, prefix: str, issued_on: date) -> str:
 
 def format_number(number_format: str, prefix: str, number: int, issued_on: date) -> str:
     return number_format.format(prefix=prefix, number=number, year=issued_on.year)
+
+
+def document_prefix(document: Document, invoice_prefix: str) -> str:
+    """The prefix a document's numbers show: credit notes add `-CN` (ACME-CN-000001)."""
+    return invoice_prefix if document == "invoice" else f"{invoice_prefix}-CN"
+
+
+def document_series(document: Document, number_format: str, invoice_prefix: str,
+                    issued_on: date) -> str:
+    """The key of the gapless series a document is numbered in. Credit notes count in their
+    own series, keyed `CN:...` so that no invoice prefix can share it."""
+    key = series_key(number_format, document_prefix(document, invoice_prefix), issued_on)
+    return key if document == "invoice" else f"CN:{key}"

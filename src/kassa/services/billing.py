@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from kassa.core.clock import Clock
+from kassa.core.clock import Clock, to_unix
 from kassa.core.errors import InvalidRequest
 from kassa.core.ids import new_id
 from kassa.domain import billing as domain
@@ -57,11 +57,45 @@ def bill_customer(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
         for sub, due in charges:
             _add_period(uow, invoice, sub, due)
         invoices.append(invoice)
+    paused = {sub.id for sub in subs if _collection_pause(sub, now) == "keep_as_draft"}
     for invoice in invoices:
         attach_pending_items(uow, customer, invoice)
         compose(uow, invoice, now)
+        if invoice.subscription_id in paused:
+            # Collection is paused: the invoice waits as a draft until finance acts on it.
+            invoice.auto_advance = False
+            invoice.auto_finalize_at = None
         events.record(uow.session, org.id, "invoice.created", objects.invoice(invoice), now)
     return invoices
+
+
+def _collection_pause(sub: m.Subscription | None, at: datetime) -> str | None:
+    """The behavior of the subscription's pause of collection at `at`, if paused."""
+    if sub is None or not sub.pause_collection:
+        return None
+    resumes = sub.pause_collection.get("resumes_at")
+    if resumes is not None and resumes <= to_unix(at):
+        return None
+    return str(sub.pause_collection["behavior"])
+
+
+def settle_paused_collection(uow: UnitOfWork, org: m.Organization, invoice: m.Invoice,
+                             at: datetime) -> None:
+    """A just finalized invoice of a subscription whose collection is paused is marked
+    uncollectible or voided, as the pause says; nothing is collected."""
+    if invoice.subscription_id is None or invoice.status != "open":
+        return
+    behavior = _collection_pause(uow.session.get(m.Subscription, invoice.subscription_id), at)
+    if behavior == "mark_uncollectible":
+        invoice.status = "uncollectible"
+        invoice.marked_uncollectible_at = at
+        events.record(uow.session, org.id, "invoice.marked_uncollectible",
+                      objects.invoice(invoice), at)
+    elif behavior == "void":
+        invoice.status = "void"
+        invoice.voided_at = at
+        invoice.amount_remaining = 0
+        events.record(uow.session, org.id, "invoice.voided", objects.invoice(invoice), at)
 
 
 def _invoice_for(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
@@ -120,6 +154,7 @@ def finalize_due_drafts(uow: UnitOfWork, org: m.Organization, customer: m.Custom
         m.Invoice.auto_finalize_at <= now).order_by(m.Invoice.auto_finalize_at, m.Invoice.id)))
     for invoice in drafts:
         finalize(uow, org, customer, invoice, invoice.auto_finalize_at or now)
+        settle_paused_collection(uow, org, invoice, invoice.finalized_at or now)
     return drafts
 
 
@@ -142,6 +177,11 @@ def process_customer(uow: UnitOfWork, customer_id: str, now: datetime, *,
     subs = list(uow.session.scalars(select(m.Subscription).where(
         m.Subscription.customer_id == customer.id).order_by(m.Subscription.id)))
     due = [sub for sub in subs if sub.next_action_at is not None and sub.next_action_at <= now]
+    for sub in due:
+        if sub.paused_at is not None and sub.resumes_at is not None and sub.resumes_at <= now:
+            # A scheduled resume of service (a cycle: changes build on billing).
+            from kassa.services import subscription_changes
+            subscription_changes.resume_scheduled(uow, org, customer, sub, now)
     bill_customer(uow, org, customer, now, subs)
     finalized = finalize_due_drafts(uow, org, customer, now)
     billed = {line.subscription_id for invoice in finalized for line in invoice.lines}

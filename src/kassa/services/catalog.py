@@ -20,12 +20,13 @@ MAX_INTERVAL = {"day": 365, "week": 52, "month": 12, "year": 3}
 
 
 def create_product(uow: UnitOfWork, org_id: str, *, name: str, description: str | None = None,
-                   active: bool = True, metadata: dict[str, Any] | None = None) -> m.Product:
+                   unit_label: str | None = None, active: bool = True,
+                   metadata: dict[str, Any] | None = None) -> m.Product:
     if not name or not name.strip():
         raise InvalidRequest("A product needs a name.", param="name")
     product = m.Product(id=new_id("prod"), org_id=org_id, name=name.strip(),
-                        description=description, active=active, metadata_=metadata or {},
-                        created=uow.clock.now())
+                        description=description, unit_label=unit_label, active=active,
+                        metadata_=metadata or {}, created=uow.clock.now())
     uow.session.add(product)
     events.record(uow.session, org_id, "product.created", objects.product(product),
                   product.created)
@@ -308,7 +309,8 @@ def _product_for_price(uow: UnitOfWork, org_id: str, product: str | None,
     if not isinstance(product_data, dict) or not product_data.get("name"):
         raise InvalidRequest("product_data needs a name.", param="product_data[name]")
     row = m.Product(id=new_id("prod"), org_id=org_id, name=str(product_data["name"]),
-                    active=True, metadata_={}, created=uow.clock.now())
+                    unit_label=product_data.get("unit_label"), active=True, metadata_={},
+                    created=uow.clock.now())
     uow.session.add(row)
     events.record(uow.session, org_id, "product.created", objects.product(row), row.created)
     return row

@@ -144,11 +144,16 @@ def adjust_balance(uow: UnitOfWork, org_id: str, customer_id: str, *, amount: in
 
 def record_balance_change(uow: UnitOfWork, customer: m.Customer, amount: int, type_: str,
                           description: str | None = None,
-                          invoice_id: str | None = None) -> m.BalanceTransaction:
-    """Change the balance and keep the transaction that explains it (same transaction)."""
+                          invoice_id: str | None = None,
+                          transaction_id: str | None = None) -> m.BalanceTransaction:
+    """Change the balance and keep the transaction that explains it (same transaction).
+
+    `transaction_id` names the transaction when another object derives it from its own id.
+    """
     customer.balance += amount
     row = m.BalanceTransaction(
-        id=new_id("cbtxn"), org_id=customer.org_id, customer_id=customer.id, amount=amount,
+        id=transaction_id or new_id("cbtxn"), org_id=customer.org_id, customer_id=customer.id,
+        amount=amount,
         currency=customer.currency or "eur", type=type_, description=description,
         invoice_id=invoice_id, ending_balance=customer.balance, created=now_for(uow, customer))
     uow.session.add(row)

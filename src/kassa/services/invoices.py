@@ -45,21 +45,30 @@ def compose(uow: UnitOfWork, invoice: m.Invoice, at: datetime) -> None:
 
 
 def item_line(item: m.InvoiceItem, position: int) -> m.InvoiceLine:
-    """The invoice line that carries a one-off item."""
+    """The invoice line that carries a one-off item, or a proration of a subscription item
+    (a `subscription` line, so it stays in that item's ledger)."""
     return m.InvoiceLine(
-        id=new_id("il"), org_id=item.org_id, position=position, type="invoiceitem",
+        id=new_id("il"), org_id=item.org_id, position=position,
+        type="subscription" if item.proration else "invoiceitem",
+        subscription_id=item.subscription_id, subscription_item_id=item.subscription_item_id,
         invoice_item_id=item.id, price_id=item.price_id, description=item.description,
         quantity=item.quantity, unit_amount_decimal=item.unit_amount_decimal,
         amount=item.amount, currency=item.currency, period_start=item.period_start,
-        period_end=item.period_end, proration=False)
+        period_end=item.period_end, proration=bool(item.proration),
+        proration_fraction=item.proration_fraction)
 
 
-def pending_items(uow: UnitOfWork, customer: m.Customer, currency: str) -> list[m.InvoiceItem]:
-    """The customer's one-off items in `currency` that wait for an invoice."""
-    with uow.session.no_autoflush:  # pending items are committed rows; nothing to flush first
-        return list(uow.session.scalars(select(m.InvoiceItem).where(
-            m.InvoiceItem.customer_id == customer.id, m.InvoiceItem.invoice_id.is_(None),
-            m.InvoiceItem.currency == currency).order_by(m.InvoiceItem.id)))
+def pending_items(uow: UnitOfWork, customer: m.Customer, currency: str, *,
+                  subscription_id: str | None = None) -> list[m.InvoiceItem]:
+    """The customer's one-off items in `currency` that wait for an invoice (only those of
+    one subscription, if given)."""
+    query = select(m.InvoiceItem).where(
+        m.InvoiceItem.customer_id == customer.id, m.InvoiceItem.invoice_id.is_(None),
+        m.InvoiceItem.currency == currency)
+    if subscription_id is not None:
+        query = query.where(m.InvoiceItem.subscription_id == subscription_id)
+    with uow.session.no_autoflush:  # pending items are flushed rows; nothing to flush first
+        return list(uow.session.scalars(query.order_by(m.InvoiceItem.id)))
 
 
 def pending_lines(uow: UnitOfWork, customer: m.Customer, currency: str, *,
@@ -69,9 +78,11 @@ def pending_lines(uow: UnitOfWork, customer: m.Customer, currency: str, *,
             for i, item in enumerate(pending_items(uow, customer, currency))]
 
 
-def attach_pending_items(uow: UnitOfWork, customer: m.Customer, invoice: m.Invoice) -> None:
+def attach_pending_items(uow: UnitOfWork, customer: m.Customer, invoice: m.Invoice, *,
+                         subscription_id: str | None = None) -> None:
     """Move the customer's pending one-off items in the invoice's currency onto it."""
-    for item in pending_items(uow, customer, invoice.currency):
+    for item in pending_items(uow, customer, invoice.currency,
+                              subscription_id=subscription_id):
         item.invoice_id = invoice.id
         invoice.lines.append(item_line(item, len(invoice.lines)))
 
@@ -194,15 +205,18 @@ def create_invoice(uow: UnitOfWork, org_id: str, *, customer: str,
     return invoice
 
 
-def _next_number(uow: UnitOfWork, org: m.Organization, issued_at: datetime) -> str:
-    """Take the next number of the organization's series.
+def next_number(uow: UnitOfWork, org: m.Organization, issued_at: datetime,
+                document: numbering.Document = "invoice") -> str:
+    """Take the next number of the organization's series for invoices or credit notes.
 
     One atomic upsert increments the series and keeps its row locked until the transaction
     ends: a concurrent finalization waits, and a rollback gives the number back, so numbers
     are never skipped or repeated.
     """
     issued_on = issued_at.astimezone(timezone_of(org)).date()
-    series = numbering.series_key(org.invoice_number_format, org.invoice_prefix, issued_on)
+    prefix = numbering.document_prefix(document, org.invoice_prefix)
+    series = numbering.document_series(document, org.invoice_number_format,
+                                       org.invoice_prefix, issued_on)
     table = m.InvoiceSequence.__table__
     statement = (upsert_insert(uow.session, table)
                  .values(org_id=org.id, series=series, next_number=2)
@@ -211,8 +225,7 @@ def _next_number(uow: UnitOfWork, org: m.Organization, issued_at: datetime) -> s
                  .returning(table.c.next_number))
     with uow.session.no_autoflush:
         number = uow.session.execute(statement).scalar_one() - 1
-    return numbering.format_number(org.invoice_number_format, org.invoice_prefix, number,
-                                   issued_on)
+    return numbering.format_number(org.invoice_number_format, prefix, number, issued_on)
 
 
 def finalize(uow: UnitOfWork, org: m.Organization, customer: m.Customer, invoice: m.Invoice,
@@ -230,13 +243,17 @@ def finalize(uow: UnitOfWork, org: m.Organization, customer: m.Customer, invoice
     discounts.consume_once(uow, invoice, now)
     applied = domain.apply_balance(invoice.total, customer.balance)
     if applied.applied:
-        record_balance_change(uow, customer, -applied.applied, "applied_to_invoice",
-                              invoice_id=invoice.id)
+        # A credit invoice (unused time credited beyond what it charges) adds to the balance.
+        credit = invoice.total < 0
+        record_balance_change(uow, customer, -applied.applied,
+                              "invoice_credit" if credit else "applied_to_invoice",
+                              description="Credit for unused time and other credits on this "
+                              "invoice" if credit else None, invoice_id=invoice.id)
     invoice.starting_balance = applied.starting_balance
     invoice.ending_balance = applied.ending_balance
     invoice.amount_due = applied.amount_due
     invoice.amount_remaining = applied.amount_due - invoice.amount_paid
-    invoice.number = _next_number(uow, org, now)
+    invoice.number = next_number(uow, org, now)
     invoice.status = "open"
     invoice.finalized_at = now
     invoice.auto_finalize_at = None
@@ -248,10 +265,11 @@ def finalize(uow: UnitOfWork, org: m.Organization, customer: m.Customer, invoice
         invoice.due_date = domain.due_date(now, invoice.days_until_due or 0)
     events.record(uow.session, org.id, "invoice.finalized", objects.invoice(invoice), now)
     if invoice.amount_due == 0:
-        _mark_paid(uow, org, invoice, now)
+        mark_paid(uow, org, invoice, now)
 
 
-def _mark_paid(uow: UnitOfWork, org: m.Organization, invoice: m.Invoice, now: datetime) -> None:
+def mark_paid(uow: UnitOfWork, org: m.Organization, invoice: m.Invoice, now: datetime) -> None:
+    """Open -> paid: nothing remains to be paid. Records `invoice.paid`."""
     invoice.amount_paid = invoice.amount_due
     invoice.amount_remaining = 0
     invoice.status = "paid"
@@ -273,9 +291,10 @@ def refresh_subscriptions(uow: UnitOfWork, org: m.Organization, customer: m.Cust
             refresh(uow, org, customer, sub, now)
 
 
-def _load(uow: UnitOfWork, org_id: str, invoice_id: str) -> tuple[m.Organization, m.Invoice,
-                                                                     m.Customer, datetime]:
-    invoice = scoping.get(uow.session, m.Invoice, org_id, invoice_id)
+def load(uow: UnitOfWork, org_id: str, invoice_id: str, *,
+         param: str = "id") -> tuple[m.Organization, m.Invoice, m.Customer, datetime]:
+    """An invoice to change, its organization, its customer locked, and the customer's now."""
+    invoice = scoping.get(uow.session, m.Invoice, org_id, invoice_id, param=param)
     org = uow.session.get(m.Organization, org_id)
     # The customer's row lock serializes everything that touches their invoices and balance.
     customer = uow.session.get(m.Customer, invoice.customer_id, with_for_update=True)
@@ -286,7 +305,7 @@ def _load(uow: UnitOfWork, org_id: str, invoice_id: str) -> tuple[m.Organization
 
 def finalize_invoice(uow: UnitOfWork, org_id: str, invoice_id: str) -> m.Invoice:
     """Finalize a draft now (POST /v1/invoices/{id}/finalize)."""
-    org, invoice, customer, now = _load(uow, org_id, invoice_id)
+    org, invoice, customer, now = load(uow, org_id, invoice_id)
     finalize(uow, org, customer, invoice, now)
     refresh_subscriptions(uow, org, customer, invoice, now)
     uow.commit()
@@ -296,7 +315,7 @@ def finalize_invoice(uow: UnitOfWork, org_id: str, invoice_id: str) -> m.Invoice
 def pay_invoice(uow: UnitOfWork, org_id: str, invoice_id: str, *,
                 paid_out_of_band: bool = False) -> m.Invoice:
     """Record that an invoice was paid outside Kassa (bank transfer seen by finance, cash)."""
-    org, invoice, customer, now = _load(uow, org_id, invoice_id)
+    org, invoice, customer, now = load(uow, org_id, invoice_id)
     if not paid_out_of_band:
         raise InvalidRequest("No payment gateway is configured to collect this invoice; "
                              "record an outside payment with paid_out_of_band=true.",
@@ -309,7 +328,7 @@ def pay_invoice(uow: UnitOfWork, org_id: str, invoice_id: str, *,
         raise InvalidState(f"Invoice is {invoice.status}; only open or uncollectible invoices "
                            "can be paid.")
     invoice.paid_out_of_band = True
-    _mark_paid(uow, org, invoice, now)
+    mark_paid(uow, org, invoice, now)
     refresh_subscriptions(uow, org, customer, invoice, now)
     uow.commit()
     return invoice
@@ -317,7 +336,7 @@ def pay_invoice(uow: UnitOfWork, org_id: str, invoice_id: str, *,
 
 def void_invoice(uow: UnitOfWork, org_id: str, invoice_id: str) -> m.Invoice:
     """Open -> void. Credit balance the invoice used goes back to the customer."""
-    org, invoice, customer, now = _load(uow, org_id, invoice_id)
+    org, invoice, customer, now = load(uow, org_id, invoice_id)
     if invoice.status not in ("open", "uncollectible"):
         raise InvalidState(f"Invoice is {invoice.status}; only open or uncollectible invoices "
                            "can be voided.")
@@ -334,7 +353,7 @@ def void_invoice(uow: UnitOfWork, org_id: str, invoice_id: str) -> m.Invoice:
 
 
 def mark_uncollectible(uow: UnitOfWork, org_id: str, invoice_id: str) -> m.Invoice:
-    org, invoice, customer, now = _load(uow, org_id, invoice_id)
+    org, invoice, customer, now = load(uow, org_id, invoice_id)
     if invoice.status != "open":
         raise InvalidState(f"Invoice is {invoice.status}; only open invoices can be marked "
                            "uncollectible.")

@@ -8,11 +8,14 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kassa.core.clock import to_unix
 from kassa.domain.entitlements import Entitlement
 from kassa.store import models as m
+
+if TYPE_CHECKING:
+    from kassa.services.price_migrations import Detail, Plan
 
 
 def _ts(value: datetime | None) -> int | None:
@@ -44,7 +47,7 @@ def organization(org: m.Organization) -> dict[str, Any]:
         "invoice_number_format": org.invoice_number_format, "brand_color": org.brand_color,
         "logo_url": org.logo_url, "draft_grace_seconds": org.draft_grace_seconds,
         "invoice_lead_days": org.invoice_lead_days, "days_until_due": org.days_until_due,
-        "created": _ts(org.created),
+        "proration_granularity": org.proration_granularity, "created": _ts(org.created),
     }
 
 
@@ -74,7 +77,8 @@ def balance_transaction(t: m.BalanceTransaction) -> dict[str, Any]:
 
 def product(p: m.Product) -> dict[str, Any]:
     return {"id": p.id, "object": "product", "name": p.name, "description": p.description,
-            "active": p.active, "metadata": p.metadata_, "created": _ts(p.created)}
+            "unit_label": p.unit_label, "active": p.active, "metadata": p.metadata_,
+            "created": _ts(p.created)}
 
 
 def price(p: m.Price) -> dict[str, Any]:
@@ -145,15 +149,22 @@ def meter_alert(a: m.MeterAlert) -> dict[str, Any]:
 
 
 def subscription_item(item: m.SubscriptionItem) -> dict[str, Any]:
+    pending = None
+    if item.migrate_at is not None:
+        pending = {"price": item.migrate_to_price_id, "quantity": item.migrate_quantity
+                   if item.migrate_quantity is not None else item.quantity,
+                   "effective_at": _ts(item.migrate_at)}
     return {"id": item.id, "object": "subscription_item", "subscription": item.subscription_id,
-            "price": price(item.price), "quantity": item.quantity, "created": _ts(item.created)}
+            "price": price(item.price), "quantity": item.quantity,
+            "pending_change": pending, "created": _ts(item.created)}
 
 
 def current_items(s: m.Subscription) -> list[m.SubscriptionItem]:
-    """The items billed now: for a schedule, those of the phase the current period is in."""
+    """The items billed now: for a schedule, those of the phase the current period is in.
+    Removed items are not listed."""
     phased = [i for i in s.items if i.phase_start is not None]
     if not phased:
-        return list(s.items)
+        return [i for i in s.items if i.ended_at is None]
     started = [i.phase_start for i in phased if i.phase_start <= s.current_period_start]
     start = max(started) if started else min(i.phase_start for i in phased)
     return [i for i in phased if i.phase_start == start]
@@ -196,6 +207,9 @@ def subscription(s: m.Subscription) -> dict[str, Any]:
         "invoice_lead_days": s.invoice_lead_days, "latest_invoice": s.latest_invoice_id,
         "minimum_amount": s.minimum_amount,
         "next_billing_at": _ts(s.next_billing_at),
+        "proration_granularity": s.proration_granularity,
+        "pause_collection": s.pause_collection,
+        "paused_at": _ts(s.paused_at), "resumes_at": _ts(s.resumes_at),
         "items": {"object": "list", "data": [subscription_item(i) for i in current_items(s)]},
         "metadata": s.metadata_, "created": _ts(s.created),
     }
@@ -251,7 +265,38 @@ def invoice_item(ii: m.InvoiceItem) -> dict[str, Any]:
         "description": ii.description, "quantity": ii.quantity,
         "unit_amount_decimal": _dec(ii.unit_amount_decimal), "amount": ii.amount,
         "period": {"start": _ts(ii.period_start), "end": _ts(ii.period_end)},
+        "subscription": ii.subscription_id, "subscription_item": ii.subscription_item_id,
+        "proration": bool(ii.proration),
         "metadata": ii.metadata_, "date": _ts(ii.created),
+    }
+
+
+def credit_note_balance_transaction_id(credit_note_id: str) -> str:
+    """The id of the balance transaction that credits a credit note's `credit_amount`: the
+    credit note's id body under the `cbtxn_` prefix, so the note names it without a lookup."""
+    return f"cbtxn_{credit_note_id.partition('_')[2]}"
+
+
+def credit_note_line(line: m.CreditNoteLine) -> dict[str, Any]:
+    return {"id": line.id, "object": "credit_note_line_item", "type": line.type,
+            "invoice_line": line.invoice_line_id, "description": line.description,
+            "quantity": line.quantity, "unit_amount_decimal": _dec(line.unit_amount_decimal),
+            "amount": line.amount}
+
+
+def credit_note(cn: m.CreditNote) -> dict[str, Any]:
+    """A credit note; a preview (not stored) has no id and no number."""
+    return {
+        "id": cn.id, "object": "credit_note", "number": cn.number, "invoice": cn.invoice_id,
+        "customer": cn.customer_id, "status": cn.status, "type": cn.type,
+        "currency": cn.currency, "amount": cn.amount, "subtotal": cn.subtotal,
+        "total": cn.total, "pre_payment_amount": cn.pre_payment_amount,
+        "credit_amount": cn.credit_amount, "refund_amount": cn.refund_amount,
+        "out_of_band_amount": cn.out_of_band_amount, "reason": cn.reason, "memo": cn.memo,
+        "lines": {"object": "list", "data": [credit_note_line(line) for line in cn.lines]},
+        "customer_balance_transaction": credit_note_balance_transaction_id(cn.id)
+        if cn.id and cn.credit_amount else None,
+        "created": _ts(cn.created), "voided_at": _ts(cn.voided_at), "metadata": cn.metadata_,
     }
 
 
@@ -312,3 +357,42 @@ def active_entitlement(customer_id: str, e: Entitlement) -> dict[str, Any]:
     return {"id": active_entitlement_id(customer_id, e.feature_id),
             "object": "entitlements.active_entitlement", "feature": e.feature_id,
             "lookup_key": e.lookup_key, "limit": e.limit}
+
+
+def price_migration_entry(e: m.PriceMigrationEntry, currency: str) -> dict[str, Any]:
+    return {"id": e.id, "object": "price_migration_entry", "price_migration": e.migration_id,
+            "subscription": e.subscription_id, "subscription_item": e.subscription_item_id,
+            "customer": e.customer_id, "old_amount": e.old_amount, "new_amount": e.new_amount,
+            "currency": currency, "notify_at": _ts(e.notify_at),
+            "notified_at": _ts(e.notified_at), "effective_at": _ts(e.effective_at),
+            "applied_at": _ts(e.applied_at), "status": e.status}
+
+
+def price_migration(detail: Detail) -> dict[str, Any]:
+    """A price migration with a page of its entries (the rest: its `entries.url`)."""
+    mig, currency = detail.migration, detail.currency
+    return {"id": mig.id, "object": "price_migration", "from_price": mig.from_price_id,
+            "to_price": mig.to_price_id, "currency": currency,
+            "notice_date": _ts(mig.notice_date), "status": mig.status,
+            "description": mig.description, "metadata": mig.metadata_,
+            "entries": {"object": "list", "url": f"/v1/price_migrations/{mig.id}/entries",
+                        "has_more": detail.has_more,
+                        "data": [price_migration_entry(e, currency) for e in detail.entries]},
+            "created": _ts(mig.created)}
+
+
+def price_migration_preview(plan: Plan) -> dict[str, Any]:
+    """What a price migration would do; nothing of it is stored."""
+    currency = plan.from_price.currency
+    return {"object": "price_migration_preview", "from_price": plan.from_price.id,
+            "to_price": plan.to_price.id, "currency": currency,
+            "notice_date": _ts(plan.notice_date),
+            "entries": [{"subscription": move.subscription.id,
+                         "customer": move.subscription.customer_id,
+                         "subscription_item": move.item.id, "quantity": move.item.quantity,
+                         "old_amount": move.old_amount, "new_amount": move.new_amount,
+                         "currency": currency, "effective_at": _ts(move.effective_at),
+                         "notify_at": _ts(plan.notice_date)} for move in plan.moves],
+            "skipped": [{"subscription": skip.subscription.id,
+                         "customer": skip.subscription.customer_id, "reason": skip.reason,
+                         "message": skip.message} for skip in plan.skipped]}

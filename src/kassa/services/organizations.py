@@ -75,6 +75,9 @@ def update_settings(org: m.Organization, settings: dict[str, Any]) -> None:
                     or not 0 <= value <= _BOUNDS[field]:
                 raise InvalidRequest(f"{field} must be an integer from 0 to {_BOUNDS[field]}.",
                                      param=field)
+        elif field == "proration_granularity":
+            if value not in ("second", "day"):
+                raise InvalidRequest("proration_granularity is second or day.", param=field)
         elif field == "brand_color":
             if not re.fullmatch(r"#[0-9a-fA-F]{6}", value):
                 raise InvalidRequest("brand_color must look like #1a2b3c.", param=field)

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from kassa.core.clock import to_unix
 from kassa.domain import billing as domain
 from kassa.domain.periods import Recurrence
 from kassa.domain.subscriptions import INCOMPLETE_EXPIRES_AFTER, status_at
@@ -34,14 +35,18 @@ def _migrated(items: tuple[domain.ItemTerms, ...],
     moments = sorted({row.migrate_at for row in rows if row.migrate_at is not None})
     phases = []
     for moment in moments:
-        moved = {row.id: row.migrate_to_price for row in rows
-                 if row.migrate_at is not None and row.migrate_at <= moment
-                 and row.migrate_to_price is not None}
+        moved = {row.id: row for row in rows
+                 if row.migrate_at is not None and row.migrate_at <= moment}
         phases.append(domain.Phase(moment, tuple(
-            replace(item, price=price_terms(moved[item.id]))  # type: ignore[arg-type]
-            if item.id in moved else item
-            for item in items)))
+            _moved(item, moved[item.id]) if item.id in moved else item for item in items)))
     return tuple(phases)
+
+
+def _moved(item: domain.ItemTerms, row: m.SubscriptionItem) -> domain.ItemTerms:
+    """The item with its pending change made."""
+    quantity = row.migrate_quantity if row.migrate_quantity is not None else item.quantity
+    return replace(item, price=price_terms(row.migrate_to_price or row.price),
+                   quantity=quantity)
 
 
 def terms_of(org: m.Organization, customer: m.Customer,
@@ -76,7 +81,8 @@ def terms_of(org: m.Organization, customer: m.Customer,
         lead=timedelta(days=lead_days), prorate_first_period=sub.prorate_first_period,
         granularity=(sub.proration_granularity  # type: ignore[arg-type]
                      or org.proration_granularity),
-        minimum_amount=sub.minimum_amount, phases=phases)
+        minimum_amount=sub.minimum_amount, phases=phases, restart=sub.restarted_at,
+        paused_at=sub.paused_at)
 
 
 def _open_due_dates(uow: UnitOfWork, sub: m.Subscription) -> list[datetime]:
@@ -90,10 +96,15 @@ def refresh(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
     """Bring the subscription's status, current period and schedule up to `now`.
 
     Records `customer.subscription.updated` (or `.deleted` when it ends) if the status changed,
-    unless `record` is off (while the subscription is being created).
+    unless `record` is off (while the subscription is being created). A price migration that
+    has taken effect by `now` moves its item onto the new price first.
     """
+    _apply_price_migrations(uow, sub, now, record=record)
     terms = terms_of(org, customer, sub)
     before = sub.status
+    pause = sub.pause_collection
+    if pause and pause.get("resumes_at") is not None and pause["resumes_at"] <= to_unix(now):
+        sub.pause_collection = None  # collection resumes by itself
     ends_at = sub.ended_at or sub.cancel_at
     if ends_at is not None and ends_at <= now and sub.ended_at is None:
         sub.ended_at = ends_at
@@ -104,7 +115,8 @@ def refresh(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
                            ended_at=sub.ended_at,
                            awaiting_first_payment=sub.awaiting_first_payment,
                            incomplete_since=incomplete_since,
-                           has_overdue_invoice=any(due <= now for due in due_dates))
+                           has_overdue_invoice=any(due <= now for due in due_dates),
+                           paused_at=sub.paused_at)
     if sub.status == "incomplete_expired" and sub.ended_at is None:
         sub.ended_at = now
     current = domain.period_at(terms, now)
@@ -120,6 +132,64 @@ def refresh(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
                       objects.subscription(sub), now, {"status": before})
 
 
+def _apply_price_migrations(uow: UnitOfWork, sub: m.Subscription, now: datetime, *,
+                            record: bool) -> None:
+    """Settle the items' pending changes (price migrations, changes at period end) due by
+    `now`.
+
+    From `migrate_at` on, billing already charges the new price and quantity (see
+    `terms_of`); once that moment has passed the item takes them for good and a price
+    migration's entry is `applied`. An item, or a subscription, that stopped at or before
+    `migrate_at` never reaches the new price: the entry is `canceled`.
+    """
+    def stopped(item: m.SubscriptionItem) -> bool:
+        ends = (item.ended_at, sub.ended_at or sub.cancel_at)
+        return any(end is not None and end <= now and item.migrate_at is not None
+                   and end <= item.migrate_at for end in ends)
+
+    due = [item for item in sub.items if item.migrate_at is not None
+           and (item.migrate_at <= now or stopped(item))]
+    if not due:
+        return
+    before = objects.subscription(sub)
+    moved: dict[str, str | None] = {}  # item id: the price it moved to (None: it stopped)
+    for item in due:
+        if stopped(item):
+            moved[item.id] = None
+        else:
+            if item.migrate_to_price is not None:
+                item.price_id, item.price = item.migrate_to_price.id, item.migrate_to_price
+            if item.migrate_quantity is not None:
+                item.quantity = item.migrate_quantity
+            moved[item.id] = item.price_id
+        item.migrate_to_price_id = item.migrate_at = item.migrate_quantity = None
+    settle_migration_entries(uow, moved, now)
+    if record and any(moved.values()):
+        events.record(uow.session, sub.org_id, "customer.subscription.updated",
+                      objects.subscription(sub), now, {"items": before["items"]})
+
+
+def settle_migration_entries(uow: UnitOfWork, moved: dict[str, str | None],
+                              now: datetime) -> None:
+    """Mark the scheduled entries of the items that `moved` applied (the item took the
+    migration's price) or canceled; a migration with no entry left scheduled is completed."""
+    rows = uow.session.execute(select(m.PriceMigrationEntry, m.PriceMigration).join(
+        m.PriceMigration, m.PriceMigration.id == m.PriceMigrationEntry.migration_id).where(
+        m.PriceMigrationEntry.subscription_item_id.in_(moved),
+        m.PriceMigrationEntry.status == "scheduled")).all()
+    for entry, migration in rows:
+        applied = moved[entry.subscription_item_id] == migration.to_price_id
+        entry.status = "applied" if applied else "canceled"
+        entry.applied_at = now if applied else None
+    uow.session.flush()
+    for migration in {migration for _, migration in rows}:
+        left = uow.session.scalar(select(m.PriceMigrationEntry.id).where(
+            m.PriceMigrationEntry.migration_id == migration.id,
+            m.PriceMigrationEntry.status == "scheduled").limit(1))
+        if left is None and migration.status == "scheduled":
+            migration.status = "completed"
+
+
 def _next_action_at(sub: m.Subscription, now: datetime,
                     due_dates: list[datetime]) -> datetime | None:
     """The next moment something happens to the subscription by itself."""
@@ -132,8 +202,12 @@ def _next_action_at(sub: m.Subscription, now: datetime,
         moments.append(sub.trial_end)
     if sub.cancel_at is not None and sub.cancel_at > now:
         moments.append(sub.cancel_at)
+    if sub.paused_at is not None and sub.resumes_at is not None:
+        moments.append(sub.resumes_at)
     if sub.awaiting_first_payment:
         moments.append(sub.created + INCOMPLETE_EXPIRES_AFTER)
+    moments.extend(item.migrate_at for item in sub.items
+                   if item.migrate_at is not None and item.migrate_at > now)
     if sub.status != "past_due":
         moments.extend(due for due in due_dates if due > now)
     # The current period's end moves current_period_* even when nothing is billed then.

@@ -13,6 +13,7 @@ from kassa.core.ids import new_id
 from kassa.domain import billing as domain
 from kassa.domain.periods import boundary, index_at
 from kassa.services import discounts, events, objects, scoping
+from kassa.services import subscription_changes as changes
 from kassa.services.billing import bill_customer
 from kassa.services.customers import now_for
 from kassa.services.invoices import COLLECTION_METHODS, finalize
@@ -30,7 +31,7 @@ def _timestamp(value: Any, param: str, now: datetime) -> datetime:
     return parse_timestamp(value, param)
 
 
-def _items(uow: UnitOfWork, org_id: str, items: Any,
+def _items(uow: UnitOfWork, org_id: str, customer: m.Customer, items: Any,
            at: str = "items") -> list[tuple[m.Price, int]]:
     if not isinstance(items, list) or not items:
         raise InvalidRequest("A subscription needs at least one item.", param=at)
@@ -40,13 +41,8 @@ def _items(uow: UnitOfWork, org_id: str, items: Any,
     for index, item in enumerate(items):
         if not isinstance(item, dict):
             raise InvalidRequest("Each item is an object with a price.", param=f"{at}[{index}]")
-        price = scoping.get(uow.session, m.Price, org_id, item.get("price"),
-                            param=f"{at}[{index}][price]")
-        if price.type != "recurring":
-            raise InvalidRequest("A subscription item needs a recurring price.",
-                                 param=f"{at}[{index}][price]")
-        if not price.active:
-            raise InvalidRequest("The price is archived.", param=f"{at}[{index}][price]")
+        price = changes.check_price(uow, org_id, customer, item.get("price"),
+                                    f"{at}[{index}][price]")
         quantity = item.get("quantity", 1)
         if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 0:
             raise InvalidRequest("quantity must be a non-negative integer.",
@@ -58,18 +54,6 @@ def _items(uow: UnitOfWork, org_id: str, items: Any,
     return chosen
 
 
-def _same_terms(chosen: list[tuple[m.Price, int]], first: m.Price, at: str) -> None:
-    """All items bill in one currency at one interval."""
-    for index, (price, _) in enumerate(chosen):
-        if price.currency != first.currency:
-            raise InvalidRequest("All items of a subscription must be in one currency.",
-                                 param=f"{at}[{index}][price]")
-        if (price.recurring_interval, price.recurring_interval_count) != \
-                (first.recurring_interval, first.recurring_interval_count):
-            raise InvalidRequest("All items of a subscription must recur at the same interval.",
-                                 param=f"{at}[{index}][price]")
-
-
 def create_subscription(uow: UnitOfWork, org_id: str, *, customer: str, items: list[Any],
                         start_date: Any = None, backdate_start_date: Any = None,
                         trial_period_days: int | None = None, trial_end: Any = None,
@@ -78,6 +62,7 @@ def create_subscription(uow: UnitOfWork, org_id: str, *, customer: str, items: l
                         days_until_due: int | None = None, cancel_at_period_end: bool = False,
                         cancel_at: Any = None, payment_behavior: str = "allow_incomplete",
                         invoice_lead_days: int | None = None,
+                        proration_granularity: str | None = None,
                         minimum_amount: int | None = None, coupon: str | None = None,
                         promotion_code: str | None = None,
                         metadata: dict[str, Any] | None = None,
@@ -101,16 +86,13 @@ def create_subscription(uow: UnitOfWork, org_id: str, *, customer: str, items: l
                        lock=True)
     if cust.deleted:
         raise InvalidRequest("The customer is deleted.", param="customer")
-    chosen = _items(uow, org_id, items)
-    _same_terms(chosen, chosen[0][0], "items")
-    later = [(_items(uow, org_id, phase.get("items"), f"phases[{k + 1}][items]"),
+    chosen = _items(uow, org_id, cust, items)
+    changes.same_terms([price for price, _ in chosen], "items")
+    later = [(_items(uow, org_id, cust, phase.get("items"), f"phases[{k + 1}][items]"),
               phase.get("iterations")) for k, phase in enumerate(phases or [])]
     for k, (phase_items, _) in enumerate(later):
-        _same_terms(phase_items, chosen[0][0], f"phases[{k + 1}][items]")
-    for index, (price, _) in enumerate(chosen):
-        if price.customer_id is not None and price.customer_id != cust.id:
-            raise InvalidRequest("This price is another customer's contract price.",
-                                 param=f"items[{index}][price]")
+        changes.same_terms([chosen[0][0]] + [price for price, _ in phase_items],
+                           f"phases[{k + 1}][items]")
     currency = chosen[0][0].currency
     if cust.currency and cust.currency != currency:
         raise InvalidRequest(f"The customer is billed in {cust.currency.upper()}; the price is "
@@ -157,6 +139,9 @@ def create_subscription(uow: UnitOfWork, org_id: str, *, customer: str, items: l
                                        not 0 < minimum_amount <= 10**12):
         raise InvalidRequest("minimum_amount is a positive amount in minor units.",
                              param="minimum_amount")
+    if proration_granularity not in (None, "second", "day"):
+        raise InvalidRequest("proration_granularity is second or day.",
+                             param="proration_granularity")
     trial = _trial_end(trial_period_days, trial_end, start, now)
     paid_from = trial or start
     sub = m.Subscription(
@@ -167,7 +152,7 @@ def create_subscription(uow: UnitOfWork, org_id: str, *, customer: str, items: l
         trial_start=start if trial else None, trial_end=trial,
         current_period_start=start, current_period_end=paid_from,
         invoice_lead_days=invoice_lead_days, minimum_amount=minimum_amount,
-        metadata_=metadata or {}, created=now)
+        proration_granularity=proration_granularity, metadata_=metadata or {}, created=now)
     sub.items = [m.SubscriptionItem(id=new_id("si"), org_id=org_id, price=price,
                                     quantity=quantity, created=now)
                  for price, quantity in chosen]
@@ -221,14 +206,14 @@ def _add_phases(org: m.Organization, cust: m.Customer, sub: m.Subscription,
         item.phase_start = sub.start_date
     periods = 0
     for k, (phase_items, _) in enumerate(later):
-        periods += counts[k]  # type: ignore[operator]
+        periods += counts[k]
         start = boundary(sub.billing_cycle_anchor, terms.recurrence, periods, terms.tz)
         sub.items.extend(m.SubscriptionItem(id=new_id("si"), org_id=sub.org_id, price=price,
                                             quantity=quantity, phase_start=start, created=now)
                          for price, quantity in phase_items)
     if end_with_last:
         sub.cancel_at = boundary(sub.billing_cycle_anchor, terms.recurrence,
-                                 periods + counts[-1], terms.tz)  # type: ignore[operator]
+                                 periods + counts[-1], terms.tz)
 
 
 def _trial_end(days: Any, trial_end: Any, start: datetime, now: datetime) -> datetime | None:
@@ -269,19 +254,30 @@ def _anchor(org: m.Organization, cust: m.Customer, sub: m.Subscription, value: A
 
 
 def update_subscription(uow: UnitOfWork, org_id: str, subscription_id: str, *,
+                        items: list[Any] | None = None,
+                        proration_behavior: str = "create_prorations",
+                        proration_date: Any = None, effective_at: Any = None,
+                        billing_cycle_anchor: str | None = None,
+                        proration_granularity: str | None = None,
+                        pause_collection: Any = ...,
                         cancel_at_period_end: bool | None = None, cancel_at: Any = ...,
                         metadata: dict[str, Any] | None = None,
                         days_until_due: int | None = None,
                         invoice_lead_days: int | None = None) -> m.Subscription:
-    """Schedule or undo a cancellation, or change metadata and invoicing terms."""
-    sub = scoping.get(uow.session, m.Subscription, org_id, subscription_id, lock=True)
-    org = uow.session.get(m.Organization, org_id)
-    cust = uow.session.get(m.Customer, sub.customer_id)
-    assert org is not None and cust is not None
-    now = now_for(uow, cust)
+    """Change items, prices and quantities (prorated as asked), the billing cycle, the pause
+    of collection, a scheduled cancellation, metadata or invoicing terms. One transaction:
+    a refused change writes nothing."""
+    ctx = changes.load(uow, org_id, subscription_id)
+    sub, now = ctx.sub, ctx.now
     if sub.status in ("canceled", "incomplete_expired"):
         raise InvalidState("A canceled subscription cannot be changed.")
     before = objects.subscription(sub)
+    changes.change_items(uow, ctx, items=items, proration_behavior=proration_behavior,
+                         effective_at=effective_at, proration_date=proration_date,
+                         billing_cycle_anchor=billing_cycle_anchor,
+                         proration_granularity=proration_granularity)
+    if pause_collection is not ...:
+        changes.set_pause_collection(ctx, pause_collection)
     if cancel_at_period_end is not None:
         sub.cancel_at_period_end = cancel_at_period_end
         sub.cancel_at = sub.current_period_end if cancel_at_period_end else None
@@ -304,34 +300,58 @@ def update_subscription(uow: UnitOfWork, org_id: str, subscription_id: str, *,
             raise InvalidRequest("invoice_lead_days must be between 0 and 90.",
                                  param="invoice_lead_days")
         sub.invoice_lead_days = invoice_lead_days
-    if sub.cancel_at is not None and sub.billed_through and sub.cancel_at < sub.billed_through:
-        # Crediting unused, already invoiced time is proration's job; until then a
-        # cancellation may only fall on or after what has been invoiced.
+    if cancel_at is not ... and sub.cancel_at is not None and sub.billed_through \
+            and sub.cancel_at < sub.billed_through:
+        # A cancellation inside an invoiced period credits its unused time at that moment;
+        # cancel now with prorate, or at a period's end.
         raise InvalidRequest("cancel_at falls inside an already invoiced period; cancel at "
-                             "its end or later.", param="cancel_at")
-    refresh(uow, org, cust, sub, now)
-    after = objects.subscription(sub)
-    events.record(uow.session, org_id, "customer.subscription.updated", after, now,
+                             "its end, or now with prorate.", param="cancel_at")
+    _finish(uow, ctx, before)
+    return sub
+
+
+def _finish(uow: UnitOfWork, ctx: changes.Context, before: dict[str, Any]) -> None:
+    """Refresh the subscription, record what changed, commit."""
+    refresh(uow, ctx.org, ctx.customer, ctx.sub, ctx.now)
+    after = objects.subscription(ctx.sub)
+    kind = "deleted" if ctx.sub.status == "canceled" else "updated"
+    events.record(uow.session, ctx.org.id, f"customer.subscription.{kind}", after, ctx.now,
                   {k: v for k, v in before.items() if after.get(k) != v})
     uow.commit()
-    return sub
 
 
-def cancel_subscription(uow: UnitOfWork, org_id: str, subscription_id: str) -> m.Subscription:
-    """End the subscription now. Nothing further is invoiced."""
-    sub = scoping.get(uow.session, m.Subscription, org_id, subscription_id, lock=True)
-    org = uow.session.get(m.Organization, org_id)
-    cust = uow.session.get(m.Customer, sub.customer_id)
-    assert org is not None and cust is not None
-    if sub.status in ("canceled", "incomplete_expired"):
+def cancel_subscription(uow: UnitOfWork, org_id: str, subscription_id: str, *,
+                        prorate: bool = False, invoice_now: bool = False) -> m.Subscription:
+    """End the subscription now. With `prorate`, its unused time is credited; with
+    `invoice_now`, the credit and the usage so far are invoiced at once."""
+    ctx = changes.load(uow, org_id, subscription_id)
+    if ctx.sub.status in ("canceled", "incomplete_expired"):
         raise InvalidState("The subscription is already canceled.")
-    now = now_for(uow, cust)
-    sub.canceled_at = now
-    sub.ended_at = now
-    sub.cancel_at = None
-    refresh(uow, org, cust, sub, now)
-    uow.commit()
-    return sub
+    before = objects.subscription(ctx.sub)
+    changes.cancel_now(uow, ctx, prorate=prorate, invoice_now=invoice_now)
+    _finish(uow, ctx, before)
+    return ctx.sub
+
+
+def pause_subscription(uow: UnitOfWork, org_id: str, subscription_id: str, *,
+                       proration_behavior: str = "create_prorations",
+                       resumes_at: Any = None) -> m.Subscription:
+    """Pause service now (unused time credited); billing restarts on resume."""
+    ctx = changes.load(uow, org_id, subscription_id)
+    before = objects.subscription(ctx.sub)
+    changes.pause(uow, ctx, proration_behavior=proration_behavior, resumes_at=resumes_at)
+    _finish(uow, ctx, before)
+    return ctx.sub
+
+
+def resume_subscription(uow: UnitOfWork, org_id: str, subscription_id: str, *,
+                        billing_cycle_anchor: str = "unchanged") -> m.Subscription:
+    """Resume paused service from now, with a new prorated (or full) period."""
+    ctx = changes.load(uow, org_id, subscription_id)
+    before = objects.subscription(ctx.sub)
+    changes.resume(uow, ctx, billing_cycle_anchor=billing_cycle_anchor)
+    _finish(uow, ctx, before)
+    return ctx.sub
 
 
 def list_subscriptions(uow: UnitOfWork, org_id: str, *, customer: str | None = None,

@@ -210,6 +210,8 @@ class Subscription(Base):
     # Service paused from this moment (unused time credited); billing restarts on resume.
     paused_at: Mapped[datetime | None]
     resumes_at: Mapped[datetime | None]
+    # Service began again here (after a pause, or a billing cycle reset to this moment).
+    restarted_at: Mapped[datetime | None]
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
     created: Mapped[datetime]
 
@@ -232,6 +234,8 @@ class SubscriptionItem(Base):
     # A price migration moves the item to this price from `migrate_at` (a renewal) on.
     migrate_to_price_id: Mapped[str | None] = mapped_column(String(40))
     migrate_at: Mapped[datetime | None]
+    # A change at the period's end (a downgrade) may also set the quantity from then on.
+    migrate_quantity: Mapped[int | None]
     created: Mapped[datetime]
 
     subscription: Mapped[Subscription] = relationship(back_populates="items")

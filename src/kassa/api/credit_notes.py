@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from kassa.api.deps import Ctx, Paging, listing
+from kassa.api.schemas import CreditNoteCreate, Empty
+from kassa.services import credit_notes, objects
+
+router = APIRouter(tags=["credit_notes"])
+
+
+@router.post("/credit_notes")
+def create_credit_note(body: CreditNoteCreate, ctx: Ctx) -> dict[str, Any]:
+    with ctx.kassa.uow() as uow:
+        return objects.credit_note(credit_notes.create_credit_note(uow, ctx.org_id,
+                                                                   **body.fields()))
+
+
+@router.post("/credit_notes/preview")
+def preview_credit_note(body: CreditNoteCreate, ctx: Ctx) -> dict[str, Any]:
+    """The credit note the same body would create (`id` and `number` null); writes nothing."""
+    with ctx.kassa.uow() as uow:
+        return objects.credit_note(credit_notes.preview_credit_note(uow, ctx.org_id,
+                                                                    **body.fields()))
+
+
+@router.get("/credit_notes")
+def list_credit_notes(request: Request, ctx: Ctx, page: Paging, invoice: str | None = None,
+                      customer: str | None = None) -> dict[str, Any]:
+    """Credit notes, newest first. Filtered by `invoice`, the list also carries the invoice's
+    `pre_payment_credit_notes_amount` and `post_payment_credit_notes_amount`."""
+    with ctx.kassa.uow() as uow:
+        result = credit_notes.list_credit_notes(uow, ctx.org_id, invoice=invoice,
+                                                customer=customer, **page.asdict())
+        body = listing(request, result, objects.credit_note)
+        if invoice:
+            body.update(credit_notes.credited_amounts(uow, ctx.org_id, invoice))
+        return body
+
+
+@router.get("/credit_notes/{credit_note_id}")
+def get_credit_note(credit_note_id: str, ctx: Ctx) -> dict[str, Any]:
+    with ctx.kassa.uow() as uow:
+        return objects.credit_note(credit_notes.get_credit_note(uow, ctx.org_id,
+                                                                credit_note_id))
+
+
+@router.post("/credit_notes/{credit_note_id}/void")
+def void_credit_note(credit_note_id: str, ctx: Ctx, body: Empty | None = None) -> dict[str, Any]:
+    with ctx.kassa.uow() as uow:
+        return objects.credit_note(credit_notes.void_credit_note(uow, ctx.org_id,
+                                                                 credit_note_id))

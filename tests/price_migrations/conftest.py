@@ -1,0 +1,3 @@
+"""The HTTP tests' fixtures (a second organization) serve the price migration tests too."""
+
+from api.conftest import other_org  # noqa: F401
