@@ -460,3 +460,39 @@ def test_reactivation_before_the_period_ends(api: TestClient) -> None:
                if i["billing_reason"] == "subscription_cycle")
     assert may["total"] == 2000
     assert ok(api.get(f"/v1/subscriptions/{sub['id']}"))["status"] == "active"
+
+
+def test_removing_a_metered_item_still_bills_its_usage_so_far(api: TestClient) -> None:
+    """Usage is never lost: a metered item removed on Mar 16 bills what its meter measured
+    until then (on the invoice at the period's end); usage after the removal is not billed."""
+    clock = create_clock(api, ts(2026, 3, 1))["id"]
+    cust = create_customer(api, test_clock=clock, timezone="UTC")
+    meter = ok(api.post("/v1/billing/meters", json={
+        "display_name": "API calls", "event_name": "api_call",
+        "default_aggregation": {"formula": "sum"}}))
+    base = create_price(api, 4900, name="Platform")
+    calls = ok(api.post("/v1/prices", json={
+        "product_data": {"name": "API calls"}, "currency": "eur", "unit_amount": 2,
+        "recurring": {"interval": "month", "usage_type": "metered", "meter": meter["id"]}}))
+    sub = ok(api.post("/v1/subscriptions", json={
+        "customer": cust["id"], "items": [{"price": base["id"]}, {"price": calls["id"]}]}))
+
+    def send(day: int, value: int) -> None:
+        ok(api.post("/v1/billing/meter_events", json={
+            "event_name": "api_call", "identifier": f"call-{day}", "timestamp": ts(2026, 3, day),
+            "payload": {"customer": cust["id"], "value": value}}))
+
+    advance(api, clock, ts(2026, 3, 16))
+    send(10, 300)
+    metered = next(i["id"] for i in sub["items"]["data"] if i["price"]["id"] == calls["id"])
+    changed = _change(api, sub, items=[{"id": metered, "deleted": True}])
+    assert [i["price"]["id"] for i in changed["items"]["data"]] == [base["id"]]
+    advance(api, clock, ts(2026, 3, 20))
+    send(18, 500)  # after the removal: not billed
+    advance(api, clock, ts(2026, 4, 1, 2))
+    april = _invoices(api, cust["id"])[0]
+    usage = [line for line in april["lines"]["data"] if line["type"] == "usage"]
+    assert [(line["quantity"], line["amount"]) for line in usage] == [(300, 600)]
+    advance(api, clock, ts(2026, 5, 1, 2))
+    may = _invoices(api, cust["id"])[0]
+    assert [line["type"] for line in may["lines"]["data"]] == ["subscription"]

@@ -54,14 +54,15 @@ def terms_of(org: m.Organization, customer: m.Customer,
     """The subscription as the pure billing domain sees it.
 
     Removed licensed items are gone (what they billed is on past invoices); a removed
-    metered item stays until the usage it measured up to its removal is billed. Schedule
+    metered item stays until the invoice with the usage it measured up to its removal is
+    finalized. Schedule
     phases and pending price migrations become the domain's phases.
     """
     lead_days = sub.invoice_lead_days if sub.invoice_lead_days is not None \
         else org.invoice_lead_days
     rows = [item for item in sub.items if item.ended_at is None or (
         item.price.recurring_usage_type == "metered"
-        and (sub.usage_billed_through is None or item.ended_at > sub.usage_billed_through))]
+        and (sub.usage_closed_through is None or item.ended_at > sub.usage_closed_through))]
     every = tuple(domain.ItemTerms(id=item.id, quantity=item.quantity,
                                    price=price_terms(item.price), ended_at=item.ended_at)
                   for item in rows)
