@@ -86,10 +86,12 @@ def kassa(database_url: str, tmp_path: Path, clock: FrozenClock) -> Iterator[Kas
 
 @pytest.fixture
 def org(kassa: Kassa) -> organizations.NewOrganization:
+    """A Dutch SaaS. Its invoices carry no tax (`automatic_tax` off), so tests of billing
+    mechanics read plain amounts; the tax tests (tests/tax) switch it on."""
     with kassa.uow() as uow:
         return organizations.create_organization(
             uow, kassa.pepper, name="Acme Cloud", country="NL", timezone="Europe/Amsterdam",
-            default_currency="eur", vat_id="NL004495445B01")
+            default_currency="eur", vat_id="NL004495445B01", automatic_tax=False)
 
 
 @pytest.fixture

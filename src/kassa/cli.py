@@ -6,6 +6,7 @@ import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -167,6 +168,77 @@ def demo(serve_after: Annotated[bool, typer.Option("--serve/--no-serve",
     if serve_after:
         console.print(f"Serving the API at {url} (docs at {url}/docs). Ctrl-C stops it.")
         _serve(kassa, host, port, with_scheduler=True)
+
+
+def _organization_id(kassa: Kassa, org: str | None) -> str:
+    """The organization named, or else the only one there is."""
+    from sqlalchemy import select
+
+    from kassa.core.errors import InvalidRequest
+    from kassa.services.organizations import get_organization
+    from kassa.store import models as m
+
+    with kassa.uow() as uow:
+        if org is not None:
+            return get_organization(uow.session, org).id
+        ids = list(uow.session.scalars(select(m.Organization.id).limit(2)))
+    if len(ids) != 1:
+        raise InvalidRequest("Name the organization: --org org_... (there is not exactly "
+                             "one).", param="org")
+    return ids[0]
+
+
+OrgOption = Annotated[str | None, typer.Option(
+    "--org", help="The organization's id (default: the only organization)")]
+
+tax_rates_app = typer.Typer(help="Tax rates the seller maintains (GST, HST, PST, sales tax).",
+                            no_args_is_help=True)
+app.add_typer(tax_rates_app, name="tax-rates")
+
+
+@tax_rates_app.command("load-examples")
+def load_example_tax_rates(org: OrgOption = None) -> None:
+    """Create Kassa's example rates (AU, NZ, SG, Canada, some US states) to start from;
+    rates already there are skipped. Check them: they are yours to maintain."""
+    from kassa.services.tax_rates import load_examples
+
+    kassa = _kassa()
+    with _readable_errors():
+        _migrate(kassa)
+        org_id = _organization_id(kassa, org)
+        with kassa.uow() as uow:
+            loaded = load_examples(uow, org_id)
+    for rate in loaded.created:
+        place = rate.country + (f"-{rate.state}" if rate.state else "")
+        console.print(f"  {place:6} {rate.display_name:10} {rate.percentage}%  ({rate.id})")
+    for example, reason in loaded.skipped:
+        console.print(f"  skipped {escape(example.id)}: {escape(reason)}")
+    console.print(f"Created {len(loaded.created)} tax rates, skipped {len(loaded.skipped)}.")
+
+
+@app.command("import-ecb")
+def import_ecb(path: Annotated[Path, typer.Argument(
+                   exists=True, dir_okay=False, readable=True,
+                   help="eurofxref-daily.xml, eurofxref-hist-90d.xml or eurofxref-hist.xml")],
+               org: OrgOption = None) -> None:
+    """Import the ECB's euro reference rates (for reports only); days already there are
+    left as they are, so importing twice adds nothing."""
+    from kassa.adapters import ecb
+    from kassa.services.exchange_rates import import_ecb as import_rates
+
+    kassa = _kassa()
+    with _readable_errors():
+        _migrate(kassa)
+        org_id = _organization_id(kassa, org)
+        references = ecb.parse(path.read_bytes())
+        with progress_bar() as bar, kassa.uow() as uow:
+            task = bar.add_task("Importing ECB rates", total=len(references))
+            result = import_rates(uow, org_id, references, lambda n: bar.advance(task, n))
+    console.print(f"{result.created} rates added, {result.existing} already there "
+                  f"({result.days} days, {result.first_date} to {result.last_date}).")
+    if result.skipped_currencies:
+        console.print("Left out (not current ISO 4217 currencies): "
+                      + ", ".join(result.skipped_currencies))
 
 
 def main() -> None:

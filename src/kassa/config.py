@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from kassa.adapters.vies import DisabledChecker, VatChecker, ViesChecker
 from kassa.core.clock import Clock, SystemClock
 from kassa.store.db import make_engine, make_session_factory
 from kassa.store.uow import UnitOfWork
@@ -27,12 +28,16 @@ class Settings:
     KASSA_SECRET_KEY    key for hashing API secrets; every machine of one installation must
                         share it (default: generated once into the data directory)
     KASSA_MODE          development (default) or production
+    KASSA_VIES_URL      the EU's VIES REST API for checking VAT ids, e.g.
+                        https://ec.europa.eu/taxation_customs/vies/rest-api (default empty:
+                        no checks, VAT ids stay "unchecked")
     """
 
     data_dir: Path
     database_url: str
     secret_key: str | None = None
     mode: str = "development"
+    vies_url: str = ""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -40,7 +45,8 @@ class Settings:
         url = os.environ.get("KASSA_DATABASE_URL") or f"sqlite:///{data_dir / 'kassa.db'}"
         return cls(data_dir=data_dir, database_url=url,
                    secret_key=os.environ.get("KASSA_SECRET_KEY") or None,
-                   mode=os.environ.get("KASSA_MODE", "development"))
+                   mode=os.environ.get("KASSA_MODE", "development"),
+                   vies_url=os.environ.get("KASSA_VIES_URL", "").strip())
 
     @property
     def is_sqlite(self) -> bool:
@@ -59,6 +65,13 @@ class Kassa:
         if self.settings.is_sqlite:
             self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         return make_engine(self.settings.database_url)
+
+    @cached_property
+    def vat_checker(self) -> VatChecker:
+        """VIES when KASSA_VIES_URL is set; otherwise nobody is asked."""
+        if self.settings.vies_url:
+            return ViesChecker(self.settings.vies_url)
+        return DisabledChecker()
 
     @cached_property
     def session_factory(self) -> sessionmaker[Session]:

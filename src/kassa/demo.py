@@ -8,6 +8,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from rich.console import Console
 from rich.progress import Progress
@@ -32,6 +33,9 @@ COMPANIES = [
     "Yonder Outdoor", "Zeeland Wind", "Atlas Freight", "Bloom Florists", "Cobalt Cloud",
     "Dune Architects", "Ember Games", "Fable Books", "Grove Coffee",
 ]
+# Businesses with an EU VAT id are reverse charged; the others pay their country's VAT.
+VAT_IDS = {"DE": ["DE136695976", "DE811128135"], "FR": ["FR40303265045"],
+           "BE": ["BE0776091951", "BE0403019261"]}
 COUNTRIES = [("NL", "Europe/Amsterdam", "nl"), ("DE", "Europe/Berlin", "de"),
              ("FR", "Europe/Paris", "fr"), ("BE", "Europe/Brussels", "nl"),
              ("US", "America/New_York", "en"), ("GB", "Europe/London", "en")]
@@ -101,9 +105,11 @@ def _customers(kassa: Kassa, org_id: str, clock_id: str,
                            invoice_lead_days=7)
         if index == 5:
             options["cancel_at"] = to_unix(start + timedelta(days=120))
+        vat_id = VAT_IDS[country].pop() if VAT_IDS.get(country) and index % 2 else None
         with kassa.uow() as uow:
             customer = customers.create_customer(
                 uow, org_id, name=name, email=f"billing@{name.split()[0].lower()}.example",
+                country=country, vat_id=vat_id,
                 address={"line1": f"{rng.randint(1, 200)} Main Street", "city": "Springfield",
                          "postal_code": f"{rng.randint(1000, 9999)}", "country": country},
                 timezone=tz, locale=locale, test_clock=clock_id)
@@ -212,6 +218,32 @@ def _change_plan(kassa: Kassa, org_id: str, prices: dict[str, str],
         return PlanChange(now, customer.name or "", text, billed)
 
 
+def print_taxes(console: Console, kassa: Kassa, org_id: str) -> None:
+    """What tax the year's invoices carried, by kind of sale (EUR invoices)."""
+    kinds = {"S": "VAT charged", "AE": "EU business: reverse charge",
+             "O": "Outside the EU: outside scope", "E": "Exempt", "Z": "Zero rated"}
+    table = Table(title="Tax on the year's EUR invoices (Demo SaaS is Dutch)")
+    for column in ("Kind", "Rate", "Country", "Customers", "Taxable", "Tax", "Note"):
+        table.add_column(column, justify="right" if column in ("Taxable", "Tax", "Customers")
+                         else "left")
+    rows: dict[tuple[str, str, str], list[Any]] = {}
+    with kassa.uow() as uow:
+        for invoice in uow.session.scalars(select(m.Invoice).where(
+                m.Invoice.org_id == org_id, m.Invoice.currency == "eur",
+                m.Invoice.status.in_(("open", "paid", "uncollectible")))):
+            for group in invoice.tax_breakdown or []:
+                key = (group["category"], group["rate"], group["country"] or "")
+                row = rows.setdefault(key, [set(), 0, 0, group.get("note") or ""])
+                row[0].add(invoice.customer_id)
+                row[1] += group["taxable_amount"]
+                row[2] += group["tax_amount"]
+    for (category, rate, country), (who, taxable, tax_amount, note) in sorted(rows.items()):
+        table.add_row(kinds.get(category, category), f"{rate}%", country, str(len(who)),
+                      f"{to_major(taxable, 'eur'):,}", f"{to_major(tax_amount, 'eur'):,}",
+                      note.split(" (")[0])
+    console.print(table)
+
+
 def print_changes(console: Console, made: list[PlanChange]) -> None:
     table = Table(title="Plan changes during the year")
     for column in ("Date", "Customer", "Change", "Prorations billed"):
@@ -261,6 +293,7 @@ def run_demo(console: Console,
                 changes.append(change)
             bar.advance(task)
     print_summary(console, kassa, org_id)
+    print_taxes(console, kassa, org_id)
     print_changes(console, changes)
     print_models(console, kassa, showcase)
     return kassa, created.secret_key

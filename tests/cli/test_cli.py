@@ -104,6 +104,11 @@ def test_demo_bills_twelve_months_correctly(tmp_path):
     months = re.findall(r"^│ (20\d\d-\d\d) ", result.output, flags=re.M)
     assert months[:12] == [f"2026-{month:02d}" for month in range(1, 13)]
     assert "Totals by currency" in result.output and "API key: sk_live_" in result.output
+    taxes = result.output[result.output.index("Tax on the year's EUR invoices"):]
+    for kind in ("EU business: reverse charge", "Outside the EU: outside scope",
+                 "VAT charged", "BTW verlegd", "Steuerschuldnerschaft"):
+        assert kind in taxes, kind
+    assert re.search(r"VAT charged\s+│ 19%\s+│ DE", taxes)  # OSS: a German consumer
     changes = result.output[result.output.index("Plan changes during the year"):]
     for change in ("upgrade to Pro now", "downgrade to Starter at the", "cancel now",
                    "Unused time on Starter after"):
@@ -133,8 +138,11 @@ def test_demo_bills_twelve_months_correctly(tmp_path):
         per_year.setdefault(year, []).append(int(seq))
     for seqs in per_year.values():  # gapless per yearly series
         assert sorted(seqs) == list(range(1, len(seqs) + 1))
-    for inv in invoices:  # totals are the exact sum of their lines
-        assert inv.total == sum(line.amount for line in inv.lines)
+    for inv in invoices:  # totals are the exact sum of their parts
+        assert inv.total == inv.total_excluding_tax + inv.tax
+        assert inv.total_excluding_tax == sum(line.amount_excluding_tax for line in inv.lines)
+        assert inv.tax == sum(line.tax_amount for line in inv.lines) == \
+            sum(group["tax_amount"] for group in inv.tax_breakdown or [])
     kassa.engine.dispose()
 
 

@@ -13,11 +13,15 @@ from kassa.api import (
     customers,
     entitlements,
     errors,
+    exchange_rates,
     idempotency,
     invoices,
     meters,
     price_migrations,
     subscriptions,
+    tax_rates,
+    tax_reports,
+    vat,
 )
 from kassa.api.guards import RequestGuards
 from kassa.config import Kassa
@@ -31,7 +35,8 @@ def create_app(instance: Kassa) -> FastAPI:
     app.state.kassa = instance
     v1 = APIRouter(prefix="/v1")
     for module in (customers, catalog, subscriptions, invoices, credit_notes, meters, coupons,
-                   clocks_and_events, entitlements, price_migrations):
+                   clocks_and_events, entitlements, price_migrations, tax_rates,
+                   exchange_rates, tax_reports, vat):
         v1.include_router(module.router)
     app.include_router(v1)
 

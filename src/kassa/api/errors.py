@@ -18,6 +18,7 @@ log = logging.getLogger("kassa.api")
 STATUS = {
     errors.AuthenticationFailed: 401,
     errors.NotFound: 404,
+    errors.PayloadTooLarge: 413,
     errors.Conflict: 409,
     errors.InvalidRequest: 400,
 }

@@ -92,6 +92,7 @@ class ProductCreate(Body):
     name: Annotated[str, Field(min_length=1, max_length=250)]
     description: str | None = None
     unit_label: UnitLabel | None = None
+    tax_code: Annotated[str, Field(max_length=40)] | None = None
     active: bool = True
     metadata: Metadata | None = None
 
@@ -133,6 +134,7 @@ class CurrencyOption(Body):
 class ProductData(Body):
     name: Annotated[str, Field(min_length=1, max_length=250)]
     unit_label: UnitLabel | None = None
+    tax_code: Annotated[str, Field(max_length=40)] | None = None
 
 
 class PriceCreate(Body):
@@ -151,6 +153,7 @@ class PriceCreate(Body):
     customer: Code | None = None
     nickname: Annotated[str, Field(max_length=250)] | None = None
     lookup_key: Annotated[str, Field(max_length=200)] | None = None
+    tax_behavior: Literal["exclusive", "inclusive"] = "exclusive"
     active: bool = True
     metadata: Metadata | None = None
 
@@ -273,6 +276,8 @@ class TestClockAdvance(Body):
 
 class OrganizationUpdate(Body):
     name: Name | None = None
+    automatic_tax: bool | None = None
+    reporting_currency: Code | None = None
     proration_granularity: Literal["second", "day"] | None = None
     legal_name: Name | None = None
     address: Address | None = None
@@ -437,3 +442,37 @@ class PriceMigrationCreate(Body):
     subscriptions: list[Code] | None = Field(None, min_length=1, max_length=1000)
     description: Annotated[str, Field(max_length=1000)] | None = None
     metadata: Metadata | None = None
+
+
+DayText = Annotated[str, Field(max_length=10)]  # YYYY-MM-DD
+Day = UnixTime | DayText
+
+
+class TaxRateCreate(Body):
+    display_name: Annotated[str, Field(min_length=1, max_length=50)]
+    tax_type: Literal["vat", "gst", "hst", "pst", "qst", "sales_tax", "jct", "rst"]
+    country: Code
+    state: Annotated[str, Field(max_length=10)] | None = None
+    # A decimal string ("9.975") or a whole number; the service checks 0 to 100.
+    percentage: DecimalText | Annotated[int, Field(ge=-(10**6), le=10**6)]
+    inclusive: bool = False
+    valid_from: Day | None = None
+    valid_until: Day | None = None
+    description: Annotated[str, Field(max_length=500)] | None = None
+    active: bool = True
+    metadata: Metadata | None = None
+
+
+class TaxRateUpdate(Body):
+    display_name: Annotated[str, Field(min_length=1, max_length=50)] | None = None
+    description: Annotated[str, Field(max_length=500)] | None = None
+    active: bool | None = None
+    metadata: Metadata | None = None
+    valid_until: Day | None = None  # null: valid with no end
+
+
+class ExchangeRateCreate(Body):
+    date: Day
+    base: Code
+    currency: Code
+    rate: DecimalText | Annotated[int, Field(ge=-(10**12), le=10**12)]

@@ -56,3 +56,15 @@ class AuthenticationFailed(KassaError):
 
     type = "authentication_error"
     code = "api_key_invalid"
+
+
+class PayloadTooLarge(InvalidRequest):
+    """The request body is larger than the endpoint accepts (HTTP 413)."""
+
+    code = "request_too_large"
+
+
+class ExchangeRateMissing(InvalidRequest):
+    """No stored exchange rate converts between two currencies on a date (HTTP 400)."""
+
+    code = "exchange_rate_missing"

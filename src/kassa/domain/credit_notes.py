@@ -13,7 +13,7 @@ invoice line: `quantity × unit price`, half-up, once.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Literal
 
@@ -36,6 +36,9 @@ class InvoiceLine:
     unit_amount: Decimal
     amount: int
     discount_amount: int = 0
+    # The line's tax, and whether its amount includes it (a tax-inclusive price).
+    tax_amount: int = 0
+    inclusive: bool = False
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,7 @@ class Invoice:
     amount_paid: int
     amount_remaining: int
     lines: tuple[InvoiceLine, ...] = ()
+    tax: int = 0
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,14 @@ class Line:
     quantity: int
     unit_amount: Decimal | None
     amount: int
+    # The tax this line gives back: its share of the invoice line's tax. `inclusive`: the
+    # amount already holds it.
+    tax_amount: int = 0
+    inclusive: bool = False
+
+    @property
+    def total(self) -> int:
+        return self.amount if self.inclusive else self.amount + self.tax_amount
 
 
 @dataclass(frozen=True)
@@ -105,6 +117,8 @@ class Plan:
     amount: int
     lines: tuple[Line, ...]
     settlement: Settlement
+    subtotal: int = 0
+    tax: int = 0
 
 
 def line_remainder(line: InvoiceLine, credited: int = 0) -> int:
@@ -182,8 +196,8 @@ def credit_line(line: InvoiceLine, remainder: int, *, quantity: int | None,
             raise InvalidRequest(f"quantity must be between 1 and the line's quantity "
                                  f"{line.quantity}.", param=f"{param}[quantity]")
         credited = min(round_minor(line.unit_amount * quantity), remainder)
-        return Line("invoice_line_item", line.id, line.description, quantity,
-                    line.unit_amount, credited)
+        return _taxed(line, Line("invoice_line_item", line.id, line.description, quantity,
+                                 line.unit_amount, credited))
     if amount is not None:
         if amount <= 0:
             raise InvalidRequest("amount must be a positive integer in minor units.",
@@ -192,11 +206,21 @@ def credit_line(line: InvoiceLine, remainder: int, *, quantity: int | None,
             raise InvalidRequest(f"amount {amount} exceeds what remains to be credited on "
                                  f"invoice line {line.id}: {remainder}.",
                                  param=f"{param}[amount]")
-        return Line("invoice_line_item", line.id, line.description, 1, None, amount)
+        return _taxed(line, Line("invoice_line_item", line.id, line.description, 1, None,
+                                 amount))
     if remainder == line_remainder(line):  # the whole line, as it was charged
-        return Line("invoice_line_item", line.id, line.description, line.quantity,
-                    line.unit_amount, remainder)
-    return Line("invoice_line_item", line.id, line.description, 1, None, remainder)
+        return _taxed(line, Line("invoice_line_item", line.id, line.description,
+                                 line.quantity, line.unit_amount, remainder))
+    return _taxed(line, Line("invoice_line_item", line.id, line.description, 1, None,
+                             remainder))
+
+
+def _taxed(line: InvoiceLine, credit: Line) -> Line:
+    """The credit line with its share of the invoice line's tax, rounded once."""
+    charged = line_remainder(line)
+    tax = 0 if charged == 0 else round_minor(Decimal(line.tax_amount) * credit.amount /
+                                             charged)
+    return replace(credit, tax_amount=tax, inclusive=line.inclusive)
 
 
 def custom_line(request: LineRequest, param: str) -> Line:
@@ -263,7 +287,7 @@ def plan(invoice: Invoice, credited: Credited, *, lines: Sequence[LineRequest] |
     if not lines and amount is None:
         raise InvalidRequest("Give the lines to credit, or an amount.", param="lines")
     credit_note_lines = credit_lines(invoice, credited, lines or ())
-    total = sum(line.amount for line in credit_note_lines) if lines else amount or 0
+    total = sum(line.total for line in credit_note_lines) if lines else amount or 0
     if amount is not None and amount != total:
         raise InvalidRequest(f"amount {amount} differs from the sum of the lines {total}.",
                              param="amount")
@@ -277,8 +301,13 @@ def plan(invoice: Invoice, credited: Credited, *, lines: Sequence[LineRequest] |
                              f"credited on invoice {invoice.id}: {remainder}.", param=param)
     settlement = settle(total, invoice, credited, credit=credit, refund=refund,
                         out_of_band=out_of_band)
+    if lines:
+        tax = sum(line.tax_amount for line in credit_note_lines)
+    else:  # a lump sum includes tax in the invoice's proportion
+        tax = round_minor(Decimal(invoice.tax) * total / invoice.total) if invoice.total else 0
     return Plan(type="pre_payment" if invoice.status == "open" else "post_payment",
-                amount=total, lines=credit_note_lines, settlement=settlement)
+                amount=total, lines=credit_note_lines, settlement=settlement,
+                subtotal=total - tax, tax=tax)
 
 
 @dataclass(frozen=True)

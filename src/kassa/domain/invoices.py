@@ -19,12 +19,19 @@ class Totals:
     total: int
 
 
-def totals(line_amounts: Iterable[int], tax: int = 0, discount: int = 0) -> Totals:
+def totals(line_amounts: Iterable[int], tax: int = 0, discount: int = 0,
+           total_excluding_tax: int | None = None) -> Totals:
     """Subtotal is the exact sum of the lines; total takes off the discounts and adds tax.
-    No rounding happens here."""
+
+    With tax-inclusive lines, the lines' amounts already hold part of the tax: then the
+    total is the amount excluding tax plus the tax (both exact sums of their parts). No
+    rounding happens here."""
     subtotal = sum(line_amounts)
-    return Totals(subtotal=subtotal, discount=discount, tax=tax,
-                  total=subtotal - discount + tax)
+    if total_excluding_tax is None or (tax == 0 and total_excluding_tax == 0):
+        total = subtotal - discount + tax
+    else:
+        total = total_excluding_tax + tax
+    return Totals(subtotal=subtotal, discount=discount, tax=tax, total=total)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from kassa.core.errors import InvalidRequest
 from kassa.core.ids import new_id
 from kassa.domain import billing as domain
 from kassa.domain import invoices as invoice_domain
-from kassa.services import discounts, events, objects, scoping
+from kassa.services import discounts, events, objects, scoping, taxes
 from kassa.services.invoices import attach_pending_items, compose, finalize, pending_lines
 from kassa.services.schedule import refresh, terms_of
 from kassa.services.usage_billing import line_row, usage_for
@@ -275,8 +275,10 @@ def upcoming_invoice(uow: UnitOfWork, org_id: str, customer_id: str,
             preview.period_end = max(preview.period_end, due.period.end)
     lines.extend(pending_lines(uow, customer, currency, start=len(lines)))
     discounts.apply(uow, preview, lines, billing_at)
-    result = invoice_domain.totals((line.amount for line in lines),
-                                   discount=preview.total_discount)
+    taxes.apply(uow, preview, lines, billing_at)
+    result = invoice_domain.totals((line.amount for line in lines), tax=preview.tax,
+                                   discount=preview.total_discount,
+                                   total_excluding_tax=preview.total_excluding_tax)
     applied = invoice_domain.apply_balance(result.total, customer.balance)
     preview.subtotal, preview.tax, preview.total = result.subtotal, result.tax, result.total
     preview.starting_balance, preview.ending_balance = applied.starting_balance, \

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from kassa.core.errors import InvalidRequest
 from kassa.core.ids import new_id
 from kassa.core.money import normalize_currency, parse_decimal
-from kassa.domain import pricing
+from kassa.domain import pricing, tax
 from kassa.domain.periods import INTERVALS
 from kassa.services import events, objects, scoping
 from kassa.store import models as m
@@ -19,13 +19,22 @@ from kassa.store.uow import UnitOfWork
 MAX_INTERVAL = {"day": 365, "week": 52, "month": 12, "year": 3}
 
 
+def _tax_code(code: str | None, param: str = "tax_code") -> str | None:
+    if code is not None and code not in tax.TAX_CODES:
+        raise InvalidRequest(f"tax_code must be one of {', '.join(tax.TAX_CODES)}.",
+                             param=param)
+    return code
+
+
 def create_product(uow: UnitOfWork, org_id: str, *, name: str, description: str | None = None,
-                   unit_label: str | None = None, active: bool = True,
+                   unit_label: str | None = None, tax_code: str | None = None,
+                   active: bool = True,
                    metadata: dict[str, Any] | None = None) -> m.Product:
     if not name or not name.strip():
         raise InvalidRequest("A product needs a name.", param="name")
     product = m.Product(id=new_id("prod"), org_id=org_id, name=name.strip(),
-                        description=description, unit_label=unit_label, active=active,
+                        description=description, unit_label=unit_label,
+                        tax_code=_tax_code(tax_code), active=active,
                         metadata_=metadata or {}, created=uow.clock.now())
     uow.session.add(product)
     events.record(uow.session, org_id, "product.created", objects.product(product),
@@ -221,12 +230,15 @@ def create_price(uow: UnitOfWork, org_id: str, *, product: str | None = None,
                  currency_options: dict[str, Any] | None = None,
                  customer: str | None = None,
                  nickname: str | None = None, lookup_key: str | None = None,
+                 tax_behavior: str = "exclusive",
                  active: bool = True, metadata: dict[str, Any] | None = None) -> m.Price:
     """Create a price: per unit (flat or per seat), tiered (graduated or volume), package
     (`transform_quantity`), or a percentage of transaction volume. Recurring prices are
     licensed (billed in advance) or metered (usage of `recurring.meter`, billed in arrears).
     A price with `customer` is that customer's own contract price.
     """
+    if tax_behavior not in ("exclusive", "inclusive"):
+        raise InvalidRequest("tax_behavior is exclusive or inclusive.", param="tax_behavior")
     currency = normalize_currency(currency)
     interval = count = usage_type = None
     meter_id = None
@@ -291,7 +303,8 @@ def create_price(uow: UnitOfWork, org_id: str, *, product: str | None = None,
         recurring_usage_type=usage_type, tiers_mode=tiers_mode if stored_tiers else None,
         tiers=stored_tiers, transform_quantity=stored_transform, percentage=stored_percentage,
         meter_id=meter_id, customer_id=customer_id, currency_options=options,
-        nickname=nickname, lookup_key=lookup_key, active=active, metadata_=metadata or {},
+        nickname=nickname, lookup_key=lookup_key, tax_behavior=tax_behavior, active=active,
+        metadata_=metadata or {},
         created=uow.clock.now())
     uow.session.add(price)
     events.record(uow.session, org_id, "price.created", objects.price(price), price.created)
@@ -309,7 +322,9 @@ def _product_for_price(uow: UnitOfWork, org_id: str, product: str | None,
     if not isinstance(product_data, dict) or not product_data.get("name"):
         raise InvalidRequest("product_data needs a name.", param="product_data[name]")
     row = m.Product(id=new_id("prod"), org_id=org_id, name=str(product_data["name"]),
-                    unit_label=product_data.get("unit_label"), active=True, metadata_={},
+                    unit_label=product_data.get("unit_label"),
+                    tax_code=_tax_code(product_data.get("tax_code"), "product_data[tax_code]"),
+                    active=True, metadata_={},
                     created=uow.clock.now())
     uow.session.add(row)
     events.record(uow.session, org_id, "product.created", objects.product(row), row.created)

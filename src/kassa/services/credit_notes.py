@@ -151,20 +151,25 @@ def _prepare(uow: UnitOfWork, org_id: str, params: dict[str, Any]) -> _Prepared:
 def _build(prepared: _Prepared, params: dict[str, Any], *, stored: bool) -> m.CreditNote:
     """The credit note row of a plan; without ids unless it is to be stored."""
     invoice, plan, settlement = prepared.invoice, prepared.plan, prepared.plan.settlement
+    categories = {line.id: (line.tax_category, line.tax_rate) for line in invoice.lines
+                  if line.tax_category}
     note = m.CreditNote(
         id=new_id("cn") if stored else None, org_id=invoice.org_id,
         customer_id=invoice.customer_id, invoice_id=invoice.id, number=None,
         status="issued", type=plan.type, currency=invoice.currency,
         reason=params.get("reason"), memo=params.get("memo"),
-        subtotal=plan.amount, total=plan.amount, amount=plan.amount,
+        subtotal=plan.subtotal, tax=plan.tax, total=plan.amount, amount=plan.amount,
         pre_payment_amount=settlement.pre_payment, credit_amount=settlement.credit,
         refund_amount=settlement.refund, out_of_band_amount=settlement.out_of_band,
         metadata_=params.get("metadata") or {}, created=prepared.now, voided_at=None)
     note.lines = [m.CreditNoteLine(
         id=new_id("cnli") if stored else None, org_id=invoice.org_id, position=position,
         type=line.type, invoice_line_id=line.invoice_line, description=line.description,
-        quantity=line.quantity, unit_amount_decimal=line.unit_amount, amount=line.amount)
-        for position, line in enumerate(plan.lines)]
+        quantity=line.quantity, unit_amount_decimal=line.unit_amount, amount=line.amount,
+        tax_amount=line.tax_amount, tax_category=taxed[0] if taxed else None,
+        tax_rate=taxed[1] if taxed else None)
+        for position, line in enumerate(plan.lines)
+        for taxed in [categories.get(line.invoice_line or "")]]
     return note
 
 
@@ -197,7 +202,9 @@ def _invoice(invoice: m.Invoice) -> domain.Invoice:
         lines=tuple(domain.InvoiceLine(
             id=line.id, description=line.description, quantity=line.quantity,
             unit_amount=line.unit_amount_decimal, amount=line.amount,
-            discount_amount=line.discount_amount or 0) for line in invoice.lines))
+            discount_amount=line.discount_amount or 0, tax_amount=line.tax_amount or 0,
+            inclusive=line.tax_behavior == "inclusive") for line in invoice.lines),
+        tax=invoice.tax or 0)
 
 
 def _credited(uow: UnitOfWork, invoice: m.Invoice) -> domain.Credited:

@@ -68,6 +68,9 @@ def _apply(uow: UnitOfWork, org_id: str, customer: m.Customer, fields: dict[str,
             field = "test_clock_id"
         elif field == "metadata":
             field = "metadata_"
+        if field == "vat_id" and value != customer.vat_id:
+            # A new VAT id has not been checked with VIES yet.
+            customer.vat_status, customer.vat_checked_at = "unchecked", None
         setattr(customer, field, value)
 
 

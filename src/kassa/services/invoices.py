@@ -15,7 +15,7 @@ from kassa.core.ids import new_id
 from kassa.core.money import normalize_currency, round_minor
 from kassa.domain import invoices as domain
 from kassa.domain import numbering, pricing
-from kassa.services import discounts, events, objects, scoping
+from kassa.services import discounts, events, objects, scoping, taxes
 from kassa.services.catalog import model_of, parse_unit_amount
 from kassa.services.customers import now_for, record_balance_change
 from kassa.services.organizations import timezone_of
@@ -29,9 +29,12 @@ COLLECTION_METHODS = ("charge_automatically", "send_invoice")
 
 
 def recompute(invoice: m.Invoice) -> None:
-    """Totals of a draft from its lines: subtotal and total are exact sums, never rounded."""
+    """Totals of a draft from its lines: exact sums, never rounded here. `total` is what the
+    lines come to after their discounts, plus the tax of tax-exclusive lines (an inclusive
+    line's amount already holds its tax)."""
     result = domain.totals((line.amount for line in invoice.lines), tax=invoice.tax or 0,
-                           discount=sum(line.discount_amount or 0 for line in invoice.lines))
+                           discount=sum(line.discount_amount or 0 for line in invoice.lines),
+                           total_excluding_tax=invoice.total_excluding_tax)
     invoice.subtotal, invoice.total = result.subtotal, result.total
     invoice.total_discount = result.discount
     invoice.amount_due = max(result.total, 0)
@@ -39,8 +42,9 @@ def recompute(invoice: m.Invoice) -> None:
 
 
 def compose(uow: UnitOfWork, invoice: m.Invoice, at: datetime) -> None:
-    """Apply the customer's discounts to a draft's lines, then total it."""
+    """Apply the customer's discounts to a draft's lines, then tax, then total it."""
     discounts.apply(uow, invoice, invoice.lines, at)
+    taxes.apply(uow, invoice, invoice.lines, at)
     recompute(invoice)
 
 

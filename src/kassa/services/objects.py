@@ -47,7 +47,9 @@ def organization(org: m.Organization) -> dict[str, Any]:
         "invoice_number_format": org.invoice_number_format, "brand_color": org.brand_color,
         "logo_url": org.logo_url, "draft_grace_seconds": org.draft_grace_seconds,
         "invoice_lead_days": org.invoice_lead_days, "days_until_due": org.days_until_due,
-        "proration_granularity": org.proration_granularity, "created": _ts(org.created),
+        "proration_granularity": org.proration_granularity,
+        "automatic_tax": org.automatic_tax, "reporting_currency": org.reporting_currency,
+        "created": _ts(org.created),
     }
 
 
@@ -61,6 +63,7 @@ def customer(c: m.Customer) -> dict[str, Any]:
     return {
         "id": c.id, "object": "customer", "name": c.name, "email": c.email,
         "address": c.address or None, "country": c.country, "vat_id": c.vat_id,
+        "vat_status": c.vat_status, "vat_checked_at": _ts(c.vat_checked_at),
         "currency": c.currency, "timezone": c.timezone, "preferred_locales":
         [c.locale] if c.locale else [], "tax_exempt": c.tax_exempt, "metadata": c.metadata_,
         "external_id": c.external_id, "balance": c.balance, "test_clock": c.test_clock_id,
@@ -77,7 +80,8 @@ def balance_transaction(t: m.BalanceTransaction) -> dict[str, Any]:
 
 def product(p: m.Product) -> dict[str, Any]:
     return {"id": p.id, "object": "product", "name": p.name, "description": p.description,
-            "unit_label": p.unit_label, "active": p.active, "metadata": p.metadata_,
+            "unit_label": p.unit_label, "tax_code": p.tax_code, "active": p.active,
+            "metadata": p.metadata_,
             "created": _ts(p.created)}
 
 
@@ -95,7 +99,8 @@ def price(p: m.Price) -> dict[str, Any]:
         "tiers_mode": p.tiers_mode, "tiers": _tiers(p), "transform_quantity": p.transform_quantity,
         "percentage": p.percentage, "customer": p.customer_id,
         "currency_options": _currency_options(p), "nickname": p.nickname,
-        "lookup_key": p.lookup_key, "active": p.active, "metadata": p.metadata_,
+        "lookup_key": p.lookup_key, "tax_behavior": p.tax_behavior, "active": p.active,
+        "metadata": p.metadata_,
         "created": _ts(p.created),
     }
 
@@ -228,6 +233,12 @@ def invoice_line(line: m.InvoiceLine) -> dict[str, Any]:
         "proration": line.proration,
         "proration_fraction": _dec(line.proration_fraction),
         "discount_amount": line.discount_amount or 0,
+        "tax_behavior": line.tax_behavior, "tax_code": line.tax_code,
+        "amount_excluding_tax": line.amount_excluding_tax,
+        "tax_amounts": [] if line.tax_category is None else [{
+            "amount": line.tax_amount, "category": line.tax_category,
+            "rate": _dec(line.tax_rate), "country": line.tax_country,
+            "region": line.tax_region, "tax_rate": line.tax_rate_id}],
     }
 
 
@@ -241,6 +252,9 @@ def invoice(i: m.Invoice, lines: list[m.InvoiceLine] | None = None) -> dict[str,
         "period_end": _ts(i.period_end), "subtotal": i.subtotal, "tax": i.tax,
         "total_discount_amounts": (i.discounts or {}).get("discounts", []),
         "total_discount": i.total_discount or 0, "total": i.total,
+        "total_excluding_tax": i.total_excluding_tax,
+        "tax_breakdown": i.tax_breakdown or [],
+        "supply_date": _ts(i.supply_date),
         "starting_balance": i.starting_balance,
         "ending_balance": i.ending_balance, "amount_due": i.amount_due,
         "amount_paid": i.amount_paid, "amount_remaining": i.amount_remaining,
@@ -281,7 +295,10 @@ def credit_note_line(line: m.CreditNoteLine) -> dict[str, Any]:
     return {"id": line.id, "object": "credit_note_line_item", "type": line.type,
             "invoice_line": line.invoice_line_id, "description": line.description,
             "quantity": line.quantity, "unit_amount_decimal": _dec(line.unit_amount_decimal),
-            "amount": line.amount}
+            "amount": line.amount,
+            "tax_amounts": [] if line.tax_category is None else [{
+                "amount": line.tax_amount or 0, "category": line.tax_category,
+                "rate": _dec(line.tax_rate)}]}
 
 
 def credit_note(cn: m.CreditNote) -> dict[str, Any]:
@@ -290,7 +307,7 @@ def credit_note(cn: m.CreditNote) -> dict[str, Any]:
         "id": cn.id, "object": "credit_note", "number": cn.number, "invoice": cn.invoice_id,
         "customer": cn.customer_id, "status": cn.status, "type": cn.type,
         "currency": cn.currency, "amount": cn.amount, "subtotal": cn.subtotal,
-        "total": cn.total, "pre_payment_amount": cn.pre_payment_amount,
+        "tax": cn.tax or 0, "total": cn.total, "pre_payment_amount": cn.pre_payment_amount,
         "credit_amount": cn.credit_amount, "refund_amount": cn.refund_amount,
         "out_of_band_amount": cn.out_of_band_amount, "reason": cn.reason, "memo": cn.memo,
         "lines": {"object": "list", "data": [credit_note_line(line) for line in cn.lines]},
@@ -396,3 +413,20 @@ def price_migration_preview(plan: Plan) -> dict[str, Any]:
             "skipped": [{"subscription": skip.subscription.id,
                          "customer": skip.subscription.customer_id, "reason": skip.reason,
                          "message": skip.message} for skip in plan.skipped]}
+
+
+def tax_rate(r: m.TaxRate) -> dict[str, Any]:
+    return {"id": r.id, "object": "tax_rate", "display_name": r.display_name,
+            "description": r.description, "tax_type": r.tax_type, "country": r.country,
+            "state": r.state,
+            "jurisdiction": r.country + (f"-{r.state}" if r.state else ""),
+            "percentage": decimal_text(r.percentage), "inclusive": r.inclusive,
+            "valid_from": _ts(r.valid_from), "valid_until": _ts(r.valid_until),
+            "active": r.active, "metadata": r.metadata_, "created": _ts(r.created)}
+
+
+def exchange_rate(x: m.ExchangeRate) -> dict[str, Any]:
+    """A rate for reports: one `base` bought `rate` units of `currency` on `date`."""
+    return {"id": x.id, "object": "exchange_rate", "date": x.date.date().isoformat(),
+            "base": x.base, "currency": x.currency, "rate": decimal_text(x.rate),
+            "source": x.source, "created": _ts(x.created)}

@@ -75,6 +75,11 @@ def update_settings(org: m.Organization, settings: dict[str, Any]) -> None:
                     or not 0 <= value <= _BOUNDS[field]:
                 raise InvalidRequest(f"{field} must be an integer from 0 to {_BOUNDS[field]}.",
                                      param=field)
+        elif field == "automatic_tax":
+            if not isinstance(value, bool):
+                raise InvalidRequest("automatic_tax is true or false.", param=field)
+        elif field == "reporting_currency":
+            value = normalize_currency(value, param=field)
         elif field == "proration_granularity":
             if value not in ("second", "day"):
                 raise InvalidRequest("proration_granularity is second or day.", param=field)

@@ -7,10 +7,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
 from stdnum import iban as stdnum_iban
+from stdnum.ch import vat as ch_vat
 from stdnum.eu import vat as eu_vat
 from stdnum.exceptions import ValidationError
+from stdnum.gb import vat as gb_vat
+from stdnum.no import mva as no_mva
+from stdnum.util import clean
 
 from kassa.core.errors import InvalidRequest
+from kassa.domain import vat_ids, vat_rates
 
 # Babel's territory list also has CLDR pseudo-regions and reserved codes that are no country.
 _NOT_COUNTRIES = frozenset({"AC", "CP", "CQ", "DG", "EA", "EU", "EZ", "IC", "QO", "TA", "UN",
@@ -45,13 +50,39 @@ def locale(value: Any, *, param: str) -> str:
     return str(value)
 
 
+# VAT ids outside the EU (and Northern Ireland's XI, which stdnum.eu.vat knows): the stdnum
+# module that checks them, and the prefix to put back where its compact form drops it.
+_NON_EU_VAT = {"GB": (gb_vat, "GB"), "CH": (ch_vat, ""), "NO": (no_mva, "NO")}
+
+
 def vat_id(value: Any, *, param: str) -> str:
-    """A VAT id in compact form, checked for format and check digits (EU via python-stdnum)."""
+    """A VAT id in compact form ("NL004495445B01"; Greece as "EL..."), checked for format and
+    check digits by python-stdnum: EU member states, XI, GB, CH and NO. The error names the
+    format the country expects."""
+    def invalid(message: str) -> InvalidRequest:
+        return InvalidRequest(message, param=param, code="tax_id_invalid")
+
+    example = vat_ids.FORMATS["NL"].example
+    if not isinstance(value, str):
+        raise invalid(f"A VAT id is a string with its country prefix, such as {example}.")
+    prefix = clean(value, " -./,:").upper()[:2]
+    if len(prefix) < 2 or not prefix.isalpha():
+        raise invalid(f"Invalid VAT id {value!r}: it starts with its country prefix, as in "
+                      f"{example}.")
+    prefix = vat_rates.vat_prefix(vat_rates.country_of_vat_prefix(prefix))  # GR -> EL
+    expected = vat_ids.format_of(prefix)
+    if expected is None:
+        raise invalid(f"Unknown VAT id country prefix '{prefix}': Kassa knows the EU member "
+                      "states (EL for Greece), XI, GB, CH and NO.")
     try:
-        return str(eu_vat.validate(value))
+        if prefix in _NON_EU_VAT:
+            module, kept = _NON_EU_VAT[prefix]
+            return kept + str(module.validate(value))
+        compact = str(eu_vat.validate(value))
     except (ValidationError, TypeError, AttributeError):
-        raise InvalidRequest(f"Invalid VAT id: {value!r}.", param=param,
-                             code="tax_id_invalid") from None
+        raise invalid(f"Not a valid {expected.adjective} VAT number: expected "
+                      f"{expected.expected}.") from None
+    return prefix + compact[2:]
 
 
 def iban(value: Any, *, param: str) -> str:

@@ -63,6 +63,10 @@ class Organization(Base):
     invoice_lead_days: Mapped[int] = mapped_column(default=0)
     days_until_due: Mapped[int] = mapped_column(default=14)
     proration_granularity: Mapped[str] = mapped_column(String(10), default="second")
+    # The currency reports are in (None: the default currency); exchange rates convert.
+    reporting_currency: Mapped[str | None] = mapped_column(String(3))
+    # Kassa computes tax on every invoice (Stripe's automatic_tax); off: no tax at all.
+    automatic_tax: Mapped[bool] = mapped_column(Boolean, default=True)
     created: Mapped[datetime]
 
 
@@ -104,6 +108,9 @@ class Customer(Base):
     timezone: Mapped[str | None] = mapped_column(String(64))
     locale: Mapped[str | None] = mapped_column(String(16))
     tax_exempt: Mapped[str] = mapped_column(String(10), default="none")
+    # The VAT id's check with the EU's VIES: unchecked | valid | invalid | unavailable.
+    vat_status: Mapped[str] = mapped_column(String(12), default="unchecked")
+    vat_checked_at: Mapped[datetime | None]
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
     external_id: Mapped[str | None] = mapped_column(String(200))
     balance: Mapped[int] = mapped_column(default=0)
@@ -136,6 +143,8 @@ class Product(Base):
     description: Mapped[str | None] = mapped_column(Text)
     # What one unit of quantity is called on invoices ("seat"), as Stripe's unit_label.
     unit_label: Mapped[str | None] = mapped_column(String(12))
+    # What kind of supply it is for tax (domain/tax.py TAX_CODES); None: a digital service.
+    tax_code: Mapped[str | None] = mapped_column(String(40))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
     created: Mapped[datetime]
@@ -160,6 +169,8 @@ class Price(Base):
     currency_options: Mapped[dict[str, Any]] = mapped_column(default=dict)
     meter_id: Mapped[str | None] = mapped_column(ForeignKey("meters.id"))
     percentage: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # exclusive: tax is added on top; inclusive: the amount includes tax, extracted.
+    tax_behavior: Mapped[str] = mapped_column(String(12), default="exclusive")
     customer_id: Mapped[str | None] = mapped_column(ForeignKey("customers.id"))
     nickname: Mapped[str | None] = mapped_column(String(250))
     lookup_key: Mapped[str | None] = mapped_column(String(200))
@@ -285,6 +296,11 @@ class Invoice(Base):
     customer_vat_id: Mapped[str | None] = mapped_column(String(40))
     total_discount: Mapped[int] = mapped_column(default=0)
     discounts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    total_excluding_tax: Mapped[int] = mapped_column(default=0)
+    # One entry per tax group (category, rate, country): taxable amount, tax, legal note.
+    tax_breakdown: Mapped[list[Any] | None] = mapped_column(JSON)
+    # When the supply took place for tax: the rates valid then apply.
+    supply_date: Mapped[datetime | None]
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
     created: Mapped[datetime]
     finalized_at: Mapped[datetime | None]
@@ -321,6 +337,17 @@ class InvoiceLine(Base):
     quantity_decimal: Mapped[Decimal | None]
     tier: Mapped[int | None] = mapped_column(Integer)
     discount_amount: Mapped[int] = mapped_column(default=0)
+    # exclusive | inclusive: whether `amount` includes the tax.
+    tax_behavior: Mapped[str] = mapped_column(String(12), default="exclusive")
+    tax_code: Mapped[str | None] = mapped_column(String(40))
+    # The tax decision (EN 16931 category code: S, Z, E, AE, K, G, O) and its share.
+    tax_category: Mapped[str | None] = mapped_column(String(4))
+    tax_rate: Mapped[Decimal | None]
+    tax_country: Mapped[str | None] = mapped_column(String(2))
+    tax_region: Mapped[str | None] = mapped_column(String(10))
+    tax_rate_id: Mapped[str | None] = mapped_column(String(40))
+    tax_amount: Mapped[int] = mapped_column(default=0)
+    amount_excluding_tax: Mapped[int] = mapped_column(default=0)
 
     invoice: Mapped[Invoice] = relationship(back_populates="lines")
 
@@ -603,6 +630,8 @@ class CreditNote(Base):
     reason: Mapped[str | None] = mapped_column(String(40))
     memo: Mapped[str | None] = mapped_column(Text)
     subtotal: Mapped[int]
+    tax: Mapped[int] = mapped_column(default=0)
+    tax_breakdown: Mapped[list[Any] | None] = mapped_column(JSON)
     total: Mapped[int]
     amount: Mapped[int]
     # How the amount is settled: reduces the open invoice, goes to the customer's balance,
@@ -633,6 +662,9 @@ class CreditNoteLine(Base):
     quantity: Mapped[int] = mapped_column(default=1)
     unit_amount_decimal: Mapped[Decimal | None]
     amount: Mapped[int]
+    tax_category: Mapped[str | None] = mapped_column(String(4))
+    tax_rate: Mapped[Decimal | None]
+    tax_amount: Mapped[int] = mapped_column(default=0)
 
     credit_note: Mapped[CreditNote] = relationship(back_populates="lines")
 
@@ -673,3 +705,43 @@ class PriceMigrationEntry(Base):
     notified_at: Mapped[datetime | None]
     applied_at: Mapped[datetime | None]
     status: Mapped[str] = mapped_column(String(20))  # scheduled | applied | canceled
+
+
+class TaxRate(Base):
+    """A tax rate the seller maintains for a jurisdiction outside the built-in EU VAT table:
+    GST, HST, PST, US state sales tax. Ranges of validity for one jurisdiction never
+    overlap."""
+
+    __tablename__ = "tax_rates"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = _org()
+    display_name: Mapped[str] = mapped_column(String(50))
+    description: Mapped[str | None] = mapped_column(Text)
+    tax_type: Mapped[str] = mapped_column(String(20))  # gst, hst, pst, qst, sales_tax, vat
+    country: Mapped[str] = mapped_column(String(2))
+    state: Mapped[str | None] = mapped_column(String(10))
+    percentage: Mapped[Decimal]
+    inclusive: Mapped[bool] = mapped_column(Boolean, default=False)
+    valid_from: Mapped[datetime | None]
+    valid_until: Mapped[datetime | None]
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    created: Mapped[datetime]
+
+
+class ExchangeRate(Base):
+    """How many units of `currency` one unit of `base` bought on `date`, for reporting in the
+    organization's currency only; never used to change what a customer is billed."""
+
+    __tablename__ = "exchange_rates"
+    __table_args__ = (UniqueConstraint("org_id", "date", "base", "currency"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = _org()
+    date: Mapped[datetime]
+    base: Mapped[str] = mapped_column(String(3))
+    currency: Mapped[str] = mapped_column(String(3))
+    rate: Mapped[Decimal]
+    source: Mapped[str] = mapped_column(String(40), default="manual")
+    created: Mapped[datetime]

@@ -1,0 +1,1 @@
+"""The outside world behind small protocols: gateways, bank files, documents, mail, rates."""

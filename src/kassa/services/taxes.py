@@ -1,0 +1,122 @@
+"""Tax on invoices: the organization is the seller, the customer the buyer; the domain decides
+each line's tax and rounds per group (domain/tax.py). Runs whenever a draft is composed, and
+at finalization with the supply date fixed, so an open invoice's tax never changes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any, Protocol
+
+from sqlalchemy import select
+
+from kassa.domain import tax as domain
+from kassa.services.organizations import timezone_of
+from kassa.services.tax_rates import rate_terms
+from kassa.store import models as m
+from kassa.store.uow import UnitOfWork
+
+
+class TaxProvider(Protocol):
+    """What computes an invoice's tax: the built-in engine, or an external calculator."""
+
+    def calculate(self, seller: domain.Party, buyer: domain.Party, on: date,
+                  lines: Sequence[tuple[int, str | None, bool]],
+                  seller_rates: Sequence[domain.SellerRate]) -> domain.Result:
+        """`lines` are (amount after discounts, tax code, inclusive)."""
+        ...
+
+
+class BuiltinTaxProvider:
+    """Kassa's own engine: EU VAT from the rate table, other taxes from the seller's rates."""
+
+    def calculate(self, seller: domain.Party, buyer: domain.Party, on: date,
+                  lines: Sequence[tuple[int, str | None, bool]],
+                  seller_rates: Sequence[domain.SellerRate]) -> domain.Result:
+        return domain.compute([
+            domain.TaxableLine(amount, domain.decide(seller, buyer, code, on, seller_rates),
+                               inclusive) for amount, code, inclusive in lines])
+
+
+PROVIDER: TaxProvider = BuiltinTaxProvider()
+
+
+def buyer_of(customer: m.Customer) -> domain.Party:
+    address = customer.address or {}
+    country = customer.country or address.get("country")
+    return domain.Party(
+        country=country.upper() if country else None,
+        region=(address.get("state") or None),
+        business=bool(customer.vat_id) and customer.vat_status != "invalid",
+        exempt=customer.tax_exempt if customer.tax_exempt in ("exempt", "reverse")
+        else "none")  # type: ignore[arg-type]
+
+
+def _price_terms(uow: UnitOfWork, lines: Sequence[m.InvoiceLine]) -> dict[str, tuple[str, str |
+                                                                                     None]]:
+    """Each priced line's tax behavior and its product's tax code."""
+    ids = {line.price_id for line in lines if line.price_id}
+    if not ids:
+        return {}
+    rows = uow.session.execute(select(m.Price.id, m.Price.tax_behavior, m.Product.tax_code)
+                               .join(m.Product, m.Product.id == m.Price.product_id)
+                               .where(m.Price.id.in_(ids)))
+    return {price_id: (behavior, code) for price_id, behavior, code in rows}
+
+
+def apply(uow: UnitOfWork, invoice: m.Invoice, lines: list[m.InvoiceLine],
+          at: datetime) -> None:
+    """Decide and compute every line's tax and the invoice's tax breakdown (after
+    discounts)."""
+    with uow.session.no_autoflush:
+        org = uow.session.get(m.Organization, invoice.org_id)
+        customer = uow.session.get(m.Customer, invoice.customer_id)
+        assert org is not None and customer is not None
+        terms = _price_terms(uow, lines)
+        rates = rate_terms(uow, org.id)
+    invoice.supply_date = invoice.billing_at or at
+    if not org.automatic_tax:
+        _untaxed(invoice, lines)
+        return
+    on = invoice.supply_date.astimezone(timezone_of(org, customer)).date()
+    for line in lines:
+        behavior, code = terms.get(line.price_id or "", ("exclusive", None))
+        line.tax_behavior, line.tax_code = behavior, code
+    result = PROVIDER.calculate(
+        domain.Party(org.country), buyer_of(customer), on,
+        [(line.amount - (line.discount_amount or 0), line.tax_code,
+          line.tax_behavior == "inclusive") for line in lines], rates)
+    for line, taxed in zip(lines, result.lines, strict=True):
+        line.tax_amount = taxed.tax_amount
+        line.amount_excluding_tax = taxed.amount_excluding_tax
+        first = taxed.components[0][0] if taxed.components else None
+        line.tax_category = first.category if first else None
+        line.tax_rate = sum((c.rate for c, _ in taxed.components), start=first.rate * 0) \
+            if first else None
+        line.tax_country = first.country if first else None
+        line.tax_region = first.region if first else None
+        line.tax_rate_id = first.rate_id if first else None
+    invoice.tax = result.tax
+    invoice.total_excluding_tax = result.total_excluding_tax
+    locale = customer.locale or org.locale
+    invoice.tax_breakdown = [_entry(group, locale) for group in result.groups] or None
+
+
+def _untaxed(invoice: m.Invoice, lines: list[m.InvoiceLine]) -> None:
+    for line in lines:
+        line.tax_amount, line.tax_category, line.tax_rate = 0, None, None
+        line.tax_country = line.tax_region = line.tax_rate_id = None
+        line.amount_excluding_tax = line.amount - (line.discount_amount or 0)
+    invoice.tax = 0
+    invoice.total_excluding_tax = sum(line.amount_excluding_tax for line in lines)
+    invoice.tax_breakdown = None
+
+
+def _entry(group: domain.Group, locale: str | None) -> dict[str, Any]:
+    component = group.component
+    return {"category": component.category, "rate": domain.rate_text(component.rate),
+            "country": component.country, "region": component.region,
+            "tax_type": component.tax_type, "name": component.name,
+            "tax_rate": component.rate_id, "taxable_amount": group.taxable_amount,
+            "tax_amount": group.tax_amount, "note_code": component.note,
+            "note": domain.note_text(component.note, locale)}
