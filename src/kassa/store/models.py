@@ -67,6 +67,9 @@ class Organization(Base):
     reporting_currency: Mapped[str | None] = mapped_column(String(3))
     # Kassa computes tax on every invoice (Stripe's automatic_tax); off: no tax at all.
     automatic_tax: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Customer e-mails: which kinds are off, reminder lead days, sender (services/emails.py).
+    email_settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    support_email: Mapped[str | None] = mapped_column(String(320))
     created: Mapped[datetime]
 
 
@@ -301,6 +304,8 @@ class Invoice(Base):
     tax_breakdown: Mapped[list[Any] | None] = mapped_column(JSON)
     # When the supply took place for tax: the rates valid then apply.
     supply_date: Mapped[datetime | None]
+    # The unguessable token of the invoice's public hosted page (set at finalization).
+    hosted_token: Mapped[str | None] = mapped_column(String(64), unique=True)
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
     created: Mapped[datetime]
     finalized_at: Mapped[datetime | None]
@@ -744,4 +749,52 @@ class ExchangeRate(Base):
     currency: Mapped[str] = mapped_column(String(3))
     rate: Mapped[Decimal]
     source: Mapped[str] = mapped_column(String(40), default="manual")
+    created: Mapped[datetime]
+
+
+class Document(Base):
+    """A rendered document (an invoice's PDF, a credit note's UBL...), rendered once and kept
+    in the file store; re-downloads serve the stored file."""
+
+    __tablename__ = "documents"
+    __table_args__ = (UniqueConstraint("object_id", "format", "locale"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = _org()
+    object_type: Mapped[str] = mapped_column(String(20))  # invoice | credit_note | statement
+    object_id: Mapped[str] = mapped_column(String(40), index=True)
+    format: Mapped[str] = mapped_column(String(10))  # pdf | html | ubl
+    locale: Mapped[str] = mapped_column(String(16))
+    path: Mapped[str] = mapped_column(String(500))  # relative to the file store's root
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int]
+    created: Mapped[datetime]
+
+
+class EmailMessage(Base):
+    """An e-mail in the outbox: written in the transaction that caused it, delivered at least
+    once by the delivery job (retried with backoff), never twice for one `dedupe_key`."""
+
+    __tablename__ = "email_messages"
+    __table_args__ = (UniqueConstraint("org_id", "dedupe_key"),
+                      Index("ix_email_messages_due", "status", "next_attempt_at"))
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = _org()
+    customer_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    dedupe_key: Mapped[str] = mapped_column(String(200))
+    locale: Mapped[str] = mapped_column(String(16), default="en")
+    to_address: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(String(300))
+    text_body: Mapped[str] = mapped_column(Text)
+    html_body: Mapped[str | None] = mapped_column(Text)
+    # [{"filename", "content_type", "document_id"}]
+    attachments: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(12), default="pending")  # pending|sent|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    message_id: Mapped[str | None] = mapped_column(String(200))
+    sent_at: Mapped[datetime | None]
     created: Mapped[datetime]
