@@ -241,6 +241,60 @@ def import_ecb(path: Annotated[Path, typer.Argument(
                       + ", ".join(result.skipped_currencies))
 
 
+emails_app = typer.Typer(help="The e-mail outbox: customer e-mails and their delivery.",
+                         no_args_is_help=True)
+app.add_typer(emails_app, name="emails")
+
+
+@emails_app.command("send")
+def send_emails(burst: Annotated[bool, typer.Option(
+        help="Send what is due and exit (default: keep sending every 30 seconds)")] = False,
+                ) -> None:
+    """Deliver the due e-mails through KASSA_SMTP_HOST (retries with backoff)."""
+    import time
+
+    from kassa.jobs.emails import deliver_emails
+
+    kassa = _kassa()
+    if kassa.mailer is None:
+        err.print("[red]error:[/] mail is off: set KASSA_SMTP_HOST (messages stay pending).")
+        raise typer.Exit(1)
+    with _readable_errors():
+        _migrate(kassa)
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+        while True:
+            result = deliver_emails(kassa)
+            console.print(f"Sent {result.sent} e-mails ({result.retrying} to retry, "
+                          f"{result.failed} failed).")
+            if burst:
+                break
+            time.sleep(30)
+
+
+@emails_app.command("list")
+def list_emails(status: Annotated[str | None, typer.Option(
+                    help="pending, sent or failed")] = None,
+                limit: Annotated[int, typer.Option(help="At most this many")] = 50,
+                org: OrgOption = None) -> None:
+    """The newest e-mails in the outbox."""
+    from rich.table import Table
+
+    from kassa.services.emails import list_messages
+
+    kassa = _kassa()
+    with _readable_errors():
+        _migrate(kassa)
+        org_id = _organization_id(kassa, org)
+        with kassa.uow() as uow:
+            rows = list_messages(uow, org_id, status=status, limit=min(limit, 100)).rows
+    table = Table("id", "created", "status", "kind", "to", "subject", "attempts", "last error")
+    for row in rows:
+        table.add_row(row.id, f"{row.created:%Y-%m-%d %H:%M}", row.status, row.kind,
+                      escape(row.to_address), escape(row.subject), str(row.attempts),
+                      escape((row.last_error or "")[:60]))
+    console.print(table)
+
+
 def main() -> None:
     try:
         app()

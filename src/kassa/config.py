@@ -7,10 +7,13 @@ import secrets
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from kassa.adapters.files import FileStore, LocalFileStore
+from kassa.adapters.mail import DEFAULT_PORTS, SECURITIES, Mailer, Security, SmtpMailer
 from kassa.adapters.vies import DisabledChecker, VatChecker, ViesChecker
 from kassa.core.clock import Clock, SystemClock
 from kassa.store.db import make_engine, make_session_factory
@@ -31,6 +34,17 @@ class Settings:
     KASSA_VIES_URL      the EU's VIES REST API for checking VAT ids, e.g.
                         https://ec.europa.eu/taxation_customs/vies/rest-api (default empty:
                         no checks, VAT ids stay "unchecked")
+    KASSA_SMTP_HOST     the SMTP relay customer e-mails go through (default empty: mail is
+                        off, messages wait in the outbox as pending; `kassa emails list`)
+    KASSA_SMTP_PORT     default by security: 25 (none), 587 (starttls), 465 (tls)
+    KASSA_SMTP_SECURITY none | starttls (default) | tls
+    KASSA_SMTP_USER, KASSA_SMTP_PASSWORD   log in when a user is given
+    KASSA_MAIL_FROM     the From address, e.g. billing@kassa.example (default: the
+                        organization's support e-mail); replies go to the support e-mail
+    KASSA_FILES_DIR     where rendered documents (invoice PDFs...) are kept
+                        (default {data_dir}/files)
+    KASSA_PUBLIC_URL    the address customers reach Kassa at, for links in documents
+                        (default http://127.0.0.1:8000)
     """
 
     data_dir: Path
@@ -38,6 +52,14 @@ class Settings:
     secret_key: str | None = None
     mode: str = "development"
     vies_url: str = ""
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_security: Security = "starttls"
+    smtp_user: str = ""
+    smtp_password: str = ""
+    mail_from: str = ""
+    files_dir: Path | None = None
+    public_url: str = "http://127.0.0.1:8000"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -46,11 +68,29 @@ class Settings:
         return cls(data_dir=data_dir, database_url=url,
                    secret_key=os.environ.get("KASSA_SECRET_KEY") or None,
                    mode=os.environ.get("KASSA_MODE", "development"),
-                   vies_url=os.environ.get("KASSA_VIES_URL", "").strip())
+                   vies_url=os.environ.get("KASSA_VIES_URL", "").strip(),
+                   files_dir=(Path(os.environ["KASSA_FILES_DIR"]).resolve()
+                              if os.environ.get("KASSA_FILES_DIR") else None),
+                   public_url=(os.environ.get("KASSA_PUBLIC_URL", "").strip().rstrip("/")
+                               or "http://127.0.0.1:8000"),
+                   **_smtp_from_env())
 
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def _smtp_from_env() -> dict[str, Any]:
+    security = os.environ.get("KASSA_SMTP_SECURITY", "starttls").strip().lower()
+    if security not in SECURITIES:
+        raise ValueError(f"KASSA_SMTP_SECURITY must be one of {', '.join(SECURITIES)}")
+    port = os.environ.get("KASSA_SMTP_PORT", "").strip()
+    return {"smtp_host": os.environ.get("KASSA_SMTP_HOST", "").strip(),
+            "smtp_port": int(port) if port else DEFAULT_PORTS[security],
+            "smtp_security": security,
+            "smtp_user": os.environ.get("KASSA_SMTP_USER", ""),
+            "smtp_password": os.environ.get("KASSA_SMTP_PASSWORD", ""),
+            "mail_from": os.environ.get("KASSA_MAIL_FROM", "").strip()}
 
 
 @dataclass
@@ -72,6 +112,20 @@ class Kassa:
         if self.settings.vies_url:
             return ViesChecker(self.settings.vies_url)
         return DisabledChecker()
+
+    @cached_property
+    def mailer(self) -> Mailer | None:
+        """The SMTP relay when KASSA_SMTP_HOST is set; None: mail is off."""
+        s = self.settings
+        if not s.smtp_host:
+            return None
+        return SmtpMailer(s.smtp_host, s.smtp_port, s.smtp_security, s.smtp_user or None,
+                          s.smtp_password or None)
+
+    @cached_property
+    def files(self) -> FileStore:
+        """Where rendered documents are kept."""
+        return LocalFileStore(self.settings.files_dir or self.settings.data_dir / "files")
 
     @cached_property
     def session_factory(self) -> sessionmaker[Session]:

@@ -4,10 +4,12 @@ whole year on a test clock in seconds, through exactly the code that bills in re
 from __future__ import annotations
 
 import random
+import shutil
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from time import perf_counter
 from typing import Any
 
 from rich.console import Console
@@ -19,7 +21,15 @@ from kassa import demo_models
 from kassa.config import Kassa, Settings
 from kassa.core.clock import to_unix
 from kassa.core.money import to_major
-from kassa.services import catalog, customers, invoices, organizations, subscriptions, test_clocks
+from kassa.services import (
+    catalog,
+    customers,
+    documents,
+    invoices,
+    organizations,
+    subscriptions,
+    test_clocks,
+)
 from kassa.store import models as m
 from kassa.store.migrate import upgrade
 
@@ -53,8 +63,11 @@ def fresh_instance(settings: Settings) -> Kassa:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     for suffix in ("", "-wal", "-shm"):
         path.with_name(path.name + suffix).unlink(missing_ok=True)
+    files = settings.data_dir / "demo-files"  # the demo's own documents, never the real ones
+    shutil.rmtree(files, ignore_errors=True)
     kassa = Kassa(Settings(data_dir=settings.data_dir, database_url=f"sqlite:///{path}",
-                           secret_key=settings.secret_key, mode=settings.mode))
+                           secret_key=settings.secret_key, mode=settings.mode,
+                           files_dir=files, public_url=settings.public_url))
     upgrade(kassa.engine)
     return kassa
 
@@ -244,6 +257,29 @@ def print_taxes(console: Console, kassa: Kassa, org_id: str) -> None:
     console.print(table)
 
 
+def write_pdfs(console: Console, kassa: Kassa, org_id: str) -> None:
+    """Render a few of the year's invoices as PDF (one per kind of tax) and say where."""
+    publishing = documents.Publishing(files=kassa.files, public_url=kassa.settings.public_url,
+                                      data_dir=kassa.settings.data_dir)
+    with kassa.uow() as uow:
+        chosen: dict[str, str] = {}
+        for invoice in uow.session.scalars(select(m.Invoice).where(
+                m.Invoice.org_id == org_id, m.Invoice.status.in_(("open", "paid")),
+                m.Invoice.total > 0).order_by(m.Invoice.finalized_at.desc())):
+            category = (invoice.tax_breakdown or [{}])[0].get("category", "")
+            chosen.setdefault(category, invoice.id)
+    root = kassa.settings.files_dir or kassa.settings.data_dir / "files"
+    for category, invoice_id in sorted(chosen.items()):
+        with kassa.uow() as uow:
+            started = perf_counter()
+            rendered = documents.invoice_pdf(uow, publishing, org_id, invoice_id)
+            took = perf_counter() - started
+            assert rendered.document is not None
+            console.print(f"PDF ({category or 'untaxed'}, {rendered.language}, "
+                          f"{took * 1000:.0f} ms): {root / rendered.document.path}",
+                          soft_wrap=True, highlight=False)
+
+
 def print_changes(console: Console, made: list[PlanChange]) -> None:
     table = Table(title="Plan changes during the year")
     for column in ("Date", "Customer", "Change", "Prorations billed"):
@@ -295,6 +331,7 @@ def run_demo(console: Console,
     print_summary(console, kassa, org_id)
     print_taxes(console, kassa, org_id)
     print_changes(console, changes)
+    write_pdfs(console, kassa, org_id)
     print_models(console, kassa, showcase)
     return kassa, created.secret_key
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
@@ -109,6 +110,10 @@ def test_demo_bills_twelve_months_correctly(tmp_path):
                  "VAT charged", "BTW verlegd", "Steuerschuldnerschaft"):
         assert kind in taxes, kind
     assert re.search(r"VAT charged\s+│ 19%\s+│ DE", taxes)  # OSS: a German consumer
+    pdfs = re.findall(r"PDF \((\w+), (\w+), \d+ ms\):\s+(\S+\.pdf)", result.output)
+    assert {kind for kind, _, _ in pdfs} == {"AE", "O", "S"}  # one per kind of tax
+    for _, _, path in pdfs:
+        assert Path(path).read_bytes().startswith(b"%PDF")
     changes = result.output[result.output.index("Plan changes during the year"):]
     for change in ("upgrade to Pro now", "downgrade to Starter at the", "cancel now",
                    "Unused time on Starter after"):

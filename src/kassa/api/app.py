@@ -11,6 +11,8 @@ from kassa.api import (
     coupons,
     credit_notes,
     customers,
+    documents,
+    emails,
     entitlements,
     errors,
     exchange_rates,
@@ -36,9 +38,11 @@ def create_app(instance: Kassa) -> FastAPI:
     v1 = APIRouter(prefix="/v1")
     for module in (customers, catalog, subscriptions, invoices, credit_notes, meters, coupons,
                    clocks_and_events, entitlements, price_migrations, tax_rates,
-                   exchange_rates, tax_reports, vat):
+                   exchange_rates, tax_reports, vat, emails):
         v1.include_router(module.router)
+    v1.include_router(documents.router)
     app.include_router(v1)
+    app.include_router(documents.public)  # the hosted invoice page: no API key
 
     @app.get("/health", include_in_schema=False)
     def health() -> dict[str, str]:

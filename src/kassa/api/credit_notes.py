@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
 from kassa.api.deps import Ctx, Paging, listing
 from kassa.api.schemas import CreditNoteCreate, Empty
-from kassa.services import credit_notes, objects
+from kassa.services import credit_notes, einvoices, objects
 
 router = APIRouter(tags=["credit_notes"])
 
@@ -52,3 +52,12 @@ def void_credit_note(credit_note_id: str, ctx: Ctx, body: Empty | None = None) -
     with ctx.kassa.uow() as uow:
         return objects.credit_note(credit_notes.void_credit_note(uow, ctx.org_id,
                                                                  credit_note_id))
+
+
+@router.get("/credit_notes/{credit_note_id}/ubl", response_class=Response,
+            responses={200: {"content": {"application/xml": {}}}})
+def credit_note_ubl(credit_note_id: str, ctx: Ctx) -> Response:
+    """The credit note as a Peppol BIS Billing 3.0 UBL e-invoice (CreditNote)."""
+    with ctx.kassa.uow() as uow:
+        return Response(einvoices.credit_note_ubl(uow, ctx.org_id, credit_note_id),
+                        media_type="application/xml")

@@ -3,14 +3,14 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import select
 
 from kassa.api.deps import Ctx, Paging, listing
 from kassa.api.schemas import Empty, InvoiceCreate, InvoiceItemCreate, InvoicePay
 from kassa.core.clock import MAX_TIMESTAMP
 from kassa.core.errors import InvalidRequest
-from kassa.services import billing, invoices, objects, scoping, subscription_changes
+from kassa.services import billing, einvoices, invoices, objects, scoping, subscription_changes
 from kassa.store import models as m
 
 router = APIRouter(tags=["invoices"])
@@ -151,3 +151,12 @@ def void_invoice(invoice_id: str, ctx: Ctx, body: Empty | None = None) -> dict[s
 def mark_uncollectible(invoice_id: str, ctx: Ctx, body: Empty | None = None) -> dict[str, Any]:
     with ctx.kassa.uow() as uow:
         return objects.invoice(invoices.mark_uncollectible(uow, ctx.org_id, invoice_id))
+
+
+@router.get("/invoices/{invoice_id}/ubl", response_class=Response,
+            responses={200: {"content": {"application/xml": {}}}})
+def invoice_ubl(invoice_id: str, ctx: Ctx) -> Response:
+    """The finalized invoice as a Peppol BIS Billing 3.0 UBL e-invoice."""
+    with ctx.kassa.uow() as uow:
+        return Response(einvoices.invoice_ubl(uow, ctx.org_id, invoice_id),
+                        media_type="application/xml")

@@ -67,14 +67,6 @@ class Change:
     shortened: dict[str, ChargeLine | None]
 
 
-def _share(part: Period, whole: Period, granularity: Granularity, tz: ZoneInfo) -> Decimal:
-    """`part`'s share of `whole`; by the second when `whole` is shorter than a day."""
-    if granularity == "day" and whole.end.astimezone(tz).date() == \
-            whole.start.astimezone(tz).date():
-        granularity = "second"
-    return fraction(part, whole, granularity, tz)
-
-
 def remaining_charged(charged: Sequence[Charged], item_id: str, window: Period,
                       granularity: Granularity, tz: ZoneInfo) -> Decimal:
     """What the ledger charged `item_id` for the time in `window` (exact, unrounded)."""
@@ -87,8 +79,8 @@ def remaining_charged(charged: Sequence[Charged], item_id: str, window: Period,
             start, end = max(entry.start, window.start), min(entry.end, window.end)
             if end <= start:
                 continue
-            total += entry.net * _share(Period(start, end), Period(entry.start, entry.end),
-                                        granularity, tz)
+            total += entry.net * fraction(Period(start, end), Period(entry.start, entry.end),
+                                          granularity, tz)
     return total
 
 

@@ -26,6 +26,8 @@ def fraction(part: Period, whole: Period, granularity: Granularity, tz: ZoneInfo
     """Share of `whole` covered by `part` (which must lie within it), between 0 and 1."""
     if part.start < whole.start or part.end > whole.end:
         raise ValueError("the part must lie within the whole period")
+    if granularity == "day" and _length(whole, "day", tz) == 0:
+        granularity = "second"  # a period within one calendar day: by the second
     numerator, denominator = _length(part, granularity, tz), _length(whole, granularity, tz)
     if denominator == 0:
         return Decimal(1)

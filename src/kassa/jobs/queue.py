@@ -4,6 +4,9 @@ Every minute one of them (procrastinate makes sure it is one) runs `billing_tick
 splits the customers with due work into shards and enqueues a `bill_shard` job per shard;
 all workers then take shards. Customers are locked with SKIP LOCKED while being billed, and
 billed periods are unique in the database, so a shard taken twice does no harm.
+
+Every minute one worker also runs `deliver_emails`; outbox rows are taken with SKIP LOCKED,
+so ticks that overlap never send a message twice.
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ import procrastinate
 from kassa.config import Kassa
 from kassa.core.clock import from_unix, to_unix
 from kassa.jobs.billing import bill_customers, due_customers
+from kassa.jobs.emails import deliver_emails
 
 SHARD_SIZE = 100
 QUEUE = "billing"
+EMAIL_QUEUE = "emails"
 
 
 def conninfo(database_url: str) -> str:
@@ -39,6 +44,12 @@ def build_app(kassa: Kassa) -> procrastinate.App:
         result = bill_customers(kassa, customer_ids, from_unix(at))
         return {"customers": result.customers, "skipped": result.skipped,
                 "failed": result.failed}
+
+    @app.periodic(cron="* * * * *", periodic_id="emails")
+    @app.task(name="kassa.deliver_emails", queue=EMAIL_QUEUE, queueing_lock="deliver_emails")
+    def deliver_emails_tick(timestamp: int) -> dict[str, int]:
+        result = deliver_emails(kassa)
+        return {"sent": result.sent, "retrying": result.retrying, "failed": result.failed}
 
     return app
 
@@ -68,5 +79,5 @@ def apply_schema(kassa: Kassa) -> bool:
 def run_worker(kassa: Kassa, *, burst: bool = False, concurrency: int = 1) -> None:
     """Run a worker; with `burst`, stop once the queue is empty."""
     app = build_app(kassa)
-    app.run_worker(queues=[QUEUE], wait=not burst, concurrency=concurrency,
+    app.run_worker(queues=[QUEUE, EMAIL_QUEUE], wait=not burst, concurrency=concurrency,
                    install_signal_handlers=not burst)

@@ -1,5 +1,5 @@
 """The in-process scheduler for the embedded (SQLite) mode: the same billing run as the
-workers', on a timer thread inside `kassa serve`."""
+workers', and the e-mail delivery, on a timer thread inside `kassa serve`."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import threading
 
 from kassa.config import Kassa
 from kassa.jobs.billing import run_billing
+from kassa.jobs.emails import deliver_emails
 
 log = logging.getLogger("kassa.scheduler")
 
@@ -35,4 +36,8 @@ class Scheduler:
                              result.failed)
             except Exception:
                 log.exception("billing run failed")
+            try:
+                deliver_emails(self.kassa)
+            except Exception:
+                log.exception("e-mail delivery failed")
             self._stop.wait(self.interval)

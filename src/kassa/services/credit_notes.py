@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from kassa.core.errors import InvalidRequest
 from kassa.core.ids import new_id
 from kassa.domain import credit_notes as domain
-from kassa.services import events, invoices, objects, scoping
+from kassa.services import emails, events, invoices, objects, scoping
 from kassa.services.customers import record_balance_change
 from kassa.store import models as m
 from kassa.store.uow import UnitOfWork
@@ -60,6 +60,7 @@ def create_credit_note(uow: UnitOfWork, org_id: str, **params: Any) -> m.CreditN
     note.number = invoices.next_number(uow, org, now, "credit_note")
     uow.session.add(note)
     events.record(uow.session, org_id, "credit_note.created", objects.credit_note(note), now)
+    emails.credit_note_issued(uow, org, customer, invoice, note)
     if note.pre_payment_amount:
         _update_invoice(uow, org, customer, invoice, domain.apply_pre_payment(
             _amounts(invoice), note.pre_payment_amount), now)

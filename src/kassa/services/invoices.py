@@ -3,6 +3,7 @@ status changes finance makes by hand (paid out of band, void, uncollectible)."""
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -15,7 +16,7 @@ from kassa.core.ids import new_id
 from kassa.core.money import normalize_currency, round_minor
 from kassa.domain import invoices as domain
 from kassa.domain import numbering, pricing
-from kassa.services import discounts, events, objects, scoping, taxes
+from kassa.services import discounts, emails, events, objects, scoping, taxes
 from kassa.services.catalog import model_of, parse_unit_amount
 from kassa.services.customers import now_for, record_balance_change
 from kassa.services.organizations import timezone_of
@@ -260,6 +261,7 @@ def finalize(uow: UnitOfWork, org: m.Organization, customer: m.Customer, invoice
     invoice.number = next_number(uow, org, now)
     invoice.status = "open"
     invoice.finalized_at = now
+    invoice.hosted_token = secrets.token_urlsafe(24)
     invoice.auto_finalize_at = None
     invoice.customer_name = customer.name
     invoice.customer_email = customer.email
@@ -268,6 +270,7 @@ def finalize(uow: UnitOfWork, org: m.Organization, customer: m.Customer, invoice
     if invoice.collection_method == "send_invoice":
         invoice.due_date = domain.due_date(now, invoice.days_until_due or 0)
     events.record(uow.session, org.id, "invoice.finalized", objects.invoice(invoice), now)
+    emails.invoice_issued(uow, org, customer, invoice)
     if invoice.amount_due == 0:
         mark_paid(uow, org, invoice, now)
 
@@ -283,6 +286,7 @@ def mark_paid(uow: UnitOfWork, org: m.Organization, invoice: m.Invoice, now: dat
         if sub is not None and sub.awaiting_first_payment and sub.latest_invoice_id == invoice.id:
             sub.awaiting_first_payment = False
     events.record(uow.session, org.id, "invoice.paid", objects.invoice(invoice), now)
+    emails.payment_receipt(uow, org, invoice)
 
 
 def refresh_subscriptions(uow: UnitOfWork, org: m.Organization, customer: m.Customer,

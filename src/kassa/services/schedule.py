@@ -12,7 +12,7 @@ from kassa.core.clock import to_unix
 from kassa.domain import billing as domain
 from kassa.domain.periods import Recurrence
 from kassa.domain.subscriptions import INCOMPLETE_EXPIRES_AFTER, status_at
-from kassa.services import events, objects
+from kassa.services import emails, events, objects
 from kassa.services.catalog import model_of
 from kassa.services.organizations import timezone_of
 from kassa.store import models as m
@@ -131,6 +131,8 @@ def refresh(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
         kind = "deleted" if sub.status in ("canceled", "incomplete_expired") else "updated"
         events.record(uow.session, org.id, f"customer.subscription.{kind}",
                       objects.subscription(sub), now, {"status": before})
+        if sub.status == "canceled":
+            emails.subscription_canceled(uow, org, customer, sub)
 
 
 def _apply_price_migrations(uow: UnitOfWork, sub: m.Subscription, now: datetime, *,

@@ -12,7 +12,7 @@ from kassa.core.errors import InvalidRequest, InvalidState
 from kassa.core.ids import new_id
 from kassa.domain import billing as domain
 from kassa.domain.periods import boundary, index_at
-from kassa.services import discounts, events, objects, scoping
+from kassa.services import discounts, emails, events, objects, scoping
 from kassa.services import subscription_changes as changes
 from kassa.services.billing import bill_customer
 from kassa.services.customers import now_for
@@ -317,6 +317,8 @@ def _finish(uow: UnitOfWork, ctx: changes.Context, before: dict[str, Any]) -> No
     kind = "deleted" if ctx.sub.status == "canceled" else "updated"
     events.record(uow.session, ctx.org.id, f"customer.subscription.{kind}", after, ctx.now,
                   {k: v for k, v in before.items() if after.get(k) != v})
+    if kind == "deleted":
+        emails.subscription_canceled(uow, ctx.org, ctx.customer, ctx.sub)
     uow.commit()
 
 

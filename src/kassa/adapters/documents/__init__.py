@@ -1,0 +1,1 @@
+"""Documents Kassa renders from invoices and credit notes: UBL e-invoices (and PDF, HTML)."""

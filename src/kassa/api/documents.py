@@ -1,0 +1,87 @@
+"""Invoice and credit note documents: PDF and HTML under /v1, and the public hosted invoice
+page at /i/{token}, which needs no API key (the unguessable token is the key)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import HTMLResponse, Response
+
+from kassa.api.deps import Ctx, get_kassa
+from kassa.config import Kassa
+from kassa.services import documents
+from kassa.services.documents import Rendered
+
+router = APIRouter(tags=["documents"])
+public = APIRouter(tags=["hosted invoice page"])
+
+Locale = Annotated[str | None, Query(max_length=16,
+                                     description="en, nl, de or fr; others fall back to en")]
+
+
+def publishing(kassa: Kassa) -> documents.Publishing:
+    return documents.Publishing(files=kassa.files, public_url=kassa.settings.public_url,
+                                data_dir=kassa.settings.data_dir)
+
+
+def _headers(rendered: Rendered, requested: str | None) -> dict[str, str]:
+    headers = {"Content-Language": rendered.language}
+    if requested and not documents.resolve_language(requested)[1]:
+        headers["Kassa-Locale-Fallback"] = requested
+    return headers
+
+
+def _pdf(rendered: Rendered, requested: str | None, *, inline: bool = False) -> Response:
+    disposition = "inline" if inline else "attachment"
+    headers = {**_headers(rendered, requested),
+               "Content-Disposition": f'{disposition}; filename="{rendered.filename}"'}
+    return Response(rendered.content, media_type="application/pdf", headers=headers)
+
+
+def _html(rendered: Rendered, requested: str | None) -> HTMLResponse:
+    return HTMLResponse(rendered.content.decode(), headers=_headers(rendered, requested))
+
+
+@router.get("/invoices/{invoice_id}/pdf", response_class=Response,
+            responses={200: {"content": {"application/pdf": {}}}})
+def invoice_pdf(invoice_id: str, ctx: Ctx, locale: Locale = None) -> Response:
+    """The invoice as a PDF (rendered on the first download, then served as stored)."""
+    with ctx.kassa.uow() as uow:
+        return _pdf(documents.invoice_pdf(uow, publishing(ctx.kassa), ctx.org_id, invoice_id,
+                                          locale), locale)
+
+
+@router.get("/invoices/{invoice_id}/html", response_class=HTMLResponse)
+def invoice_html(invoice_id: str, ctx: Ctx, locale: Locale = None) -> HTMLResponse:
+    """The invoice as an HTML page."""
+    with ctx.kassa.uow() as uow:
+        return _html(documents.invoice_html(uow, publishing(ctx.kassa), ctx.org_id,
+                                            invoice_id, locale), locale)
+
+
+@router.get("/credit_notes/{credit_note_id}/pdf", response_class=Response,
+            responses={200: {"content": {"application/pdf": {}}}})
+def credit_note_pdf(credit_note_id: str, ctx: Ctx, locale: Locale = None) -> Response:
+    """The credit note as a PDF (rendered on the first download, then served as stored)."""
+    with ctx.kassa.uow() as uow:
+        return _pdf(documents.credit_note_pdf(uow, publishing(ctx.kassa), ctx.org_id,
+                                              credit_note_id, locale), locale)
+
+
+@public.get("/i/{token}", response_class=HTMLResponse)
+def hosted_invoice(token: str, kassa: Annotated[Kassa, Depends(get_kassa)],
+                   locale: Locale = None) -> HTMLResponse:
+    """The customer's page of a finalized invoice, with a link to its PDF."""
+    with kassa.uow() as uow:
+        return _html(documents.hosted_invoice_html(uow, publishing(kassa), token, locale),
+                     locale)
+
+
+@public.get("/i/{token}/pdf", response_class=Response)
+def hosted_invoice_pdf(token: str, kassa: Annotated[Kassa, Depends(get_kassa)],
+                       locale: Locale = None) -> Response:
+    """The invoice's PDF from its hosted page."""
+    with kassa.uow() as uow:
+        return _pdf(documents.hosted_invoice_pdf(uow, publishing(kassa), token, locale),
+                    locale)
