@@ -16,13 +16,12 @@ from sqlalchemy.exc import IntegrityError
 from kassa.core.errors import InvalidRequest, InvalidState, NotFound
 from kassa.core.ids import new_id
 from kassa.domain import entitlements as domain
-from kassa.services import events, objects, scoping
+from kassa.services import events, objects, scoping, validation
 from kassa.store import models as m
 from kassa.store.uow import UnitOfWork
 
 T = TypeVar("T")
 
-MAX_METADATA_KEYS = 50
 
 
 def _name(value: Any) -> str:
@@ -38,18 +37,6 @@ def _limit(value: Any) -> int | None:
         raise InvalidRequest("limit must be a non-negative integer (omit it for unlimited).",
                              param="limit")
     return value
-
-
-def _merge_metadata(current: dict[str, Any], changes: Any) -> dict[str, Any]:
-    """Stripe's metadata update: keys are set, and a key set to "" is removed."""
-    if not isinstance(changes, dict):
-        raise InvalidRequest("metadata maps keys to strings.", param="metadata")
-    merged = {**current, **changes}
-    merged = {key: value for key, value in merged.items() if value != ""}
-    if len(merged) > MAX_METADATA_KEYS:
-        raise InvalidRequest(f"metadata holds at most {MAX_METADATA_KEYS} keys.",
-                             param="metadata")
-    return merged
 
 
 def _save(uow: UnitOfWork, row: Any, *, param: str, message: str) -> None:
@@ -82,7 +69,8 @@ def create_feature(uow: UnitOfWork, org_id: str, *, name: str, lookup_key: str,
         raise InvalidRequest(taken, param="lookup_key", code="resource_already_exists")
     feature = m.Feature(id=new_id("feat"), org_id=org_id, name=name, lookup_key=lookup_key,
                         limit=limit, active=True,
-                        metadata_=_merge_metadata({}, metadata or {}), created=uow.clock.now())
+                        metadata_=validation.merge_metadata({}, metadata or {}),
+                        created=uow.clock.now())
     _save(uow, feature, param="lookup_key", message=taken)
     events.record(uow.session, org_id, "entitlements.feature.created",
                   objects.entitlement_feature(feature), feature.created)
@@ -99,7 +87,7 @@ def update_feature(uow: UnitOfWork, org_id: str, feature_id: str, *, name: Any =
     if name is not ...:
         feature.name = _name(name)
     if metadata is not None:
-        feature.metadata_ = _merge_metadata(feature.metadata_, metadata)
+        feature.metadata_ = validation.merge_metadata(feature.metadata_, metadata)
     if limit is not ...:
         feature.limit = _limit(limit)
     if active is not None:

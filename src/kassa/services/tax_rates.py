@@ -22,7 +22,6 @@ from kassa.core.ids import new_id
 from kassa.core.money import parse_decimal
 from kassa.domain import tax_rates as domain
 from kassa.services import events, objects, organizations, scoping, validation
-from kassa.services.entitlements import _merge_metadata as merge_metadata
 from kassa.store import models as m
 from kassa.store.uow import UnitOfWork
 
@@ -67,7 +66,7 @@ def update_tax_rate(uow: UnitOfWork, org_id: str, rate_id: str, *, display_name:
     if description is not ...:
         rate.description = description
     if metadata is not None:
-        rate.metadata_ = merge_metadata(rate.metadata_, metadata)
+        rate.metadata_ = validation.merge_metadata(rate.metadata_, metadata)
     if active is not None:
         if not isinstance(active, bool):
             raise InvalidRequest("active is true or false.", param="active")
@@ -171,7 +170,7 @@ def _add(uow: UnitOfWork, org_id: str, *, display_name: Any, tax_type: Any, coun
         percentage=_percentage(percentage), inclusive=inclusive,
         valid_from=day_start(start) if start else None,
         valid_until=day_start(until) if until else None, active=active,
-        metadata_=merge_metadata({}, metadata or {}), created=uow.clock.now())
+        metadata_=validation.merge_metadata({}, metadata or {}), created=uow.clock.now())
     if active:
         _refuse_overlap(uow, org_id, terms(rate))
     uow.session.add(rate)

@@ -90,3 +90,18 @@ def iban(value: Any, *, param: str) -> str:
         return str(stdnum_iban.validate(value))
     except (ValidationError, TypeError, AttributeError):
         raise InvalidRequest(f"Invalid IBAN: {value!r}.", param=param) from None
+
+
+MAX_METADATA_KEYS = 50
+
+
+def merge_metadata(current: dict[str, Any], changes: Any) -> dict[str, Any]:
+    """Stripe's metadata update: keys are set, and a key set to "" is removed."""
+    if not isinstance(changes, dict):
+        raise InvalidRequest("metadata maps keys to strings.", param="metadata")
+    merged = {**current, **changes}
+    merged = {key: value for key, value in merged.items() if value != ""}
+    if len(merged) > MAX_METADATA_KEYS:
+        raise InvalidRequest(f"metadata holds at most {MAX_METADATA_KEYS} keys.",
+                             param="metadata")
+    return merged
