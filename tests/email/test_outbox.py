@@ -228,3 +228,21 @@ def test_the_job_attaches_the_rendered_pdf_and_links_the_hosted_page(
     page = api.get(link.removeprefix(public), headers={"Authorization": ""})
     assert page.status_code == 200 and invoice["number"] in page.text
     assert "{public_url}" not in text
+
+
+def test_email_preview_shows_what_would_be_sent(api: TestClient, kassa: Kassa) -> None:
+    invoice = send_invoice(api, locale="nl")
+    before = outbox(api)
+    preview = ok(api.get(f"/v1/invoices/{invoice['id']}/email_preview"))
+    assert preview["locale"] == "nl" and preview["locale_fallback"] is False
+    assert invoice["number"] in preview["subject"] and preview["to"] == "ada@example.com"
+    assert f"{kassa.settings.public_url}/i/" in preview["text"]
+    assert preview["attachments"] == [{"filename": f"{invoice['number']}.pdf",
+                                       "content_type": "application/pdf"}]
+    english = ok(api.get(f"/v1/invoices/{invoice['id']}/email_preview",
+                         params={"locale": "xx"}))
+    assert english["locale"] == "en" and english["locale_fallback"] is True
+    assert english["subject"] == f"Invoice {invoice['number']} from Acme Cloud"
+    assert outbox(api) == before  # nothing written
+    other = api.get("/v1/invoices/in_nope/email_preview")
+    assert other.status_code == 404

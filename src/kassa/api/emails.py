@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 
 from kassa.api.deps import Ctx, Paging, listing
 from kassa.api.schemas import Empty
@@ -34,3 +34,13 @@ def retry_email_message(message_id: str, ctx: Ctx, body: Empty | None = None) ->
     """A failed message is pending again and sent on the next delivery run."""
     with ctx.kassa.uow() as uow:
         return emails.to_object(emails.retry(uow, ctx.org_id, message_id))
+
+
+@router.get("/invoices/{invoice_id}/email_preview")
+def preview_invoice_email(invoice_id: str, ctx: Ctx,
+                          locale: Annotated[str, Query(max_length=16)] | None = None
+                          ) -> dict[str, Any]:
+    """What the invoice's e-mail would say (subject, text, HTML, attachments); sends nothing."""
+    with ctx.kassa.uow() as uow:
+        return emails.preview_invoice_email(uow, ctx.org_id, invoice_id, locale=locale,
+                                            public_url=ctx.kassa.settings.public_url)

@@ -44,6 +44,8 @@ or "invoice_id"); provided by the documents service."""
 
 STATUSES = ("pending", "sent", "failed")
 
+PUBLIC_URL = "{public_url}"  # in stored bodies: the deployment's KASSA_PUBLIC_URL
+
 
 # --- the outbox --------------------------------------------------------------------------
 
@@ -104,14 +106,46 @@ def invoice_issued(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
     """E-mail a finalized invoice with its PDF (invoices with nothing to pay are not sent)."""
     if invoice.total == 0 and invoice.amount_due == 0:
         return
-    locale = customer.locale or org.locale
-    attachment = {"filename": f"{invoice.number}.pdf", "content_type": "application/pdf",
+    attachments, values = _invoice_message(org, customer, invoice,
+                                           customer.locale or org.locale)
+    enqueue_rendered(uow, org, customer, "invoice_issued", f"invoice_issued:{invoice.id}",
+                     attachments, **values)
+
+
+def _invoice_message(org: m.Organization, customer: m.Customer, invoice: m.Invoice,
+                     locale: str | None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The attachment and the text values of an invoice's e-mail."""
+    number = invoice.number or "draft"
+    attachment = {"filename": f"{number}.pdf", "content_type": "application/pdf",
                   "document_id": None, "invoice_id": invoice.id}
     link = {"url": f"{PUBLIC_URL}/i/{invoice.hosted_token}"} if invoice.hosted_token else {}
-    enqueue_rendered(uow, org, customer, "invoice_issued", f"invoice_issued:{invoice.id}",
-                     [attachment], **link, number=invoice.number,
-                     amount=_amount(invoice.amount_due, invoice.currency, locale),
-                     due_date=_date(org, customer, invoice.due_date))
+    return [attachment], {**link, "number": number,
+                          "amount": _amount(invoice.amount_due, invoice.currency, locale),
+                          "due_date": _date(org, customer, invoice.due_date)}
+
+
+def preview_invoice_email(uow: UnitOfWork, org_id: str, invoice_id: str, *,
+                          locale: str | None = None,
+                          public_url: str | None = None) -> dict[str, Any]:
+    """What the invoice's e-mail says, as it would be sent (GET .../email_preview); writes
+    nothing. An unknown `locale` falls back to English, and the answer says so."""
+    invoice = scoping.get(uow.session, m.Invoice, org_id, invoice_id)
+    org = uow.session.get(m.Organization, org_id)
+    customer = uow.session.get(m.Customer, invoice.customer_id)
+    assert org is not None and customer is not None
+    wanted = locale or customer.locale or org.locale
+    attachments, values = _invoice_message(org, customer, invoice, wanted)
+    rendered = email_texts.render("invoice_issued", wanted, org=org.name, name=customer.name,
+                                  **values)
+    base = (public_url or "").rstrip("/")
+    return {"object": "email_preview", "kind": "invoice_issued", "invoice": invoice.id,
+            "to": customer.email, "locale": rendered.locale,
+            "locale_fallback": locale is not None and email_texts.language(locale) !=
+            locale.replace("_", "-").split("-")[0].lower(),
+            "subject": rendered.subject, "text": rendered.text.replace(PUBLIC_URL, base),
+            "html": (rendered.html or "").replace(PUBLIC_URL, base),
+            "attachments": [{"filename": a["filename"], "content_type": a["content_type"]}
+                            for a in attachments]}
 
 
 def payment_receipt(uow: UnitOfWork, org: m.Organization, invoice: m.Invoice) -> None:
@@ -242,9 +276,6 @@ def message_id(row: m.EmailMessage, sender: str) -> str:
     """The Message-ID of the outbox row: the same for every attempt."""
     domain = sender.rpartition("@")[2] or "localhost"
     return f"<{row.id}@{domain}>"
-
-
-PUBLIC_URL = "{public_url}"  # in stored bodies: the deployment's KASSA_PUBLIC_URL
 
 
 def build_message(row: m.EmailMessage, org: m.Organization, sender: str | None = None,
