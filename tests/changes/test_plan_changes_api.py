@@ -496,3 +496,18 @@ def test_removing_a_metered_item_still_bills_its_usage_so_far(api: TestClient) -
     advance(api, clock, ts(2026, 5, 1, 2))
     may = _invoices(api, cust["id"])[0]
     assert [line["type"] for line in may["lines"]["data"]] == ["subscription"]
+
+
+def test_a_voided_paused_invoice_gives_back_the_credit_it_used(api: TestClient) -> None:
+    """Collection paused with `void`: the renewal invoice is voided, and the credit balance
+    finalization applied to it goes back to the customer, as any void does."""
+    clock, made = _setup(api, ts(2026, 4, 1))
+    sub = _subscribe(api, made)
+    customer = made["customer"]["id"]
+    ok(api.post(f"/v1/customers/{customer}/balance_transactions",
+                json={"amount": -300, "currency": "usd"}))
+    _change(api, sub, pause_collection={"behavior": "void"})
+    advance(api, clock, ts(2026, 5, 2))
+    may = next(i for i in _invoices(api, customer) if i["billing_reason"] == "subscription_cycle")
+    assert may["status"] == "void" and may["starting_balance"] == -300
+    assert ok(api.get(f"/v1/customers/{customer}"))["balance"] == -300

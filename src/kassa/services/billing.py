@@ -15,14 +15,14 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from kassa.core.clock import Clock, to_unix
+from kassa.core.clock import Clock
 from kassa.core.errors import InvalidRequest
 from kassa.core.ids import new_id
 from kassa.domain import billing as domain
 from kassa.domain import invoices as invoice_domain
 from kassa.services import discounts, events, objects, scoping, taxes
 from kassa.services.invoices import attach_pending_items, compose, finalize, pending_lines
-from kassa.services.schedule import refresh, terms_of
+from kassa.services.schedule import collection_pause, refresh, terms_of
 from kassa.services.usage_billing import line_row, usage_for
 from kassa.store import models as m
 from kassa.store.uow import UnitOfWork
@@ -57,7 +57,7 @@ def bill_customer(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
         for sub, due in charges:
             _add_period(uow, invoice, sub, due)
         invoices.append(invoice)
-    paused = {sub.id for sub in subs if _collection_pause(sub, now) == "keep_as_draft"}
+    paused = {sub.id for sub in subs if collection_pause(sub, now) == "keep_as_draft"}
     for invoice in invoices:
         attach_pending_items(uow, customer, invoice)
         compose(uow, invoice, now)
@@ -67,35 +67,6 @@ def bill_customer(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
             invoice.auto_finalize_at = None
         events.record(uow.session, org.id, "invoice.created", objects.invoice(invoice), now)
     return invoices
-
-
-def _collection_pause(sub: m.Subscription | None, at: datetime) -> str | None:
-    """The behavior of the subscription's pause of collection at `at`, if paused."""
-    if sub is None or not sub.pause_collection:
-        return None
-    resumes = sub.pause_collection.get("resumes_at")
-    if resumes is not None and resumes <= to_unix(at):
-        return None
-    return str(sub.pause_collection["behavior"])
-
-
-def settle_paused_collection(uow: UnitOfWork, org: m.Organization, invoice: m.Invoice,
-                             at: datetime) -> None:
-    """A just finalized invoice of a subscription whose collection is paused is marked
-    uncollectible or voided, as the pause says; nothing is collected."""
-    if invoice.subscription_id is None or invoice.status != "open":
-        return
-    behavior = _collection_pause(uow.session.get(m.Subscription, invoice.subscription_id), at)
-    if behavior == "mark_uncollectible":
-        invoice.status = "uncollectible"
-        invoice.marked_uncollectible_at = at
-        events.record(uow.session, org.id, "invoice.marked_uncollectible",
-                      objects.invoice(invoice), at)
-    elif behavior == "void":
-        invoice.status = "void"
-        invoice.voided_at = at
-        invoice.amount_remaining = 0
-        events.record(uow.session, org.id, "invoice.voided", objects.invoice(invoice), at)
 
 
 def _invoice_for(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
@@ -154,7 +125,6 @@ def finalize_due_drafts(uow: UnitOfWork, org: m.Organization, customer: m.Custom
         m.Invoice.auto_finalize_at <= now).order_by(m.Invoice.auto_finalize_at, m.Invoice.id)))
     for invoice in drafts:
         finalize(uow, org, customer, invoice, invoice.auto_finalize_at or now)
-        settle_paused_collection(uow, org, invoice, invoice.finalized_at or now)
     return drafts
 
 

@@ -20,7 +20,7 @@ from kassa.services import discounts, emails, events, objects, scoping, taxes
 from kassa.services.catalog import model_of, parse_unit_amount
 from kassa.services.customers import now_for, record_balance_change
 from kassa.services.organizations import timezone_of
-from kassa.services.schedule import refresh
+from kassa.services.schedule import collection_pause, refresh
 from kassa.services.usage_billing import reprice_usage
 from kassa.store import models as m
 from kassa.store.db import upsert_insert
@@ -270,9 +270,21 @@ def finalize(uow: UnitOfWork, org: m.Organization, customer: m.Customer, invoice
     if invoice.collection_method == "send_invoice":
         invoice.due_date = domain.due_date(now, invoice.days_until_due or 0)
     events.record(uow.session, org.id, "invoice.finalized", objects.invoice(invoice), now)
-    emails.invoice_issued(uow, org, customer, invoice)
     if invoice.amount_due == 0:
+        emails.invoice_issued(uow, org, customer, invoice)
         mark_paid(uow, org, invoice, now)
+        return
+    # A subscription whose collection is paused collects nothing: its invoice is written off
+    # or voided at once, as the pause says, and not sent.
+    sub = uow.session.get(m.Subscription, invoice.subscription_id) \
+        if invoice.subscription_id else None
+    behavior = collection_pause(sub, now)
+    if behavior == "mark_uncollectible":
+        write_off(uow, org, invoice, now)
+    elif behavior == "void":
+        void(uow, org, customer, invoice, now)
+    else:
+        emails.invoice_issued(uow, org, customer, invoice)
 
 
 def mark_paid(uow: UnitOfWork, org: m.Organization, invoice: m.Invoice, now: datetime) -> None:
@@ -348,16 +360,23 @@ def void_invoice(uow: UnitOfWork, org_id: str, invoice_id: str) -> m.Invoice:
     if invoice.status not in ("open", "uncollectible"):
         raise InvalidState(f"Invoice is {invoice.status}; only open or uncollectible invoices "
                            "can be voided.")
+    void(uow, org, customer, invoice, now)
+    refresh_subscriptions(uow, org, customer, invoice, now)
+    uow.commit()
+    return invoice
+
+
+def void(uow: UnitOfWork, org: m.Organization, customer: m.Customer, invoice: m.Invoice,
+         now: datetime) -> None:
+    """Open or uncollectible -> void; the credit balance it used goes back to the customer.
+    Records `invoice.voided`; the caller checks the status and commits."""
     used = invoice.starting_balance - (invoice.ending_balance or 0)
     if used:
         record_balance_change(uow, customer, used, "invoice_voided", invoice_id=invoice.id)
     invoice.status = "void"
     invoice.voided_at = now
     invoice.amount_remaining = 0
-    events.record(uow.session, org_id, "invoice.voided", objects.invoice(invoice), now)
-    refresh_subscriptions(uow, org, customer, invoice, now)
-    uow.commit()
-    return invoice
+    events.record(uow.session, org.id, "invoice.voided", objects.invoice(invoice), now)
 
 
 def mark_uncollectible(uow: UnitOfWork, org_id: str, invoice_id: str) -> m.Invoice:
@@ -365,13 +384,18 @@ def mark_uncollectible(uow: UnitOfWork, org_id: str, invoice_id: str) -> m.Invoi
     if invoice.status != "open":
         raise InvalidState(f"Invoice is {invoice.status}; only open invoices can be marked "
                            "uncollectible.")
-    invoice.status = "uncollectible"
-    invoice.marked_uncollectible_at = now
-    events.record(uow.session, org_id, "invoice.marked_uncollectible",
-                  objects.invoice(invoice), now)
+    write_off(uow, org, invoice, now)
     refresh_subscriptions(uow, org, customer, invoice, now)
     uow.commit()
     return invoice
+
+
+def write_off(uow: UnitOfWork, org: m.Organization, invoice: m.Invoice, now: datetime) -> None:
+    """Open -> uncollectible. Records `invoice.marked_uncollectible`; the caller commits."""
+    invoice.status = "uncollectible"
+    invoice.marked_uncollectible_at = now
+    events.record(uow.session, org.id, "invoice.marked_uncollectible",
+                  objects.invoice(invoice), now)
 
 
 def delete_draft(uow: UnitOfWork, org_id: str, invoice_id: str) -> m.Invoice:

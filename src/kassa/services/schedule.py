@@ -86,6 +86,17 @@ def terms_of(org: m.Organization, customer: m.Customer,
         paused_at=sub.paused_at)
 
 
+def collection_pause(sub: m.Subscription | None, at: datetime) -> str | None:
+    """The behavior of the subscription's pause of collection at `at` (keep_as_draft,
+    mark_uncollectible, void), or None when collection is not paused then."""
+    if sub is None or not sub.pause_collection:
+        return None
+    resumes = sub.pause_collection.get("resumes_at")
+    if resumes is not None and resumes <= to_unix(at):
+        return None
+    return str(sub.pause_collection["behavior"])
+
+
 def _open_due_dates(uow: UnitOfWork, sub: m.Subscription) -> list[datetime]:
     return list(uow.session.scalars(select(m.Invoice.due_date).where(
         m.Invoice.subscription_id == sub.id, m.Invoice.status == "open",
@@ -103,8 +114,7 @@ def refresh(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
     _apply_price_migrations(uow, sub, now, record=record)
     terms = terms_of(org, customer, sub)
     before = sub.status
-    pause = sub.pause_collection
-    if pause and pause.get("resumes_at") is not None and pause["resumes_at"] <= to_unix(now):
+    if sub.pause_collection and collection_pause(sub, now) is None:
         sub.pause_collection = None  # collection resumes by itself
     ends_at = sub.ended_at or sub.cancel_at
     if ends_at is not None and ends_at <= now and sub.ended_at is None:

@@ -23,7 +23,7 @@ from kassa.core.ids import new_id
 from kassa.domain import changes
 from kassa.domain.billing import SubscriptionTerms
 from kassa.services import events, objects, scoping
-from kassa.services.billing import bill_customer, settle_paused_collection
+from kassa.services.billing import bill_customer, upcoming_invoice
 from kassa.services.customers import now_for
 from kassa.services.invoices import attach_pending_items, compose, finalize
 from kassa.services.schedule import refresh, settle_migration_entries, terms_of
@@ -135,7 +135,6 @@ def _invoice_now(uow: UnitOfWork, ctx: Context, reason: str) -> m.Invoice | None
     compose(uow, invoice, ctx.now)
     events.record(uow.session, ctx.org.id, "invoice.created", objects.invoice(invoice), ctx.now)
     finalize(uow, ctx.org, ctx.customer, invoice, ctx.now)
-    settle_paused_collection(uow, ctx.org, invoice, ctx.now)
     sub.latest_invoice_id = invoice.id
     return invoice
 
@@ -185,7 +184,6 @@ def _resume_service(uow: UnitOfWork, ctx: Context, at: datetime, *,
             if invoice.status == "draft":
                 invoice.billing_reason = "subscription_update"
                 finalize(uow, ctx.org, ctx.customer, invoice, ctx.now)
-                settle_paused_collection(uow, ctx.org, invoice, ctx.now)
     return invoices
 
 
@@ -556,8 +554,6 @@ def preview(uow: UnitOfWork, org_id: str, customer_id: str, subscription_id: str
     """The invoice a proposed change would produce, exactly: the change is made inside a
     savepoint, the invoice it leads to is read (the one created at once, or the next one
     with the proration items on it), and everything is rolled back."""
-    from kassa.services.billing import upcoming_invoice
-
     ctx = load(uow, org_id, subscription_id)
     if ctx.customer.id != customer_id:
         raise InvalidRequest("The subscription belongs to another customer.",
