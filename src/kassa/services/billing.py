@@ -21,7 +21,13 @@ from kassa.core.ids import new_id
 from kassa.domain import billing as domain
 from kassa.domain import invoices as invoice_domain
 from kassa.services import discounts, events, objects, scoping, taxes
-from kassa.services.invoices import attach_pending_items, compose, finalize, pending_lines
+from kassa.services.invoices import (
+    attach_pending_items,
+    compose,
+    finalize,
+    pending_lines,
+    subscription_draft,
+)
 from kassa.services.schedule import collection_pause, refresh, terms_of
 from kassa.services.usage_billing import line_row, usage_for
 from kassa.store import models as m
@@ -79,23 +85,16 @@ def _invoice_for(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
         m.Invoice.billing_reason.in_(("subscription_create", "subscription_cycle")))).first()
     if existing is not None:
         return existing
-    first_sub = charges[0][0]
     creating = any(sub.billed_through is None for sub, _ in charges)
-    collection = first_sub.collection_method
-    invoice = m.Invoice(
-        id=new_id("in"), org_id=org.id, customer_id=customer.id, subscription_id=first_sub.id,
-        status="draft", currency=currency, amount_paid=0,
+    invoice = subscription_draft(
+        uow, customer, charges[0][0], currency=currency,
         billing_reason="subscription_create" if creating else "subscription_cycle",
-        collection_method=collection,
-        days_until_due=first_sub.days_until_due if collection == "send_invoice" else None,
         billing_at=billing_at, period_start=min(d.period.start for _, d in charges),
-        period_end=max(d.period.end for _, d in charges), auto_advance=True,
+        period_end=max(d.period.end for _, d in charges),
         # The first invoice of a new subscription is finalized at once, as Stripe does;
         # renewals wait out the organization's draft grace period for last changes.
         auto_finalize_at=now if creating else now + timedelta(seconds=org.draft_grace_seconds),
-        metadata_={}, created=now)
-    invoice.lines = []
-    uow.session.add(invoice)
+        now=now)
     uow.session.flush()
     return invoice
 

@@ -49,6 +49,24 @@ def compose(uow: UnitOfWork, invoice: m.Invoice, at: datetime) -> None:
     recompute(invoice)
 
 
+def subscription_draft(uow: UnitOfWork, customer: m.Customer, sub: m.Subscription, *,
+                       currency: str, billing_reason: str, billing_at: datetime,
+                       period_start: datetime, period_end: datetime,
+                       auto_finalize_at: datetime | None, now: datetime) -> m.Invoice:
+    """A new, empty draft invoice of a subscription, collected the subscription's way."""
+    collection = sub.collection_method
+    invoice = m.Invoice(
+        id=new_id("in"), org_id=customer.org_id, customer_id=customer.id,
+        subscription_id=sub.id, status="draft", currency=currency, amount_paid=0,
+        billing_reason=billing_reason, collection_method=collection,
+        days_until_due=sub.days_until_due if collection == "send_invoice" else None,
+        billing_at=billing_at, period_start=period_start, period_end=period_end,
+        auto_advance=True, auto_finalize_at=auto_finalize_at, metadata_={}, created=now)
+    invoice.lines = []
+    uow.session.add(invoice)
+    return invoice
+
+
 def item_line(item: m.InvoiceItem, position: int) -> m.InvoiceLine:
     """The invoice line that carries a one-off item, or a proration of a subscription item
     (a `subscription` line, so it stays in that item's ledger)."""

@@ -25,7 +25,7 @@ from kassa.domain.billing import SubscriptionTerms
 from kassa.services import events, objects, scoping
 from kassa.services.billing import bill_customer, upcoming_invoice
 from kassa.services.customers import now_for
-from kassa.services.invoices import attach_pending_items, compose, finalize
+from kassa.services.invoices import attach_pending_items, compose, finalize, subscription_draft
 from kassa.services.schedule import refresh, settle_migration_entries, terms_of
 from kassa.store import models as m
 from kassa.store.uow import UnitOfWork
@@ -117,15 +117,10 @@ def _bill_prorations(uow: UnitOfWork, ctx: Context, old: SubscriptionTerms,
 def _invoice_now(uow: UnitOfWork, ctx: Context, reason: str) -> m.Invoice | None:
     """Invoice the subscription's pending items now and finalize (always_invoice)."""
     sub = ctx.sub
-    invoice = m.Invoice(
-        id=new_id("in"), org_id=ctx.org.id, customer_id=ctx.customer.id,
-        subscription_id=sub.id, status="draft", currency=sub.currency, amount_paid=0,
-        billing_reason=reason, collection_method=sub.collection_method,
-        days_until_due=sub.days_until_due if sub.collection_method == "send_invoice" else None,
-        billing_at=ctx.now, period_start=ctx.now, period_end=ctx.now, auto_advance=True,
-        metadata_={}, created=ctx.now)
-    invoice.lines = []
-    uow.session.add(invoice)
+    invoice = subscription_draft(uow, ctx.customer, sub, currency=sub.currency,
+                                 billing_reason=reason, billing_at=ctx.now,
+                                 period_start=ctx.now, period_end=ctx.now,
+                                 auto_finalize_at=None, now=ctx.now)
     attach_pending_items(uow, ctx.customer, invoice, subscription_id=sub.id)
     if not invoice.lines:
         uow.session.expunge(invoice)
@@ -139,12 +134,21 @@ def _invoice_now(uow: UnitOfWork, ctx: Context, reason: str) -> m.Invoice | None
     return invoice
 
 
-def _catch_up(uow: UnitOfWork, ctx: Context) -> None:
-    """Invoice whatever is due by now first, so a change starts from a settled state."""
+def _bill_due(uow: UnitOfWork, ctx: Context, *, finalize_now: bool = False,
+              reason: str | None = None) -> list[m.Invoice]:
+    """Bring the subscription up to now and invoice whatever falls due by now under its
+    current terms; with `finalize_now`, those invoices are finalized at once (with `reason`
+    as their billing reason, if given)."""
     refresh(uow, ctx.org, ctx.customer, ctx.sub, ctx.now, record=False)
-    if ctx.sub.next_billing_at is not None and ctx.sub.next_billing_at <= ctx.now:
-        bill_customer(uow, ctx.org, ctx.customer, ctx.now, [ctx.sub])
-        refresh(uow, ctx.org, ctx.customer, ctx.sub, ctx.now, record=False)
+    if ctx.sub.next_billing_at is None or ctx.sub.next_billing_at > ctx.now:
+        return []
+    invoices = bill_customer(uow, ctx.org, ctx.customer, ctx.now, [ctx.sub])
+    for invoice in invoices:
+        if finalize_now and invoice.status == "draft":
+            invoice.billing_reason = reason or invoice.billing_reason
+            finalize(uow, ctx.org, ctx.customer, invoice, ctx.now)
+    refresh(uow, ctx.org, ctx.customer, ctx.sub, ctx.now, record=False)
+    return invoices
 
 
 def _pause_service(uow: UnitOfWork, ctx: Context, at: datetime, prorate: bool) -> None:
@@ -153,9 +157,7 @@ def _pause_service(uow: UnitOfWork, ctx: Context, at: datetime, prorate: bool) -
     if prorate:
         _bill_prorations(uow, ctx, old, None, at)
     ctx.sub.paused_at = at
-    refresh(uow, ctx.org, ctx.customer, ctx.sub, ctx.now, record=False)
-    if ctx.sub.next_billing_at is not None and ctx.sub.next_billing_at <= ctx.now:
-        bill_customer(uow, ctx.org, ctx.customer, ctx.now, [ctx.sub])
+    _bill_due(uow, ctx)
 
 
 def _resume_service(uow: UnitOfWork, ctx: Context, at: datetime, *,
@@ -176,15 +178,7 @@ def _resume_service(uow: UnitOfWork, ctx: Context, at: datetime, *,
     uow.session.execute(delete(m.BilledPeriod).where(
         m.BilledPeriod.subscription_id == sub.id, m.BilledPeriod.period_start >= at))
     sub.items_changed_at = at
-    refresh(uow, ctx.org, ctx.customer, sub, ctx.now, record=False)
-    invoices = []
-    if sub.next_billing_at is not None and sub.next_billing_at <= ctx.now:
-        invoices = bill_customer(uow, ctx.org, ctx.customer, ctx.now, [sub])
-        for invoice in invoices:
-            if invoice.status == "draft":
-                invoice.billing_reason = "subscription_update"
-                finalize(uow, ctx.org, ctx.customer, invoice, ctx.now)
-    return invoices
+    return _bill_due(uow, ctx, finalize_now=True, reason="subscription_update")
 
 
 def load(uow: UnitOfWork, org_id: str, subscription_id: str) -> Context:
@@ -419,7 +413,7 @@ def change_items(uow: UnitOfWork, ctx: Context, *, items: list[Any] | None,
         return []
     assert isinstance(when, datetime)
     plan = _plan_items(uow, ctx, items) if items else None
-    _catch_up(uow, ctx)
+    _bill_due(uow, ctx)
     old = terms_of(ctx.org, ctx.customer, sub)
     prorate = proration_behavior != "none"
     interval = (plan.result[0].recurring_interval, plan.result[0].recurring_interval_count) \
@@ -471,7 +465,7 @@ def pause(uow: UnitOfWork, ctx: Context, *, proration_behavior: str = "create_pr
         resume = parse_timestamp(resumes_at, "resumes_at")
         if resume <= ctx.now:
             raise InvalidRequest("resumes_at must be in the future.", param="resumes_at")
-    _catch_up(uow, ctx)
+    _bill_due(uow, ctx)
     _pause_service(uow, ctx, ctx.now, proration_behavior != "none")
     sub.resumes_at = resume
     sub.items_changed_at = ctx.now
@@ -527,22 +521,17 @@ def cancel_now(uow: UnitOfWork, ctx: Context, *, prorate: bool = False,
                invoice_now: bool = False) -> list[m.Invoice]:
     """End service now; with `prorate` the unused time is credited, with `invoice_now` the
     credit and any usage so far are invoiced at once (a credit goes to the balance)."""
-    _catch_up(uow, ctx)
+    _bill_due(uow, ctx)
     old = terms_of(ctx.org, ctx.customer, ctx.sub)
     if prorate:
         _bill_prorations(uow, ctx, old, None, ctx.now)
     sub = ctx.sub
     sub.canceled_at = sub.ended_at = ctx.now
     sub.cancel_at = None
-    refresh(uow, ctx.org, ctx.customer, sub, ctx.now, record=False)
     if not invoice_now:
+        refresh(uow, ctx.org, ctx.customer, sub, ctx.now, record=False)
         return []
-    invoices = []
-    if sub.next_billing_at is not None and sub.next_billing_at <= ctx.now:
-        invoices = bill_customer(uow, ctx.org, ctx.customer, ctx.now, [sub])
-        for invoice in invoices:
-            if invoice.status == "draft":
-                finalize(uow, ctx.org, ctx.customer, invoice, ctx.now)
+    invoices = _bill_due(uow, ctx, finalize_now=True)
     extra = _invoice_now(uow, ctx, "subscription_update")
     return invoices + ([extra] if extra else [])
 
