@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from kassa.api.deps import Ctx, get_kassa
 from kassa.config import Kassa
+from kassa.core import locales
 from kassa.services import documents
 from kassa.services.documents import Rendered
 
@@ -27,7 +28,7 @@ def publishing(kassa: Kassa) -> documents.Publishing:
 
 def _headers(rendered: Rendered, requested: str | None) -> dict[str, str]:
     headers = {"Content-Language": rendered.language}
-    if requested and not documents.resolve_language(requested)[1]:
+    if requested and not locales.language_of(requested)[1]:
         headers["Kassa-Locale-Fallback"] = requested
     return headers
 

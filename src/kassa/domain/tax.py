@@ -27,6 +27,7 @@ from datetime import date
 from decimal import ROUND_FLOOR, Decimal, localcontext
 from typing import Literal
 
+from kassa.core import locales
 from kassa.core.money import round_minor
 from kassa.domain import tax_rates, vat_rates
 
@@ -94,8 +95,7 @@ def note_text(key: str | None, locale: str | None) -> str | None:
     if key is None:
         return None
     texts = NOTES[key]
-    language = (locale or "en").split("-")[0].split("_")[0].lower()
-    return texts.get(language, texts["en"])
+    return texts.get(locales.language(locale), texts["en"])
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from stdnum import iban as stdnum_iban
 
 from kassa.adapters.documents import render
 from kassa.adapters.files import FileStore
+from kassa.core import locales
 from kassa.core.errors import NotFound
 from kassa.core.ids import new_id
 from kassa.core.money import exponent
@@ -58,11 +59,6 @@ class Rendered:
     language: str
     filename: str
     document: m.Document | None = None
-
-
-def resolve_language(locale: str | None) -> tuple[str, bool]:
-    """The document language for a requested locale, and whether the locale was known."""
-    return render.resolve_language(locale)
 
 
 # -- invoices -----------------------------------------------------------------------------
@@ -108,10 +104,10 @@ def _by_token(uow: UnitOfWork, token: str) -> m.Invoice:
 
 def _invoice_language(uow: UnitOfWork, invoice: m.Invoice, locale: str | None) -> str:
     if locale:
-        return resolve_language(locale)[0]
+        return locales.language(locale)
     customer = uow.session.get(m.Customer, invoice.customer_id)
     org = get_organization(uow.session, invoice.org_id)
-    return resolve_language((customer.locale if customer else None) or org.locale)[0]
+    return locales.language((customer.locale if customer else None) or org.locale)
 
 
 def _invoice_html(uow: UnitOfWork, publishing: Publishing, invoice: m.Invoice,

@@ -12,6 +12,8 @@ import string
 from dataclasses import dataclass
 from typing import Any
 
+from kassa.core import locales
+
 Catalog = dict[str, dict[str, tuple[str, tuple[str, ...]]]]
 
 TEXTS: Catalog = {
@@ -111,7 +113,6 @@ TEXTS: Catalog = {
 }
 
 KINDS = tuple(TEXTS)
-LANGUAGES = ("en", "nl", "de", "fr")
 
 
 @dataclass(frozen=True)
@@ -122,16 +123,10 @@ class Rendered:
     html: str
 
 
-def language(locale: str | None) -> str:
-    """The catalog language of a locale ("nl-BE" -> "nl"); English when there is none."""
-    code = (locale or "en").replace("_", "-").split("-")[0].lower()
-    return code if code in LANGUAGES else "en"
-
-
 def render(kind: str, locale: str | None, **values: Any) -> Rendered:
     """The subject, text and HTML of `kind` in the language of `locale`. Values that are None
     count as not given."""
-    lang = language(locale)
+    lang = locales.language(locale)
     subject, paragraphs = TEXTS[kind][lang]
     given = {k: str(v) for k, v in values.items() if v is not None}
     kept = [p for p in paragraphs if _fields(p) <= set(given)]

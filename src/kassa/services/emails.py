@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from kassa.adapters.mail import Mailer
+from kassa.core import locales
 from kassa.core.clock import Clock
 from kassa.core.errors import InvalidState
 from kassa.core.ids import new_id
@@ -90,7 +91,7 @@ def enqueue_rendered(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
 
 def _amount(amount: int, currency: str, locale: str | None) -> str:
     return str(format_currency(to_major(amount, currency), currency.upper(),
-                               locale=email_texts.language(locale)))
+                               locale=locales.language(locale)))
 
 
 def _date(org: m.Organization, customer: m.Customer, at: datetime | None) -> str | None:
@@ -98,7 +99,7 @@ def _date(org: m.Organization, customer: m.Customer, at: datetime | None) -> str
         return None
     day = at.astimezone(timezone_of(org, customer)).date()
     return str(format_date(day, format="long",
-                           locale=email_texts.language(customer.locale or org.locale)))
+                           locale=locales.language(customer.locale or org.locale)))
 
 
 def invoice_issued(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
@@ -140,8 +141,7 @@ def preview_invoice_email(uow: UnitOfWork, org_id: str, invoice_id: str, *,
     base = (public_url or "").rstrip("/")
     return {"object": "email_preview", "kind": "invoice_issued", "invoice": invoice.id,
             "to": customer.email, "locale": rendered.locale,
-            "locale_fallback": locale is not None and email_texts.language(locale) !=
-            locale.replace("_", "-").split("-")[0].lower(),
+            "locale_fallback": locale is not None and not locales.language_of(locale)[1],
             "subject": rendered.subject, "text": rendered.text.replace(PUBLIC_URL, base),
             "html": (rendered.html or "").replace(PUBLIC_URL, base),
             "attachments": [{"filename": a["filename"], "content_type": a["content_type"]}

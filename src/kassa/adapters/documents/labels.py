@@ -1,12 +1,10 @@
 """The words on invoices and credit notes in each language Kassa prints documents in.
 
-A small catalog keyed by label; `LANGUAGES` are the languages documents come in, and a label
+A small catalog keyed by label; the languages are `core.locales.LANGUAGES`, and a label
 missing in one falls back to English.
 """
 
 from __future__ import annotations
-
-LANGUAGES = ("en", "nl", "de", "fr")
 
 LABELS: dict[str, dict[str, str]] = {
     "invoice": {"en": "Invoice", "nl": "Factuur", "de": "Rechnung", "fr": "Facture"},

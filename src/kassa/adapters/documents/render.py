@@ -20,22 +20,14 @@ from babel.dates import format_date
 from babel.numbers import format_decimal, parse_pattern
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from kassa.adapters.documents.labels import LANGUAGES, label
+from kassa.adapters.documents.labels import label
+from kassa.core import locales
 
 _TEMPLATES = Path(__file__).parent / "templates"
 _ENV = Environment(loader=FileSystemLoader(_TEMPLATES), autoescape=select_autoescape(),
                    undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                    extensions=["jinja2.ext.do"])
 DEFAULT_BRAND_COLOR = "#1f2937"
-
-
-def resolve_language(locale: str | None) -> tuple[str, bool]:
-    """The document language for a locale ('de-CH' -> 'de') and whether it was known;
-    an unknown or missing locale gives English."""
-    language = (locale or "").replace("_", "-").split("-")[0].lower()
-    if language in LANGUAGES:
-        return language, True
-    return "en", False
 
 
 @dataclass(frozen=True)
@@ -142,7 +134,7 @@ class _Formatter:
 
 def render_html(view: InvoiceView, locale: str | None) -> str:
     """The document as a standalone HTML page (print CSS included) in `locale`'s language."""
-    language, _ = resolve_language(locale)
+    language = locales.language(locale)
     fmt = _Formatter(language, view.currency, view.exponent)
     template = _ENV.get_template(f"{view.kind}.html")
     return template.render(doc=view, fmt=fmt, language=language,
