@@ -33,7 +33,8 @@ OUTSIDE_SCOPE = "O"
 
 @dataclass(frozen=True)
 class TaxLine:
-    """The tax of one invoice or credit note line (a credit note's amounts negative)."""
+    """Taxable amount and tax of one category, rate, country and currency: one invoice or
+    credit note line's (a credit note's amounts negative), or a group of lines summed."""
 
     category: str | None
     rate: Decimal | None
@@ -43,16 +44,7 @@ class TaxLine:
     tax_amount: int
 
 
-@dataclass(frozen=True)
-class Group:
-    """The lines of one category, rate, country and currency, summed."""
-
-    category: str | None
-    rate: Decimal | None
-    country: str | None
-    currency: str
-    taxable_amount: int
-    tax_amount: int
+Group = TaxLine  # the lines of one category, rate, country and currency, summed
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, Protocol
 
 from sqlalchemy import select
@@ -89,13 +90,16 @@ def apply(uow: UnitOfWork, invoice: m.Invoice, lines: list[m.InvoiceLine],
     for line, taxed in zip(lines, result.lines, strict=True):
         line.tax_amount = taxed.tax_amount
         line.amount_excluding_tax = taxed.amount_excluding_tax
-        first = taxed.components[0][0] if taxed.components else None
-        line.tax_category = first.category if first else None
-        line.tax_rate = sum((c.rate for c, _ in taxed.components), start=first.rate * 0) \
-            if first else None
-        line.tax_country = first.country if first else None
-        line.tax_region = first.region if first else None
-        line.tax_rate_id = first.rate_id if first else None
+        if not taxed.components:
+            line.tax_category = line.tax_rate = line.tax_country = None
+            line.tax_region = line.tax_rate_id = None
+            continue
+        # The line records its first tax and the rate of all of them (GST + PST: 12);
+        # the invoice's breakdown keeps each tax apart.
+        first = taxed.components[0][0]
+        line.tax_category, line.tax_country = first.category, first.country
+        line.tax_region, line.tax_rate_id = first.region, first.rate_id
+        line.tax_rate = sum((c.rate for c, _ in taxed.components), Decimal(0))
     invoice.tax = result.tax
     invoice.total_excluding_tax = result.total_excluding_tax
     locale = customer.locale or org.locale
