@@ -95,6 +95,15 @@ def org(kassa: Kassa) -> organizations.NewOrganization:
 
 
 @pytest.fixture
+def other_org(kassa: Kassa) -> organizations.NewOrganization:
+    """A second organization (another tenant) with its own secret key."""
+    with kassa.uow() as uow:
+        return organizations.create_organization(
+            uow, kassa.pepper, name="Globex", country="DE", timezone="Europe/Berlin",
+            default_currency="eur")
+
+
+@pytest.fixture
 def api(kassa: Kassa, org: organizations.NewOrganization) -> Iterator[TestClient]:
     with TestClient(create_app(kassa), raise_server_exceptions=False) as client:
         client.headers["Authorization"] = f"Bearer {org.secret_key}"

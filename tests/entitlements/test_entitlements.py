@@ -20,7 +20,6 @@ import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
 
-from kassa.config import Kassa
 from kassa.domain.entitlements import Entitlement, Grant, grants_service, resolve
 from kassa.services import organizations
 
@@ -105,14 +104,6 @@ def catalog(api: TestClient) -> Catalog:
     free = plan(api, "Free", 0, *(features[k] for k in FREE_FEATURES))
     pro = plan(api, "Pro", 2900, *(features[k] for k in PRO_FEATURES))
     return Catalog(features, free, pro)
-
-
-@pytest.fixture
-def other_org(kassa: Kassa) -> organizations.NewOrganization:
-    with kassa.uow() as uow:
-        return organizations.create_organization(
-            uow, kassa.pepper, name="Globex", country="DE", timezone="Europe/Berlin",
-            default_currency="eur")
 
 
 # --- features ---------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from kassa.api import (
     exchange_rates,
     idempotency,
     invoices,
+    logos,
     meters,
     price_migrations,
     subscriptions,
@@ -38,7 +39,7 @@ def create_app(instance: Kassa) -> FastAPI:
     v1 = APIRouter(prefix="/v1")
     for module in (customers, catalog, subscriptions, invoices, credit_notes, meters, coupons,
                    clocks_and_events, entitlements, price_migrations, tax_rates,
-                   exchange_rates, tax_reports, vat, emails):
+                   exchange_rates, tax_reports, vat, emails, logos):
         v1.include_router(module.router)
     v1.include_router(documents.router)
     app.include_router(v1)

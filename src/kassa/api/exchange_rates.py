@@ -9,10 +9,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from kassa.adapters import ecb
+from kassa.api import bodies
 from kassa.api.deps import Ctx, Paging, listing
 from kassa.api.schemas import ExchangeRateCreate
 from kassa.config import Kassa
-from kassa.core.errors import InvalidRequest, PayloadTooLarge
 from kassa.services import exchange_rates, objects
 
 router = APIRouter(tags=["exchange_rates"])
@@ -47,22 +47,11 @@ def list_exchange_rates(request: Request, ctx: Ctx, page: Paging, base: str | No
 
 async def _xml_body(request: Request) -> bytes:
     """The request body, refused unless XML of at most `ecb.MAX_BYTES`."""
-    kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-    if kind not in XML_TYPES:
-        raise InvalidRequest("Send the ECB file as the body, with Content-Type: "
-                             "application/xml.", code="content_type_invalid")
-    too_large = PayloadTooLarge(f"The file is larger than {ecb.MAX_BYTES // (1024 * 1024)} "
-                                "MB; import it with `kassa import-ecb PATH`.")
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > ecb.MAX_BYTES:
-        raise too_large
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > ecb.MAX_BYTES:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return await bodies.read(
+        request, types=XML_TYPES, max_bytes=ecb.MAX_BYTES,
+        wrong_type="Send the ECB file as the body, with Content-Type: application/xml.",
+        too_large=f"The file is larger than {ecb.MAX_BYTES // (1024 * 1024)} MB; import it "
+                  "with `kassa import-ecb PATH`.")
 
 
 def _import(kassa: Kassa, org_id: str, data: bytes) -> dict[str, Any]:

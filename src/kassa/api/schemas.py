@@ -64,6 +64,7 @@ class CustomerCreate(Body):
     address: Address | None = None
     country: Code | None = None
     vat_id: Code | None = None
+    peppol_id: Annotated[str, Field(max_length=80)] | None = None
     currency: Code | None = None
     timezone: Annotated[str, Field(max_length=64)] | None = None
     locale: Annotated[str, Field(max_length=16)] | None = None

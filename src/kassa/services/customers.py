@@ -59,6 +59,8 @@ def _apply(uow: UnitOfWork, org_id: str, customer: m.Customer, fields: dict[str,
             validation.locale(value, param=field)
         elif field == "vat_id":
             value = validation.vat_id(value, param=field)
+        elif field == "peppol_id":
+            value = validation.peppol_id(value, param=field)
         elif field == "tax_exempt":
             if value not in TAX_EXEMPT:
                 raise InvalidRequest(f"tax_exempt must be one of {', '.join(TAX_EXEMPT)}.",

@@ -32,7 +32,7 @@ from kassa.core.ids import new_id
 from kassa.core.money import exponent
 from kassa.domain import references
 from kassa.domain.tax import note_text
-from kassa.services import scoping
+from kassa.services import logos, scoping
 from kassa.services.organizations import get_organization, timezone_of
 from kassa.store import models as m
 from kassa.store.uow import UnitOfWork
@@ -158,7 +158,7 @@ def invoice_view(uow: UnitOfWork, publishing: Publishing, invoice: m.Invoice, la
         lines=[_invoice_line(line, zone, invoice) for line in invoice.lines],
         tax_groups=_tax_groups(invoice.tax_breakdown, language),
         totals=_invoice_totals(invoice),
-        brand_color=_brand_color(org.brand_color), logo=_logo(org.logo_url, publishing),
+        brand_color=_brand_color(org.brand_color), logo=org_logo(org, publishing),
         payment=_payment(org, invoice) if open_amount else None,
         pay_url=(f"{publishing.public_url}/i/{invoice.hosted_token}"
                  if open_amount and invoice.hosted_token else None),
@@ -239,7 +239,7 @@ def credit_note_view(uow: UnitOfWork, publishing: Publishing, note: m.CreditNote
                            vat_id=invoice.customer_vat_id, email=invoice.customer_email),
         lines=lines, tax_groups=_credit_note_tax_groups(note, invoice, language),
         totals=[("subtotal", note.subtotal), ("tax", note.tax), ("credit_total", note.total)],
-        brand_color=_brand_color(org.brand_color), logo=_logo(org.logo_url, publishing),
+        brand_color=_brand_color(org.brand_color), logo=org_logo(org, publishing),
         support_email=org.support_email, invoice_number=invoice.number,
         reason=note.reason.replace("_", " ") if note.reason else None, memo=note.memo)
 
@@ -338,6 +338,15 @@ def _brand_color(color: str | None) -> str:
             c in "0123456789abcdefABCDEF" for c in color[1:]):
         return color
     return render.DEFAULT_BRAND_COLOR
+
+
+def org_logo(org: m.Organization, publishing: Publishing) -> str | None:
+    """The organization's logo as a data: URL: the uploaded one, else its `logo_url`."""
+    uploaded = logos.read(publishing.files, org)
+    if uploaded is not None:
+        return (f"data:{uploaded.content_type};base64,"
+                f"{base64.b64encode(uploaded.content).decode()}")
+    return _logo(org.logo_url, publishing)
 
 
 def _logo(logo_url: str | None, publishing: Publishing) -> str | None:

@@ -45,7 +45,8 @@ def organization(org: m.Organization) -> dict[str, Any]:
         "default_currency": org.default_currency, "timezone": org.timezone,
         "locale": org.locale, "invoice_prefix": org.invoice_prefix,
         "invoice_number_format": org.invoice_number_format, "brand_color": org.brand_color,
-        "logo_url": org.logo_url, "draft_grace_seconds": org.draft_grace_seconds,
+        "logo_url": org.logo_url, "logo_uploaded": org.logo_path is not None,
+        "draft_grace_seconds": org.draft_grace_seconds,
         "invoice_lead_days": org.invoice_lead_days, "days_until_due": org.days_until_due,
         "proration_granularity": org.proration_granularity,
         "automatic_tax": org.automatic_tax, "reporting_currency": org.reporting_currency,
@@ -63,7 +64,8 @@ def customer(c: m.Customer) -> dict[str, Any]:
     return {
         "id": c.id, "object": "customer", "name": c.name, "email": c.email,
         "address": c.address or None, "country": c.country, "vat_id": c.vat_id,
-        "vat_status": c.vat_status, "vat_checked_at": _ts(c.vat_checked_at),
+        "peppol_id": c.peppol_id, "vat_status": c.vat_status,
+        "vat_checked_at": _ts(c.vat_checked_at),
         "currency": c.currency, "timezone": c.timezone, "preferred_locales":
         [c.locale] if c.locale else [], "tax_exempt": c.tax_exempt, "metadata": c.metadata_,
         "external_id": c.external_id, "balance": c.balance, "test_clock": c.test_clock_id,

@@ -15,7 +15,7 @@ from stdnum.no import mva as no_mva
 from stdnum.util import clean
 
 from kassa.core.errors import InvalidRequest
-from kassa.domain import vat_ids, vat_rates
+from kassa.domain import peppol, vat_ids, vat_rates
 
 # Babel's territory list also has CLDR pseudo-regions and reserved codes that are no country.
 _NOT_COUNTRIES = frozenset({"AC", "CP", "CQ", "DG", "EA", "EU", "EZ", "IC", "QO", "TA", "UN",
@@ -53,6 +53,17 @@ def locale(value: Any, *, param: str) -> str:
 # VAT ids outside the EU (and Northern Ireland's XI, which stdnum.eu.vat knows): the stdnum
 # module that checks them, and the prefix to put back where its compact form drops it.
 _NON_EU_VAT = {"GB": (gb_vat, "GB"), "CH": (ch_vat, ""), "NO": (no_mva, "NO")}
+
+
+def peppol_id(value: Any, *, param: str) -> str:
+    """A Peppol participant id "scheme:identifier" with a known EAS scheme, stored as given
+    without surrounding spaces."""
+    if not isinstance(value, str):
+        raise InvalidRequest("A Peppol id is a string such as 0208:0123456789.", param=param)
+    try:
+        return str(peppol.parse(value))
+    except ValueError as exc:
+        raise InvalidRequest(str(exc), param=param) from None
 
 
 def vat_id(value: Any, *, param: str) -> str:

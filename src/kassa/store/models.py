@@ -59,6 +59,8 @@ class Organization(Base):
     invoice_number_format: Mapped[str] = mapped_column(String(60))
     brand_color: Mapped[str | None] = mapped_column(String(7))
     logo_url: Mapped[str | None] = mapped_column(String(500))
+    # An uploaded logo: its path in the file store (POST /v1/organization/logo).
+    logo_path: Mapped[str | None] = mapped_column(String(200))
     draft_grace_seconds: Mapped[int] = mapped_column(default=3600)
     invoice_lead_days: Mapped[int] = mapped_column(default=0)
     days_until_due: Mapped[int] = mapped_column(default=14)
@@ -114,6 +116,8 @@ class Customer(Base):
     # The VAT id's check with the EU's VIES: unchecked | valid | invalid | unavailable.
     vat_status: Mapped[str] = mapped_column(String(12), default="unchecked")
     vat_checked_at: Mapped[datetime | None]
+    # The customer's Peppol participant id "scheme:identifier" (e.g. "0208:0123456789").
+    peppol_id: Mapped[str | None] = mapped_column(String(80))
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
     external_id: Mapped[str | None] = mapped_column(String(200))
     balance: Mapped[int] = mapped_column(default=0)

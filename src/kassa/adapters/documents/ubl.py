@@ -32,6 +32,7 @@ from lxml import etree
 
 from kassa.core.errors import InvalidState
 from kassa.core.money import exponent, to_major
+from kassa.domain import peppol
 from kassa.store import models as m
 
 CUSTOMIZATION_ID = "urn:cen.eu:en16931:2017#compliant#urn:fdc:peppol.eu:2017:poacc:billing:3.0"
@@ -44,16 +45,6 @@ _NS = {
 _CAC = "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"
 _CBC = "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"
 
-# Peppol Electronic Address Scheme (EAS) codes of the national VAT numbers, by VAT prefix.
-_VAT_SCHEMES = {
-    "AD": "9922", "AL": "9923", "AT": "9914", "BA": "9924", "BE": "9925", "BG": "9926",
-    "CH": "9927", "CY": "9928", "CZ": "9929", "DE": "9930", "EE": "9931", "ES": "9920",
-    "FR": "9957", "GB": "9932", "EL": "9933", "GR": "9933", "HR": "9934", "HU": "9910",
-    "IE": "9935", "IT": "0211", "LI": "9936", "LT": "9937", "LU": "9938", "LV": "9939",
-    "MC": "9940", "ME": "9941", "MK": "9942", "MT": "9943", "NL": "9944", "PL": "9945",
-    "PT": "9946", "RO": "9947", "RS": "9948", "SI": "9949", "SK": "9950", "SM": "9951",
-    "TR": "9952", "VA": "9953",
-}
 # VATEX codes (CEF VAT exemption reason code list) where Kassa's decision has one.
 _EXEMPTION_CODES = {"AE": "VATEX-EU-AE", "O": "VATEX-EU-O", "K": "VATEX-EU-IC",
                     "G": "VATEX-EU-G"}
@@ -267,21 +258,28 @@ class _Document:
         seller_address = dict(org.address or {})
         seller_address.setdefault("country", org.country)
         self._party("cac:AccountingSupplierParty", org.legal_name or org.name,
-                    seller_address, org.vat_id, with_vat=not outside_scope)
+                    seller_address, org.vat_id, _endpoint("seller", None, org.vat_id),
+                    with_vat=not outside_scope)
         buyer_address = dict(invoice.customer_address or customer.address or {})
         if not buyer_address.get("country"):
             buyer_address["country"] = customer.country
+        buyer_endpoint = _endpoint("buyer", customer.peppol_id, invoice.customer_vat_id)
+        if str(seller_address.get("country") or "").upper() == "NL" == str(
+                buyer_address.get("country") or "").upper() and not all(
+                buyer_address.get(key) for key in ("line1", "city", "postal_code")):
+            raise InvalidState(  # NL-R-004
+                "A Dutch e-invoice to a customer in the Netherlands needs the customer's "
+                "street, city and postal code: complete the customer's address.",
+                param="address", code="einvoice_address_incomplete")
         name = invoice.customer_name or customer.name or invoice.customer_email or customer.id
         self._party("cac:AccountingCustomerParty", name, buyer_address,
-                    invoice.customer_vat_id, with_vat=not outside_scope)
+                    invoice.customer_vat_id, buyer_endpoint, with_vat=not outside_scope)
 
-    def _party(self, tag: str, name: str, address: dict[str, Any], vat_id: str | None, *,
-               with_vat: bool) -> None:
+    def _party(self, tag: str, name: str, address: dict[str, Any], vat_id: str | None,
+               endpoint: peppol.Endpoint, *, with_vat: bool) -> None:
         party = self.add(self.add(self.root, tag), "cac:Party")
         vat = (vat_id or "").replace(" ", "").upper()
-        scheme = _VAT_SCHEMES.get(vat[:2])
-        if scheme:
-            self.add(party, "cbc:EndpointID", vat, schemeID=scheme)
+        self.add(party, "cbc:EndpointID", endpoint.identifier, schemeID=endpoint.scheme)
         if vat and not with_vat:  # identified without a VAT identifier (BR-CO-26, BR-O-02)
             self.add(self.add(party, "cac:PartyIdentification"), "cbc:ID", vat)
         self.add(self.add(party, "cac:PartyName"), "cbc:Name", name)
@@ -364,6 +362,18 @@ class _Document:
         self.add(self.add(category, "cac:TaxScheme"), "cbc:ID", "VAT")
         self.add(self.add(element, "cac:Price"), "cbc:PriceAmount",
                  _decimal(price.scaleb(-self.places)), currencyID=self.currency)
+
+
+def _endpoint(role: str, peppol_id: str | None, vat_id: str | None) -> peppol.Endpoint:
+    """The party's Peppol address (BT-34/BT-49); a Peppol document cannot be made without."""
+    found = peppol.endpoint(peppol_id, vat_id)
+    if found is None:
+        fix = ("set the customer's peppol_id (or a VAT id)" if role == "buyer"
+               else "set the organization's VAT id")
+        raise InvalidState(f"A Peppol e-invoice needs the {role}'s electronic address: {fix}.",
+                           param="peppol_id" if role == "buyer" else "vat_id",
+                           code="einvoice_address_missing")
+    return found
 
 
 def _quantity_and_price(line: _Line) -> tuple[int, Decimal, int]:
