@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -18,6 +18,9 @@ from kassa.adapters.vies import DisabledChecker, VatChecker, ViesChecker
 from kassa.core.clock import Clock, SystemClock
 from kassa.store.db import make_engine, make_session_factory
 from kassa.store.uow import UnitOfWork
+
+if TYPE_CHECKING:
+    from kassa.services.documents import Publishing
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,14 @@ class Kassa:
     def files(self) -> FileStore:
         """Where rendered documents are kept."""
         return LocalFileStore(self.settings.files_dir or self.settings.data_dir / "files")
+
+    @cached_property
+    def publishing(self) -> Publishing:
+        """Where documents are stored and the public address their links point to."""
+        from kassa.services.documents import Publishing
+
+        return Publishing(files=self.files, public_url=self.settings.public_url,
+                          data_dir=self.settings.data_dir)
 
     @cached_property
     def session_factory(self) -> sessionmaker[Session]:

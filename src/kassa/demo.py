@@ -259,8 +259,7 @@ def print_taxes(console: Console, kassa: Kassa, org_id: str) -> None:
 
 def write_pdfs(console: Console, kassa: Kassa, org_id: str) -> None:
     """Render a few of the year's invoices as PDF (one per kind of tax) and say where."""
-    publishing = documents.Publishing(files=kassa.files, public_url=kassa.settings.public_url,
-                                      data_dir=kassa.settings.data_dir)
+    publishing = kassa.publishing
     with kassa.uow() as uow:
         chosen: dict[str, str] = {}
         for invoice in uow.session.scalars(select(m.Invoice).where(

@@ -19,8 +19,7 @@ BATCH = 100
 
 def invoice_pdf_loader(kassa: Kassa) -> AttachmentLoader:
     """Attachments by reference: an invoice's PDF, rendered once and then served stored."""
-    publishing = documents.Publishing(files=kassa.files, public_url=kassa.settings.public_url,
-                                      data_dir=kassa.settings.data_dir)
+    publishing = kassa.publishing
 
     def load(attachment: Mapping[str, Any]) -> bytes:
         with kassa.uow() as uow:

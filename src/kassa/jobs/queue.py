@@ -6,7 +6,9 @@ all workers then take shards. Customers are locked with SKIP LOCKED while being 
 billed periods are unique in the database, so a shard taken twice does no harm.
 
 Every minute one worker also runs `deliver_emails`; outbox rows are taken with SKIP LOCKED,
-so ticks that overlap never send a message twice.
+so ticks that overlap never send a message twice. And one runs `render_documents`, which
+stores the PDFs of what was finalized since (a document is stored once: a second render of
+the same one is refused by its unique row).
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ import procrastinate
 from kassa.config import Kassa
 from kassa.core.clock import from_unix, to_unix
 from kassa.jobs.billing import bill_customers, due_customers
+from kassa.jobs.documents import render_documents
 from kassa.jobs.emails import deliver_emails
 
 SHARD_SIZE = 100
 QUEUE = "billing"
 EMAIL_QUEUE = "emails"
+DOCUMENT_QUEUE = "documents"
 
 
 def conninfo(database_url: str) -> str:
@@ -50,6 +54,12 @@ def build_app(kassa: Kassa) -> procrastinate.App:
     def deliver_emails_tick(timestamp: int) -> dict[str, int]:
         result = deliver_emails(kassa)
         return {"sent": result.sent, "retrying": result.retrying, "failed": result.failed}
+
+    @app.periodic(cron="* * * * *", periodic_id="documents")
+    @app.task(name="kassa.render_documents", queue=DOCUMENT_QUEUE,
+              queueing_lock="render_documents")
+    def render_documents_tick(timestamp: int) -> int:
+        return render_documents(kassa)
 
     return app
 
@@ -79,5 +89,5 @@ def apply_schema(kassa: Kassa) -> bool:
 def run_worker(kassa: Kassa, *, burst: bool = False, concurrency: int = 1) -> None:
     """Run a worker; with `burst`, stop once the queue is empty."""
     app = build_app(kassa)
-    app.run_worker(queues=[QUEUE, EMAIL_QUEUE], wait=not burst, concurrency=concurrency,
-                   install_signal_handlers=not burst)
+    app.run_worker(queues=[QUEUE, EMAIL_QUEUE, DOCUMENT_QUEUE], wait=not burst,
+                   concurrency=concurrency, install_signal_handlers=not burst)

@@ -1,5 +1,6 @@
 """The in-process scheduler for the embedded (SQLite) mode: the same billing run as the
-workers', and the e-mail delivery, on a timer thread inside `kassa serve`."""
+workers', the storing of new PDFs and the e-mail delivery, on a timer thread inside
+`kassa serve`."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import threading
 
 from kassa.config import Kassa
 from kassa.jobs.billing import run_billing
+from kassa.jobs.documents import render_documents
 from kassa.jobs.emails import deliver_emails
 
 log = logging.getLogger("kassa.scheduler")
@@ -36,6 +38,10 @@ class Scheduler:
                              result.failed)
             except Exception:
                 log.exception("billing run failed")
+            try:
+                render_documents(self.kassa)
+            except Exception:
+                log.exception("rendering documents failed")
             try:
                 deliver_emails(self.kassa)
             except Exception:

@@ -367,3 +367,34 @@ def _logo(logo_url: str | None, publishing: Publishing) -> str | None:
     if len(data) > _MAX_LOGO_BYTES:
         return None
     return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+
+
+# -- rendering ahead ----------------------------------------------------------------------
+
+def unrendered(uow: UnitOfWork, *, limit: int) -> list[tuple[str, str, str]]:
+    """(object type, org id, id) of finalized invoices and credit notes that have no stored
+    PDF yet, oldest first: the background pass renders them right after finalization, so a
+    first download or an e-mail never waits for the renderer."""
+    def missing(model: type[m.Invoice] | type[m.CreditNote]) -> Any:
+        return ~select(m.Document.id).where(m.Document.object_id == model.id,
+                                            m.Document.format == "pdf").exists()
+
+    invoices = uow.session.execute(
+        select(m.Invoice.org_id, m.Invoice.id).where(
+            m.Invoice.status != "draft", m.Invoice.finalized_at.is_not(None),
+            missing(m.Invoice))
+        .order_by(m.Invoice.finalized_at, m.Invoice.id).limit(limit)).all()
+    notes = uow.session.execute(
+        select(m.CreditNote.org_id, m.CreditNote.id).where(missing(m.CreditNote))
+        .order_by(m.CreditNote.created, m.CreditNote.id).limit(limit)).all()
+    found = [("invoice", org_id, id_) for org_id, id_ in invoices]
+    found += [("credit_note", org_id, id_) for org_id, id_ in notes]
+    return found[:limit]
+
+
+def store_pdf(uow: UnitOfWork, publishing: Publishing, object_type: str, org_id: str,
+              object_id: str) -> Rendered:
+    """Render and store the PDF of an invoice or credit note in its customer's language."""
+    if object_type == "invoice":
+        return invoice_pdf(uow, publishing, org_id, object_id)
+    return credit_note_pdf(uow, publishing, org_id, object_id)

@@ -13,7 +13,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
@@ -44,6 +44,8 @@ AttachmentLoader = Callable[[Mapping[str, Any]], bytes]
 or "invoice_id"); provided by the documents service."""
 
 STATUSES = ("pending", "sent", "failed")
+
+LEASE = timedelta(minutes=5)  # how long a claimed message is left to its worker
 
 PUBLIC_URL = "{public_url}"  # in stored bodies: the deployment's KASSA_PUBLIC_URL
 
@@ -189,24 +191,28 @@ def deliver_due(session_factory: sessionmaker[Session], clock: Clock, mailer: Ma
                 sender: str | None = None, public_url: str | None = None) -> DeliveryCounts:
     """Send up to `limit` pending messages that are due, each in its own transaction.
 
-    The message's row stays locked while it is sent (SKIP LOCKED on PostgreSQL), so two
-    workers never send the same message.
+    A message is claimed before it is sent (SKIP LOCKED on PostgreSQL, then a lease of
+    LEASE), so two workers never send the same message; a worker that dies holding a claim
+    delays the message by the lease, never loses it.
     """
     counts = DeliveryCounts()
     now = clock.now()
     for _ in range(limit):
-        # Attachments are loaded first, outside the message's transaction: loading one may
-        # render and store a document in a transaction of its own.
+        # Claim the message first (a lease: it is not due for anyone else until LEASE has
+        # passed), then load its attachments outside any transaction (loading one may render
+        # and store a document in a transaction of its own), then send it.
         with session_factory() as session:
-            peeked = _next_due(session, now, lock=False)
-            if peeked is None:
+            claimed = _next_due(session, now)
+            if claimed is None:
                 break
-            row_id, wanted = peeked.id, list(peeked.attachments or [])
+            claimed.next_attempt_at = lease = now + LEASE
+            row_id, wanted = claimed.id, list(claimed.attachments or [])
+            session.commit()
         loaded = _load(wanted, attachment_loader)
         with session_factory() as session:
-            row = _next_due(session, now, row_id=row_id)
-            if row is None:
-                continue  # another worker has it
+            row = session.get(m.EmailMessage, row_id, with_for_update=True)
+            if row is None or row.status != "pending" or row.next_attempt_at != lease:
+                continue  # retried or sent by hand meanwhile: the lease is no longer ours
             org = session.get(m.Organization, row.org_id)
             assert org is not None
             try:
@@ -242,14 +248,11 @@ def _load(wanted: list[Mapping[str, Any]],
     return lambda attachment: contents[json.dumps(attachment, sort_keys=True)]
 
 
-def _next_due(session: Session, now: datetime, *, lock: bool = True,
-              row_id: str | None = None) -> m.EmailMessage | None:
+def _next_due(session: Session, now: datetime) -> m.EmailMessage | None:
     query = (select(m.EmailMessage)
              .where(m.EmailMessage.status == "pending", m.EmailMessage.next_attempt_at <= now)
              .order_by(m.EmailMessage.next_attempt_at, m.EmailMessage.id).limit(1))
-    if row_id is not None:
-        query = query.where(m.EmailMessage.id == row_id)
-    if lock and is_postgres(session):
+    if is_postgres(session):
         query = query.with_for_update(skip_locked=True)
     return session.scalars(query).first()
 
