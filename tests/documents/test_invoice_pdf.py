@@ -170,6 +170,10 @@ def test_a_credit_note_pdf_names_its_invoice(seller: TestClient) -> None:
     for text in ["Creditnota", note["number"], f"Bij factuur {invoice['number']}",
                  "Jan de Vries", "Pro plan", "Btw 21%", "Totaal gecrediteerd € 121,00"]:
         assert text in flat, text
+    html = _download(seller, f"/v1/credit_notes/{note['id']}/html", "fr")
+    assert html.headers["content-language"] == "fr"
+    for text in ["Avoir", note["number"], invoice["number"], "Jan de Vries"]:
+        assert text in html.text, text
 
 
 class _Counting(http.server.BaseHTTPRequestHandler):

@@ -1,9 +1,10 @@
-"""Invoice and credit note documents: PDF and HTML under /v1, and the public hosted invoice
-page at /i/{token}, which needs no API key (the unguessable token is the key)."""
+"""Invoice and credit note documents: PDF and HTML under /v1, customer statements of account
+(JSON, PDF, CSV), and the public hosted invoice page at /i/{token}, which needs no API key
+(the unguessable token is the key)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse, Response
@@ -11,7 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 from kassa.api.deps import Ctx, get_kassa
 from kassa.config import Kassa
 from kassa.core import locales
-from kassa.services import documents
+from kassa.services import documents, statements
 from kassa.services.documents import Rendered
 
 router = APIRouter(tags=["documents"])
@@ -22,8 +23,7 @@ Locale = Annotated[str | None, Query(max_length=16,
 
 
 def publishing(kassa: Kassa) -> documents.Publishing:
-    return documents.Publishing(files=kassa.files, public_url=kassa.settings.public_url,
-                                data_dir=kassa.settings.data_dir)
+    return kassa.publishing
 
 
 def _headers(rendered: Rendered, requested: str | None) -> dict[str, str]:
@@ -68,6 +68,45 @@ def credit_note_pdf(credit_note_id: str, ctx: Ctx, locale: Locale = None) -> Res
     with ctx.kassa.uow() as uow:
         return _pdf(documents.credit_note_pdf(uow, publishing(ctx.kassa), ctx.org_id,
                                               credit_note_id, locale), locale)
+
+
+@router.get("/credit_notes/{credit_note_id}/html", response_class=HTMLResponse)
+def credit_note_html(credit_note_id: str, ctx: Ctx, locale: Locale = None) -> HTMLResponse:
+    """The credit note as an HTML page."""
+    with ctx.kassa.uow() as uow:
+        return _html(documents.credit_note_html(uow, publishing(ctx.kassa), ctx.org_id,
+                                                credit_note_id, locale), locale)
+
+
+@router.get("/customers/{customer_id}/statement",
+            responses={200: {"content": {"application/pdf": {}, "text/csv": {}}}})
+def customer_statement(
+        customer_id: str, ctx: Ctx,
+        first: Annotated[str, Query(alias="from", max_length=12,
+                                    description="YYYY-MM-DD (the customer's day) or a Unix "
+                                                "timestamp; included")],
+        last: Annotated[str, Query(alias="to", max_length=12,
+                                   description="YYYY-MM-DD or a Unix timestamp; excluded")],
+        currency: Annotated[str | None, Query(max_length=3)] = None,
+        format: Literal["json", "pdf", "csv"] = "json", locale: Locale = None) -> Any:
+    """The customer's statement of account for [from, to) in one currency (default: the
+    customer's): opening balance, every invoice, void, write-off, credit note, payment,
+    refund and balance adjustment with the running balance, closing balance. As JSON, a PDF
+    in the customer's language, or CSV. Rendered on demand, never stored."""
+    start = statements.parse_bound(first, "from")
+    end = statements.parse_bound(last, "to")
+    with ctx.kassa.uow() as uow:
+        result = statements.customer_statement(uow, ctx.org_id, customer_id, start=start,
+                                                end=end, currency=currency)
+        if format == "pdf":
+            return _pdf(statements.statement_pdf(publishing(ctx.kassa), result, locale),
+                        locale)
+        if format == "csv":
+            name = statements.filename(result, "csv")
+            return Response(statements.statement_csv(result),
+                            media_type="text/csv; charset=utf-8",
+                            headers={"Content-Disposition": f'attachment; filename="{name}"'})
+        return statements.statement_object(result)
 
 
 @public.get("/i/{token}", response_class=HTMLResponse)

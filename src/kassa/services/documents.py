@@ -210,14 +210,28 @@ def _payment(org: m.Organization, invoice: m.Invoice) -> render.Payment | None:
 def credit_note_pdf(uow: UnitOfWork, publishing: Publishing, org_id: str,
                     credit_note_id: str, locale: str | None = None) -> Rendered:
     """The credit note's PDF, rendered once per language and stored."""
-    note = scoping.get(uow.session, m.CreditNote, org_id, credit_note_id)
-    invoice = uow.session.get(m.Invoice, note.invoice_id)
-    assert invoice is not None
-    language = _invoice_language(uow, invoice, locale)
+    note, invoice, language = _credit_note(uow, org_id, credit_note_id, locale)
     filename = _filename("credit_note", note.number, language, "pdf")
     return _stored(uow, publishing, "credit_note", note, language, filename,
                    lambda: render.render_pdf(credit_note_view(uow, publishing, note, invoice,
                                                               language), language))
+
+
+def credit_note_html(uow: UnitOfWork, publishing: Publishing, org_id: str,
+                     credit_note_id: str, locale: str | None = None) -> Rendered:
+    """The credit note as an HTML page (rendered each time, never stored)."""
+    note, invoice, language = _credit_note(uow, org_id, credit_note_id, locale)
+    view = credit_note_view(uow, publishing, note, invoice, language)
+    return Rendered(render.render_html(view, language).encode(), language,
+                    _filename("credit_note", note.number, language, "html"))
+
+
+def _credit_note(uow: UnitOfWork, org_id: str, credit_note_id: str,
+                 locale: str | None) -> tuple[m.CreditNote, m.Invoice, str]:
+    note = scoping.get(uow.session, m.CreditNote, org_id, credit_note_id)
+    invoice = uow.session.get(m.Invoice, note.invoice_id)
+    assert invoice is not None
+    return note, invoice, _invoice_language(uow, invoice, locale)
 
 
 def credit_note_view(uow: UnitOfWork, publishing: Publishing, note: m.CreditNote,

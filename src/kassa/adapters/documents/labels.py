@@ -1,4 +1,5 @@
-"""The words on invoices and credit notes in each language Kassa prints documents in.
+"""The words on invoices, credit notes and statements in each language Kassa prints
+documents in.
 
 A small catalog keyed by label; the languages are `core.locales.LANGUAGES`, and a label
 missing in one falls back to English.
@@ -88,6 +89,38 @@ LABELS: dict[str, dict[str, str]] = {
                 "fr": "Des questions ? Écrivez-nous à"},
     "download_pdf": {"en": "Download PDF", "nl": "PDF downloaden",
                      "de": "PDF herunterladen", "fr": "Télécharger le PDF"},
+    # statements of account
+    "statement": {"en": "Statement of account", "nl": "Rekeningoverzicht",
+                  "de": "Kontoauszug", "fr": "Relevé de compte"},
+    "statement_date": {"en": "Date", "nl": "Datum", "de": "Datum", "fr": "Date"},
+    "account_of": {"en": "Customer", "nl": "Klant", "de": "Kunde", "fr": "Client"},
+    "date": {"en": "Date", "nl": "Datum", "de": "Datum", "fr": "Date"},
+    "entry_type": {"en": "Type", "nl": "Soort", "de": "Art", "fr": "Type"},
+    "document_reference": {"en": "Reference", "nl": "Referentie", "de": "Referenz",
+                           "fr": "Référence"},
+    "debit": {"en": "Debit", "nl": "Debet", "de": "Soll", "fr": "Débit"},
+    "credit": {"en": "Credit", "nl": "Credit", "de": "Haben", "fr": "Crédit"},
+    "balance": {"en": "Balance", "nl": "Saldo", "de": "Saldo", "fr": "Solde"},
+    "opening_balance": {"en": "Opening balance", "nl": "Beginsaldo",
+                        "de": "Anfangssaldo", "fr": "Solde d'ouverture"},
+    "closing_balance": {"en": "Closing balance", "nl": "Eindsaldo", "de": "Endsaldo",
+                        "fr": "Solde de clôture"},
+    "credit_balance": {"en": "Your credit with us", "nl": "Uw tegoed",
+                       "de": "Ihr Guthaben", "fr": "Votre avoir"},
+    "entry_invoice": {"en": "Invoice", "nl": "Factuur", "de": "Rechnung", "fr": "Facture"},
+    "entry_invoice_void": {"en": "Invoice voided", "nl": "Factuur vervallen",
+                           "de": "Rechnung storniert", "fr": "Facture annulée"},
+    "entry_write_off": {"en": "Written off", "nl": "Afgeboekt", "de": "Abgeschrieben",
+                        "fr": "Passée en perte"},
+    "entry_credit_note": {"en": "Credit note", "nl": "Creditnota", "de": "Gutschrift",
+                          "fr": "Avoir"},
+    "entry_credit_note_void": {"en": "Credit note voided", "nl": "Creditnota vervallen",
+                               "de": "Gutschrift storniert", "fr": "Avoir annulé"},
+    "entry_payment": {"en": "Payment", "nl": "Betaling", "de": "Zahlung", "fr": "Paiement"},
+    "entry_refund": {"en": "Refund", "nl": "Terugbetaling", "de": "Erstattung",
+                     "fr": "Remboursement"},
+    "entry_adjustment": {"en": "Balance adjustment", "nl": "Saldocorrectie",
+                         "de": "Saldokorrektur", "fr": "Ajustement de solde"},
 }
 
 

@@ -1,10 +1,12 @@
-"""Invoices and credit notes as HTML and PDF, in the customer's language.
+"""Invoices, credit notes and statements of account as HTML and PDF, in the customer's
+language.
 
-The caller hands over plain data (`InvoiceView`, built by services/documents.py); this module
-formats it with Babel (numbers, money in the currency's ISO 4217 exponent, dates), fills the
-Jinja2 templates beside it, and prints the HTML to PDF with WeasyPrint. Rendering never
-reaches the network: images are data: URLs only, and the PDF's URL fetcher refuses anything
-else (a logo at a remote address is left out, not fetched).
+The caller hands over plain data (`InvoiceView`, built by services/documents.py, and
+`StatementView`, built by services/statements.py); this module formats it with Babel
+(numbers, money in the currency's ISO 4217 exponent, dates), fills the Jinja2 templates
+beside it, and prints the HTML to PDF with WeasyPrint. Rendering never reaches the network:
+images are data: URLs only, and the PDF's URL fetcher refuses anything else (a logo at a
+remote address is left out, not fetched).
 """
 
 from __future__ import annotations
@@ -97,6 +99,41 @@ class InvoiceView:
     links: list[tuple[str, str]] = field(default_factory=list)  # (label key, url)
 
 
+@dataclass(frozen=True)
+class StatementRow:
+    """One entry of a statement: `amount` > 0 is a debit (owed more), < 0 a credit."""
+
+    day: date
+    kind: str  # invoice | invoice_void | write_off | credit_note | ... (domain/statements.py)
+    reference: str | None
+    description: str
+    amount: int
+    balance: int
+
+
+@dataclass(frozen=True)
+class StatementView:
+    """Everything a printed statement of account shows, as plain data."""
+
+    currency: str
+    exponent: int
+    seller: Party
+    buyer: Party
+    issue_date: date
+    period: tuple[date, date]  # first and last day, both included
+    opening_balance: int
+    rows: list[StatementRow]
+    closing_balance: int
+    brand_color: str = DEFAULT_BRAND_COLOR
+    logo: str | None = None  # a data: URL
+    support_email: str | None = None
+    links: list[tuple[str, str]] = field(default_factory=list)  # (label key, url)
+
+    @property
+    def amount_due(self) -> int:
+        return max(self.closing_balance, 0)
+
+
 class _Formatter:
     """Babel formatting in one locale, for one currency."""
 
@@ -126,6 +163,10 @@ class _Formatter:
     def day(self, value: date | None) -> str:
         return format_date(value, format="long", locale=self.locale) if value else ""
 
+    def medium_day(self, value: date) -> str:
+        """A date short enough for a table column: 'Jan 31, 2026', '31 jan 2026'."""
+        return format_date(value, format="medium", locale=self.locale)
+
     def span(self, period: tuple[date, date] | None) -> str:
         if period is None:
             return ""
@@ -134,11 +175,24 @@ class _Formatter:
 
 def render_html(view: InvoiceView, locale: str | None) -> str:
     """The document as a standalone HTML page (print CSS included) in `locale`'s language."""
+    return _render(f"{view.kind}.html", view, locale)
+
+
+def render_statement_html(view: StatementView, locale: str | None) -> str:
+    """The statement of account as a standalone HTML page in `locale`'s language."""
+    return _render("statement.html", view, locale)
+
+
+def render_statement_pdf(view: StatementView, locale: str | None) -> bytes:
+    """The statement of account as a PDF in `locale`'s language."""
+    return html_to_pdf(render_statement_html(view, locale))
+
+
+def _render(template: str, view: InvoiceView | StatementView, locale: str | None) -> str:
     language = locales.language(locale)
     fmt = _Formatter(language, view.currency, view.exponent)
-    template = _ENV.get_template(f"{view.kind}.html")
-    return template.render(doc=view, fmt=fmt, language=language,
-                           t=lambda key: label(key, language))
+    return _ENV.get_template(template).render(doc=view, fmt=fmt, language=language,
+                                              t=lambda key: label(key, language))
 
 
 def url_fetcher() -> Any:
