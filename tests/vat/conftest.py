@@ -1,6 +1,3 @@
-"""Fixtures of the VAT id checks: a fake VIES, a URL where nothing listens, and the HTTP
-tests' second organization."""
-
-from api.conftest import other_org  # noqa: F401
+"""Fixtures of the VAT id checks: a fake VIES and a URL where nothing listens."""
 
 from .fake_vies import fake_vies, unreachable_url  # noqa: F401
