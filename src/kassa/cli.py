@@ -241,6 +241,29 @@ def import_ecb(path: Annotated[Path, typer.Argument(
                       + ", ".join(result.skipped_currencies))
 
 
+@app.command("import-statement")
+def import_statement(path: Annotated[Path, typer.Argument(
+                         exists=True, dir_okay=False, readable=True,
+                         help="an MT940 (.sta, .940, .txt) or CAMT.053 (.xml) statement")],
+                     org: OrgOption = None) -> None:
+    """Import a bank statement and match every payment in it to its invoices; importing the
+    same file twice registers nothing twice."""
+    from kassa.services.reconciliation import import_statement as import_file
+
+    kassa = _kassa()
+    with _readable_errors():
+        _migrate(kassa)
+        org_id = _organization_id(kassa, org)
+        with kassa.uow() as uow:
+            result = import_file(uow, org_id, path.read_bytes(), path.name)
+    if result.duplicate:
+        console.print(f"{escape(path.name)} was imported before; nothing registered again.")
+        return
+    console.print(f"{result.entries} entries: {result.matched} matched, {result.unmatched} "
+                  f"waiting to be matched, {result.returned} returns, {result.ignored} "
+                  f"ignored, {result.already_imported} already imported.")
+
+
 emails_app = typer.Typer(help="The e-mail outbox: customer e-mails and their delivery.",
                          no_args_is_help=True)
 app.add_typer(emails_app, name="emails")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ from kassa.store.db import make_engine, make_session_factory
 from kassa.store.uow import UnitOfWork
 
 if TYPE_CHECKING:
+    from kassa.adapters.gateways.base import Gateway
+    from kassa.adapters.gateways.sandbox import SandboxGateway
     from kassa.services.documents import Publishing
 
 
@@ -48,6 +51,10 @@ class Settings:
                         (default {data_dir}/files)
     KASSA_PUBLIC_URL    the address customers reach Kassa at, for links in documents
                         (default http://127.0.0.1:8000)
+    KASSA_STRIPE_API_KEY, KASSA_STRIPE_WEBHOOK_SECRET   turn the Stripe gateway on
+    KASSA_MOLLIE_API_KEY                                turn the Mollie gateway on
+    KASSA_STRIPE_API_BASE, KASSA_MOLLIE_API_BASE        another API address (tests)
+    The built-in `sandbox` gateway is always on (test cards and IBANs, no money moves).
     """
 
     data_dir: Path
@@ -63,6 +70,11 @@ class Settings:
     mail_from: str = ""
     files_dir: Path | None = None
     public_url: str = "http://127.0.0.1:8000"
+    stripe_api_key: str = ""
+    stripe_webhook_secret: str = ""
+    stripe_api_base: str = ""
+    mollie_api_key: str = ""
+    mollie_api_base: str = ""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -76,11 +88,17 @@ class Settings:
                               if os.environ.get("KASSA_FILES_DIR") else None),
                    public_url=(os.environ.get("KASSA_PUBLIC_URL", "").strip().rstrip("/")
                                or "http://127.0.0.1:8000"),
-                   **_smtp_from_env())
+                   **_smtp_from_env(), **_gateways_from_env())
 
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def _gateways_from_env() -> dict[str, Any]:
+    names = ("stripe_api_key", "stripe_webhook_secret", "stripe_api_base", "mollie_api_key",
+             "mollie_api_base")
+    return {name: os.environ.get(f"KASSA_{name.upper()}", "").strip() for name in names}
 
 
 def _smtp_from_env() -> dict[str, Any]:
@@ -137,6 +155,33 @@ class Kassa:
 
         return Publishing(files=self.files, public_url=self.settings.public_url,
                           data_dir=self.settings.data_dir)
+
+    @cached_property
+    def sandbox(self) -> SandboxGateway:
+        """The built-in test gateway (its secret derived from the installation's key)."""
+        from kassa.adapters.gateways.sandbox import SandboxGateway
+
+        return SandboxGateway(hmac.new(self.pepper, b"sandbox-gateway", "sha256").digest(),
+                              public_url=self.settings.public_url)
+
+    @cached_property
+    def gateways(self) -> dict[str, Gateway]:
+        """The payment gateways this installation can use, by name."""
+        s = self.settings
+        found: dict[str, Gateway] = {"sandbox": self.sandbox}
+        if s.stripe_api_key:
+            from kassa.adapters.gateways.stripe import StripeGateway
+
+            found["stripe"] = StripeGateway(s.stripe_api_key,
+                                            webhook_secret=s.stripe_webhook_secret,
+                                            base_url=s.stripe_api_base or None)
+        if s.mollie_api_key:
+            from kassa.adapters.gateways.mollie import MollieGateway
+
+            found["mollie"] = MollieGateway(
+                s.mollie_api_key, base_url=s.mollie_api_base or None,
+                webhook_url=f"{s.public_url}/webhooks/gateways/mollie")
+        return found
 
     @cached_property
     def session_factory(self) -> sessionmaker[Session]:

@@ -82,12 +82,13 @@ def test_due_date_follows_the_subscription_then_the_organization_setting(
         == T0 + 30 * DAY
 
 
-def test_paying_needs_paid_out_of_band_and_happens_once(api: TestClient) -> None:
+def test_paying_needs_a_payment_method_or_paid_out_of_band_and_happens_once(
+        api: TestClient) -> None:
     sub = _send_invoice_sub(api, create_price(api))
     invoice_id = sub["latest_invoice"]
     for body in (None, {}, {"paid_out_of_band": False}):
         assert_error(api.post(f"/v1/invoices/{invoice_id}/pay", json=body), 400,
-                     code="payment_method_unavailable", param="paid_out_of_band")
+                     code="invoice_payment_method_missing", param="payment_method")
     assert _status(api, invoice_id) == "open"
     assert "invoice.paid" not in event_types(api, object_id=invoice_id)
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 
 import kassa
+from kassa.adapters.gateways import sandbox_page
 from kassa.api import (
+    bank,
     catalog,
     clocks_and_events,
     coupons,
@@ -20,6 +22,7 @@ from kassa.api import (
     invoices,
     logos,
     meters,
+    payments,
     price_migrations,
     subscriptions,
     tax_rates,
@@ -39,11 +42,14 @@ def create_app(instance: Kassa) -> FastAPI:
     v1 = APIRouter(prefix="/v1")
     for module in (customers, catalog, subscriptions, invoices, credit_notes, meters, coupons,
                    clocks_and_events, entitlements, price_migrations, tax_rates,
-                   exchange_rates, tax_reports, vat, emails, logos):
+                   exchange_rates, tax_reports, vat, emails, logos, payments, bank):
         v1.include_router(module.router)
     v1.include_router(documents.router)
     app.include_router(v1)
     app.include_router(documents.public)  # the hosted invoice page: no API key
+    app.include_router(payments.public)  # gateway webhooks: verified by their signature
+    # The sandbox gateway's own pages (hosted card fields, 3-D Secure): not Kassa's API.
+    app.include_router(sandbox_page.router(instance.sandbox))
 
     @app.get("/health", include_in_schema=False)
     def health() -> dict[str, str]:

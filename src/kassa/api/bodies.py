@@ -10,11 +10,12 @@ from fastapi import Request
 from kassa.core.errors import InvalidRequest, PayloadTooLarge
 
 
-async def read(request: Request, *, types: Collection[str], max_bytes: int, wrong_type: str,
-               too_large: str, param: str | None = None) -> bytes:
-    """The body, if its Content-Type is one of `types` and it has at most `max_bytes`."""
+async def read(request: Request, *, types: Collection[str] | None, max_bytes: int,
+               too_large: str, wrong_type: str = "", param: str | None = None) -> bytes:
+    """The body, if its Content-Type is one of `types` (None: any) and it has at most
+    `max_bytes`."""
     kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-    if kind not in types:
+    if types is not None and kind not in types:
         raise InvalidRequest(wrong_type, param=param, code="content_type_invalid")
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:

@@ -35,7 +35,7 @@ def _get_clock(clock_id: str, ctx: Ctx) -> dict[str, Any]:
 def _advance_clock(clock_id: str, body: TestClockAdvance, ctx: Ctx) -> dict[str, Any]:
     """Advance the clock and run everything that falls due; returns when it is done."""
     return test_clocks.advance(ctx.kassa.session_factory, ctx.kassa.clock, ctx.org_id,
-                               clock_id, body.frozen_time)
+                               clock_id, body.frozen_time, gateways=ctx.kassa.gateways)
 
 
 for _base in CLOCK_PATHS:

@@ -19,6 +19,7 @@ STATUS = {
     errors.AuthenticationFailed: 401,
     errors.NotFound: 404,
     errors.PayloadTooLarge: 413,
+    errors.PaymentFailed: 402,
     errors.Conflict: 409,
     errors.InvalidRequest: 400,
 }

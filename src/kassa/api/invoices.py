@@ -10,7 +10,15 @@ from kassa.api.deps import Ctx, Paging, listing
 from kassa.api.schemas import Empty, InvoiceCreate, InvoiceItemCreate, InvoicePay
 from kassa.core.clock import MAX_TIMESTAMP
 from kassa.core.errors import InvalidRequest
-from kassa.services import billing, einvoices, invoices, objects, scoping, subscription_changes
+from kassa.services import (
+    billing,
+    einvoices,
+    invoices,
+    objects,
+    payments,
+    scoping,
+    subscription_changes,
+)
 from kassa.store import models as m
 
 router = APIRouter(tags=["invoices"])
@@ -130,15 +138,30 @@ def delete_invoice(invoice_id: str, ctx: Ctx) -> dict[str, Any]:
 
 @router.post("/invoices/{invoice_id}/finalize")
 def finalize_invoice(invoice_id: str, ctx: Ctx, body: Empty | None = None) -> dict[str, Any]:
+    """Finalize the draft; an automatically collected one is charged at once."""
     with ctx.kassa.uow() as uow:
-        return objects.invoice(invoices.finalize_invoice(uow, ctx.org_id, invoice_id))
+        invoices.finalize_invoice(uow, ctx.org_id, invoice_id)
+    payments.collect_invoice(ctx.kassa.session_factory, ctx.kassa.clock, ctx.kassa.gateways,
+                             invoice_id)
+    with ctx.kassa.uow() as uow:
+        return objects.invoice(scoping.get(uow.session, m.Invoice, ctx.org_id, invoice_id))
 
 
 @router.post("/invoices/{invoice_id}/pay")
 def pay_invoice(invoice_id: str, ctx: Ctx, body: InvoicePay | None = None) -> dict[str, Any]:
+    """Pay the invoice now: charge the customer's default payment method (a decline is a
+    402 `card_error`, the attempt recorded), or with `paid_out_of_band` record that it was
+    paid outside Kassa."""
     params = body.fields() if body else {}
     with ctx.kassa.uow() as uow:
-        return objects.invoice(invoices.pay_invoice(uow, ctx.org_id, invoice_id, **params))
+        invoice = invoices.pay_invoice(uow, ctx.org_id, invoice_id, **params)
+        if invoice.status == "paid":
+            return objects.invoice(invoice)
+    payment = payments.collect_invoice(ctx.kassa.session_factory, ctx.kassa.clock,
+                                       ctx.kassa.gateways, invoice_id, force=True)
+    payments.raise_if_declined(payment)
+    with ctx.kassa.uow() as uow:
+        return objects.invoice(scoping.get(uow.session, m.Invoice, ctx.org_id, invoice_id))
 
 
 @router.post("/invoices/{invoice_id}/void")

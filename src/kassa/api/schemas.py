@@ -295,6 +295,14 @@ class OrganizationUpdate(Body):
     draft_grace_seconds: Annotated[int, Field(ge=0, le=30 * 86400)] | None = None
     invoice_lead_days: Annotated[int, Field(ge=0, le=90)] | None = None
     days_until_due: Days | None = None
+    support_email: str | None = Field(None, max_length=320,
+                                      pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    # Checked by services/email_settings.py (one place for its keys, bounds and defaults).
+    email_settings: dict[Annotated[str, Field(max_length=40)], Any] | None = Field(
+        None, max_length=20, description="Customer e-mails: `disabled` (kinds not sent), "
+        "`renewal_reminder_days` (1-60, default 7), `renewal_reminders_for` (yearly | all), "
+        "`trial_ending_days` (1-30, default 3), `change_notice_days` (1-90, default 14). "
+        "Keys sent are merged into the stored settings; null resets one to its default.")
 
 
 class Aggregation(Body):
@@ -477,3 +485,34 @@ class ExchangeRateCreate(Body):
     base: Code
     currency: Code
     rate: DecimalText | Annotated[int, Field(ge=-(10**12), le=10**12)]
+
+
+class PaymentMethodCreate(Body):
+    customer: Code
+    token: Annotated[str, Field(min_length=1, max_length=2000)]
+    gateway: Annotated[str, Field(max_length=20)] | None = None
+    set_default: bool | None = None
+
+
+class PaymentCreate(Body):
+    invoice: Code
+    amount: Annotated[int, Field(gt=0, le=10**15)] | None = None
+    method: Literal["manual", "bank_transfer"] = "manual"
+    reference: Annotated[str, Field(max_length=200)] | None = None
+
+
+class RefundCreate(Body):
+    payment: Code
+    amount: Annotated[int, Field(gt=0, le=10**15)] | None = None
+    reason: Literal["duplicate", "fraudulent", "requested_by_customer"] | None = None
+    override_reason: Annotated[str, Field(min_length=3, max_length=500)] | None = None
+
+
+class MatchedInvoice(Body):
+    invoice: Code
+    amount: Annotated[int, Field(gt=0, le=10**15)] | None = None
+
+
+class BankTransactionMatch(Body):
+    invoices: list[MatchedInvoice] | None = Field(None, max_length=100)
+    customer: Code | None = None

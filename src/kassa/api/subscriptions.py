@@ -13,7 +13,7 @@ from kassa.api.schemas import (
     SubscriptionResume,
     SubscriptionUpdate,
 )
-from kassa.services import objects, schedules, scoping, subscriptions
+from kassa.services import objects, payments, schedules, scoping, subscriptions
 from kassa.store import models as m
 
 router = APIRouter(tags=["subscriptions"])
@@ -21,9 +21,18 @@ router = APIRouter(tags=["subscriptions"])
 
 @router.post("/subscriptions")
 def create_subscription(body: SubscriptionCreate, ctx: Ctx) -> dict[str, Any]:
+    """Create the subscription; its first invoice, when there is one to collect, is charged
+    at once on the customer's default payment method."""
     with ctx.kassa.uow() as uow:
-        return objects.subscription(subscriptions.create_subscription(uow, ctx.org_id,
-                                                                      **body.fields()))
+        sub = subscriptions.create_subscription(uow, ctx.org_id, **body.fields())
+        created, first_invoice = sub.id, sub.latest_invoice_id
+        if first_invoice is None:
+            return objects.subscription(sub)
+    payments.collect_invoice(ctx.kassa.session_factory, ctx.kassa.clock, ctx.kassa.gateways,
+                             first_invoice)
+    with ctx.kassa.uow() as uow:
+        return objects.subscription(scoping.get(uow.session, m.Subscription, ctx.org_id,
+                                                created))
 
 
 @router.get("/subscriptions")

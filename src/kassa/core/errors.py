@@ -68,3 +68,10 @@ class ExchangeRateMissing(InvalidRequest):
     """No stored exchange rate converts between two currencies on a date (HTTP 400)."""
 
     code = "exchange_rate_missing"
+
+
+class PaymentFailed(KassaError):
+    """A charge was declined or needs the customer (HTTP 402); the attempt is recorded."""
+
+    type = "card_error"
+    code = "card_declined"

@@ -6,9 +6,11 @@ all workers then take shards. Customers are locked with SKIP LOCKED while being 
 billed periods are unique in the database, so a shard taken twice does no harm.
 
 Every minute one worker also runs `deliver_emails`; outbox rows are taken with SKIP LOCKED,
-so ticks that overlap never send a message twice. And one runs `render_documents`, which
-stores the PDFs of what was finalized since (a document is stored once: a second render of
-the same one is refused by its unique row).
+so ticks that overlap never send a message twice. One runs `collect_payments`: the charges
+due and the payments to check with their gateway (a charge is claimed under the customer's
+lock, so ticks never charge twice). And one runs `render_documents`, which stores the PDFs
+of what was finalized since (a document is stored once: a second render of the same one is
+refused by its unique row).
 """
 
 from __future__ import annotations
@@ -22,11 +24,13 @@ from kassa.core.clock import from_unix, to_unix
 from kassa.jobs.billing import bill_customers, due_customers
 from kassa.jobs.documents import render_documents
 from kassa.jobs.emails import deliver_emails
+from kassa.jobs.payments import collect_payments
 
 SHARD_SIZE = 100
 QUEUE = "billing"
 EMAIL_QUEUE = "emails"
 DOCUMENT_QUEUE = "documents"
+PAYMENT_QUEUE = "payments"
 
 
 def conninfo(database_url: str) -> str:
@@ -61,6 +65,13 @@ def build_app(kassa: Kassa) -> procrastinate.App:
     def render_documents_tick(timestamp: int) -> int:
         return render_documents(kassa)
 
+    @app.periodic(cron="* * * * *", periodic_id="payments")
+    @app.task(name="kassa.collect_payments", queue=PAYMENT_QUEUE,
+              queueing_lock="collect_payments")
+    def collect_payments_tick(timestamp: int) -> dict[str, int]:
+        counts = collect_payments(kassa)
+        return {"attempted": counts.attempted, "checked": counts.checked}
+
     return app
 
 
@@ -89,5 +100,5 @@ def apply_schema(kassa: Kassa) -> bool:
 def run_worker(kassa: Kassa, *, burst: bool = False, concurrency: int = 1) -> None:
     """Run a worker; with `burst`, stop once the queue is empty."""
     app = build_app(kassa)
-    app.run_worker(queues=[QUEUE, EMAIL_QUEUE, DOCUMENT_QUEUE], wait=not burst,
+    app.run_worker(queues=[QUEUE, PAYMENT_QUEUE, EMAIL_QUEUE, DOCUMENT_QUEUE], wait=not burst,
                    concurrency=concurrency, install_signal_handlers=not burst)

@@ -1,6 +1,6 @@
 """The in-process scheduler for the embedded (SQLite) mode: the same billing run as the
-workers', the storing of new PDFs and the e-mail delivery, on a timer thread inside
-`kassa serve`."""
+workers', collection of payments, the storing of new PDFs and the e-mail delivery, on a
+timer thread inside `kassa serve`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from kassa.config import Kassa
 from kassa.jobs.billing import run_billing
 from kassa.jobs.documents import render_documents
 from kassa.jobs.emails import deliver_emails
+from kassa.jobs.payments import collect_payments
 
 log = logging.getLogger("kassa.scheduler")
 
@@ -38,6 +39,10 @@ class Scheduler:
                              result.failed)
             except Exception:
                 log.exception("billing run failed")
+            try:
+                collect_payments(self.kassa)
+            except Exception:
+                log.exception("collecting payments failed")
             try:
                 render_documents(self.kassa)
             except Exception:

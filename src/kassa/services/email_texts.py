@@ -110,9 +110,178 @@ TEXTS: Catalog = {
             "Nous regrettons votre départ. Répondez à cet e-mail si ce n'était pas voulu.",
             "Cordialement,\n{org}")),
     },
+    "renewal_reminder": {
+        "en": ("Your {plan} subscription renews on {date}", (
+            "Hello {name},",
+            "Your subscription to {plan} renews on {date}.",
+            "The renewal will be billed at {amount}.",
+            "Manage your subscription online: {url}",
+            "Would you like to change or cancel it? Reply to this e-mail before {date}.",
+            "Kind regards,\n{org}")),
+        "nl": ("Uw abonnement op {plan} wordt verlengd op {date}", (
+            "Beste {name},",
+            "Uw abonnement op {plan} wordt verlengd op {date}.",
+            "Voor de verlenging wordt {amount} gefactureerd.",
+            "Beheer uw abonnement online: {url}",
+            "Wilt u het wijzigen of opzeggen? Beantwoord deze e-mail vóór {date}.",
+            "Met vriendelijke groet,\n{org}")),
+        "de": ("Ihr Abonnement für {plan} verlängert sich am {date}", (
+            "Hallo {name},",
+            "Ihr Abonnement für {plan} verlängert sich am {date}.",
+            "Für die Verlängerung werden {amount} berechnet.",
+            "Verwalten Sie Ihr Abonnement online: {url}",
+            "Möchten Sie es ändern oder kündigen? Antworten Sie vor dem {date} auf diese "
+            "E-Mail.",
+            "Mit freundlichen Grüßen\n{org}")),
+        "fr": ("Votre abonnement à {plan} sera renouvelé le {date}", (
+            "Bonjour {name},",
+            "Votre abonnement à {plan} sera renouvelé le {date}.",
+            "Le renouvellement sera facturé {amount}.",
+            "Gérer votre abonnement en ligne : {url}",
+            "Vous souhaitez le modifier ou le résilier ? Répondez à cet e-mail avant le "
+            "{date}.",
+            "Cordialement,\n{org}")),
+    },
+    "trial_ending": {
+        "en": ("Your {plan} trial ends on {date}", (
+            "Hello {name},",
+            "Your trial of {plan} ends on {date}.",
+            "Your subscription then continues and {charge} will be charged to your payment "
+            "method.",
+            "Your subscription then continues and you will receive an invoice for "
+            "{invoice_amount}.",
+            "Manage your subscription online: {url}",
+            "Not continuing? Reply to this e-mail before {date}.",
+            "Kind regards,\n{org}")),
+        "nl": ("Uw proefperiode van {plan} eindigt op {date}", (
+            "Beste {name},",
+            "Uw proefperiode van {plan} eindigt op {date}.",
+            "Daarna loopt uw abonnement door en wordt {charge} van uw betaalmethode "
+            "afgeschreven.",
+            "Daarna loopt uw abonnement door en ontvangt u een factuur van {invoice_amount}.",
+            "Beheer uw abonnement online: {url}",
+            "Wilt u niet doorgaan? Beantwoord deze e-mail vóór {date}.",
+            "Met vriendelijke groet,\n{org}")),
+        "de": ("Ihr Testzeitraum für {plan} endet am {date}", (
+            "Hallo {name},",
+            "Ihr Testzeitraum für {plan} endet am {date}.",
+            "Danach läuft Ihr Abonnement weiter und {charge} werden von Ihrer Zahlungsmethode "
+            "abgebucht.",
+            "Danach läuft Ihr Abonnement weiter und Sie erhalten eine Rechnung über "
+            "{invoice_amount}.",
+            "Verwalten Sie Ihr Abonnement online: {url}",
+            "Möchten Sie nicht weitermachen? Antworten Sie vor dem {date} auf diese E-Mail.",
+            "Mit freundlichen Grüßen\n{org}")),
+        "fr": ("Votre essai de {plan} se termine le {date}", (
+            "Bonjour {name},",
+            "Votre période d'essai de {plan} se termine le {date}.",
+            "Votre abonnement se poursuivra ensuite et {charge} sera prélevé sur votre moyen "
+            "de paiement.",
+            "Votre abonnement se poursuivra ensuite et vous recevrez une facture de "
+            "{invoice_amount}.",
+            "Gérer votre abonnement en ligne : {url}",
+            "Vous ne souhaitez pas continuer ? Répondez à cet e-mail avant le {date}.",
+            "Cordialement,\n{org}")),
+    },
+    "plan_change_notice": {
+        "en": ("Your {plan} subscription changes on {date}", (
+            "Hello {name},",
+            "On {date}, your subscription changes from {from_plan} to {to_plan}.",
+            "On {date}, the price of your subscription to {plan} changes from "
+            "{old_amount} to {new_amount} {per}.",
+            "From then on you pay {amount} {per}.",
+            "Manage your subscription online: {url}",
+            "Questions, or would you like to change or cancel before then? Reply to this "
+            "e-mail.",
+            "Kind regards,\n{org}")),
+        "nl": ("Uw abonnement op {plan} wijzigt op {date}", (
+            "Beste {name},",
+            "Op {date} wijzigt uw abonnement van {from_plan} naar {to_plan}.",
+            "Op {date} wijzigt de prijs van uw abonnement op {plan} van {old_amount} naar "
+            "{new_amount} {per}.",
+            "Vanaf dan betaalt u {amount} {per}.",
+            "Beheer uw abonnement online: {url}",
+            "Vragen, of wilt u vóór die datum wijzigen of opzeggen? Beantwoord deze e-mail.",
+            "Met vriendelijke groet,\n{org}")),
+        "de": ("Ihr Abonnement für {plan} ändert sich am {date}", (
+            "Hallo {name},",
+            "Am {date} ändert sich Ihr Abonnement von {from_plan} zu {to_plan}.",
+            "Am {date} ändert sich der Preis Ihres Abonnements für {plan} von {old_amount} "
+            "auf {new_amount} {per}.",
+            "Ab dann zahlen Sie {amount} {per}.",
+            "Verwalten Sie Ihr Abonnement online: {url}",
+            "Fragen, oder möchten Sie vorher etwas ändern oder kündigen? Antworten Sie auf "
+            "diese E-Mail.",
+            "Mit freundlichen Grüßen\n{org}")),
+        "fr": ("Votre abonnement à {plan} change le {date}", (
+            "Bonjour {name},",
+            "Le {date}, votre abonnement passe de {from_plan} à {to_plan}.",
+            "Le {date}, le prix de votre abonnement à {plan} passe de {old_amount} à "
+            "{new_amount} {per}.",
+            "Vous paierez ensuite {amount} {per}.",
+            "Gérer votre abonnement en ligne : {url}",
+            "Des questions, ou vous souhaitez modifier ou résilier avant cette date ? "
+            "Répondez à cet e-mail.",
+            "Cordialement,\n{org}")),
+    },
+    "payment_failed": {
+        "en": ("Payment of invoice {number} from {org} failed", (
+            "Hello {name},",
+            "The payment of {amount} for invoice {number} failed.",
+            "Reason: {reason}",
+            "Please update your payment method or pay the invoice online: {url}",
+            "We will try again on {next_attempt}.",
+            "Questions? Reply to this e-mail.",
+            "Kind regards,\n{org}")),
+        "nl": ("Betaling van factuur {number} van {org} mislukt", (
+            "Beste {name},",
+            "De betaling van {amount} voor factuur {number} is mislukt.",
+            "Reden: {reason}",
+            "Werk uw betaalmethode bij of betaal de factuur online: {url}",
+            "We proberen het opnieuw op {next_attempt}.",
+            "Vragen? Beantwoord deze e-mail.",
+            "Met vriendelijke groet,\n{org}")),
+        "de": ("Zahlung der Rechnung {number} von {org} fehlgeschlagen", (
+            "Hallo {name},",
+            "Die Zahlung von {amount} für die Rechnung {number} ist fehlgeschlagen.",
+            "Grund: {reason}",
+            "Bitte aktualisieren Sie Ihre Zahlungsmethode oder bezahlen Sie die Rechnung "
+            "online: {url}",
+            "Wir versuchen es am {next_attempt} erneut.",
+            "Fragen? Antworten Sie auf diese E-Mail.",
+            "Mit freundlichen Grüßen\n{org}")),
+        "fr": ("Échec du paiement de la facture {number} de {org}", (
+            "Bonjour {name},",
+            "Le paiement de {amount} pour la facture {number} a échoué.",
+            "Motif : {reason}",
+            "Veuillez mettre à jour votre moyen de paiement ou régler la facture en ligne : "
+            "{url}",
+            "Nous réessaierons le {next_attempt}.",
+            "Des questions ? Répondez à cet e-mail.",
+            "Cordialement,\n{org}")),
+    },
 }
 
 KINDS = tuple(TEXTS)
+
+# "per month", "every 3 months": how often a price is paid, per language.
+_EVERY: dict[str, dict[str, tuple[str, str]]] = {
+    "en": {"day": ("per day", "every {n} days"), "week": ("per week", "every {n} weeks"),
+           "month": ("per month", "every {n} months"), "year": ("per year", "every {n} years")},
+    "nl": {"day": ("per dag", "per {n} dagen"), "week": ("per week", "per {n} weken"),
+           "month": ("per maand", "per {n} maanden"), "year": ("per jaar", "per {n} jaar")},
+    "de": {"day": ("pro Tag", "alle {n} Tage"), "week": ("pro Woche", "alle {n} Wochen"),
+           "month": ("pro Monat", "alle {n} Monate"), "year": ("pro Jahr", "alle {n} Jahre")},
+    "fr": {"day": ("par jour", "tous les {n} jours"),
+           "week": ("par semaine", "toutes les {n} semaines"),
+           "month": ("par mois", "tous les {n} mois"), "year": ("par an", "tous les {n} ans")},
+}
+
+
+def every(interval: str, count: int, locale: str | None) -> str:
+    """How often a price recurs, in words of the locale's language: "per month"."""
+    one, many = _EVERY[locales.language(locale)][interval]
+    return one if count == 1 else many.format(n=count)
 
 
 @dataclass(frozen=True)

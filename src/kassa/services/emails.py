@@ -91,17 +91,29 @@ def enqueue_rendered(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
 
 # --- the messages Kassa sends --------------------------------------------------------------
 
-def _amount(amount: int, currency: str, locale: str | None) -> str:
+def amount_text(amount: int, currency: str, locale: str | None) -> str:
+    """An amount in minor units as the locale writes it: "€19.99", "€ 19,99"."""
     return str(format_currency(to_major(amount, currency), currency.upper(),
                                locale=locales.language(locale)))
 
 
-def _date(org: m.Organization, customer: m.Customer, at: datetime | None) -> str | None:
+def date_text(org: m.Organization, customer: m.Customer, at: datetime | None) -> str | None:
+    """The day of `at` in the customer's timezone, written out in the customer's language."""
     if at is None:
         return None
     day = at.astimezone(timezone_of(org, customer)).date()
     return str(format_date(day, format="long",
                            locale=locales.language(customer.locale or org.locale)))
+
+
+def plan_name(org: m.Organization, sub: m.Subscription) -> str:
+    """What the customer calls the subscription: the product of its first current item."""
+    items = objects.current_items(sub) or list(sub.items)
+    return items[0].price.product.name if items else org.name
+
+
+def _invoice_link(invoice: m.Invoice) -> str | None:
+    return f"{PUBLIC_URL}/i/{invoice.hosted_token}" if invoice.hosted_token else None
 
 
 def invoice_issued(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
@@ -121,10 +133,9 @@ def _invoice_message(org: m.Organization, customer: m.Customer, invoice: m.Invoi
     number = invoice.number or "draft"
     attachment = {"filename": f"{number}.pdf", "content_type": "application/pdf",
                   "document_id": None, "invoice_id": invoice.id}
-    link = {"url": f"{PUBLIC_URL}/i/{invoice.hosted_token}"} if invoice.hosted_token else {}
-    return [attachment], {**link, "number": number,
-                          "amount": _amount(invoice.amount_due, invoice.currency, locale),
-                          "due_date": _date(org, customer, invoice.due_date)}
+    return [attachment], {"url": _invoice_link(invoice), "number": number,
+                          "amount": amount_text(invoice.amount_due, invoice.currency, locale),
+                          "due_date": date_text(org, customer, invoice.due_date)}
 
 
 def preview_invoice_email(uow: UnitOfWork, org_id: str, invoice_id: str, *,
@@ -157,7 +168,7 @@ def payment_receipt(uow: UnitOfWork, org: m.Organization, invoice: m.Invoice) ->
         return
     enqueue_rendered(uow, org, customer, "payment_receipt", f"payment_receipt:{invoice.id}",
                      number=invoice.number,
-                     amount=_amount(invoice.amount_paid, invoice.currency,
+                     amount=amount_text(invoice.amount_paid, invoice.currency,
                                     customer.locale or org.locale))
 
 
@@ -165,16 +176,28 @@ def credit_note_issued(uow: UnitOfWork, org: m.Organization, customer: m.Custome
                        invoice: m.Invoice, note: m.CreditNote) -> None:
     enqueue_rendered(uow, org, customer, "credit_note_issued", f"credit_note_issued:{note.id}",
                      number=note.number, invoice_number=invoice.number,
-                     amount=_amount(note.total, note.currency, customer.locale or org.locale))
+                     amount=amount_text(note.total, note.currency, customer.locale or org.locale))
 
 
 def subscription_canceled(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
                           sub: m.Subscription) -> None:
-    items = objects.current_items(sub) or list(sub.items)
-    plan = items[0].price.product.name if items else org.name
     enqueue_rendered(uow, org, customer, "subscription_canceled",
-                     f"subscription_canceled:{sub.id}", plan=plan,
-                     ended=_date(org, customer, sub.ended_at or uow.clock.now()))
+                     f"subscription_canceled:{sub.id}", plan=plan_name(org, sub),
+                     ended=date_text(org, customer, sub.ended_at or uow.clock.now()))
+
+
+def payment_failed(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
+                   invoice: m.Invoice, *, reason: str | None, next_attempt_at: datetime | None,
+                   attempt: int) -> m.EmailMessage | None:
+    """Tell the customer that attempt `attempt` to collect the invoice failed: why (when
+    known), where to pay or update the payment method, and when the next try is (if any).
+    Each attempt is told once."""
+    locale = customer.locale or org.locale
+    return enqueue_rendered(
+        uow, org, customer, "payment_failed", f"payment_failed:{invoice.id}:{attempt}",
+        number=invoice.number, reason=reason or None, url=_invoice_link(invoice),
+        amount=amount_text(invoice.amount_remaining, invoice.currency, locale),
+        next_attempt=date_text(org, customer, next_attempt_at))
 
 
 # --- delivery ------------------------------------------------------------------------------

@@ -303,6 +303,8 @@ def finalize(uow: UnitOfWork, org: m.Organization, customer: m.Customer, invoice
         void(uow, org, customer, invoice, now)
     else:
         emails.invoice_issued(uow, org, customer, invoice)
+        if invoice.collection_method == "charge_automatically":
+            invoice.next_payment_attempt = now  # collected right after (services/payments.py)
 
 
 def mark_paid(uow: UnitOfWork, org: m.Organization, invoice: m.Invoice, now: datetime) -> None:
@@ -311,6 +313,7 @@ def mark_paid(uow: UnitOfWork, org: m.Organization, invoice: m.Invoice, now: dat
     invoice.amount_remaining = 0
     invoice.status = "paid"
     invoice.paid_at = now
+    invoice.next_payment_attempt = invoice.payment_failed_at = None
     if invoice.subscription_id:
         sub = uow.session.get(m.Subscription, invoice.subscription_id)
         if sub is not None and sub.awaiting_first_payment and sub.latest_invoice_id == invoice.id:
@@ -352,12 +355,10 @@ def finalize_invoice(uow: UnitOfWork, org_id: str, invoice_id: str) -> m.Invoice
 
 def pay_invoice(uow: UnitOfWork, org_id: str, invoice_id: str, *,
                 paid_out_of_band: bool = False) -> m.Invoice:
-    """Record that an invoice was paid outside Kassa (bank transfer seen by finance, cash)."""
+    """Make the invoice payable now (POST /v1/invoices/{id}/pay): a draft is finalized. With
+    `paid_out_of_band`, record that it was paid outside Kassa (cash, a transfer finance saw);
+    otherwise the caller charges it (services/payments.collect_invoice)."""
     org, invoice, customer, now = load(uow, org_id, invoice_id)
-    if not paid_out_of_band:
-        raise InvalidRequest("No payment gateway is configured to collect this invoice; "
-                             "record an outside payment with paid_out_of_band=true.",
-                             param="paid_out_of_band", code="payment_method_unavailable")
     if invoice.status == "draft":
         finalize(uow, org, customer, invoice, now)
     if invoice.status == "paid":
@@ -365,8 +366,9 @@ def pay_invoice(uow: UnitOfWork, org_id: str, invoice_id: str, *,
     if invoice.status not in ("open", "uncollectible"):
         raise InvalidState(f"Invoice is {invoice.status}; only open or uncollectible invoices "
                            "can be paid.")
-    invoice.paid_out_of_band = True
-    mark_paid(uow, org, invoice, now)
+    if paid_out_of_band:
+        invoice.paid_out_of_band = True
+        mark_paid(uow, org, invoice, now)
     refresh_subscriptions(uow, org, customer, invoice, now)
     uow.commit()
     return invoice

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from kassa.core.clock import to_unix
 from kassa.domain.entitlements import Entitlement
+from kassa.services import email_settings
 from kassa.store import models as m
 
 if TYPE_CHECKING:
@@ -50,6 +51,8 @@ def organization(org: m.Organization) -> dict[str, Any]:
         "invoice_lead_days": org.invoice_lead_days, "days_until_due": org.days_until_due,
         "proration_granularity": org.proration_granularity,
         "automatic_tax": org.automatic_tax, "reporting_currency": org.reporting_currency,
+        "support_email": org.support_email,
+        "email_settings": email_settings.effective(org.email_settings),
         "created": _ts(org.created),
     }
 

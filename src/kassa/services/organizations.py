@@ -15,7 +15,7 @@ from kassa.core.ids import new_id
 from kassa.core.money import normalize_currency
 from kassa.core.secrets import hash_secret, new_secret
 from kassa.domain import numbering
-from kassa.services import validation
+from kassa.services import email_settings, validation
 from kassa.store import models as m
 from kassa.store.uow import UnitOfWork
 
@@ -47,6 +47,7 @@ def create_organization(uow: UnitOfWork, pepper: bytes, *, name: str,
     return NewOrganization(org, secret)
 
 
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _BOUNDS = {"draft_grace_seconds": 30 * 86400, "invoice_lead_days": 90, "days_until_due": 365}
 
 
@@ -83,6 +84,11 @@ def update_settings(org: m.Organization, settings: dict[str, Any]) -> None:
         elif field == "proration_granularity":
             if value not in ("second", "day"):
                 raise InvalidRequest("proration_granularity is second or day.", param=field)
+        elif field == "support_email":
+            if not isinstance(value, str) or len(value) > 320 or not _EMAIL.fullmatch(value):
+                raise InvalidRequest("support_email must be an e-mail address.", param=field)
+        elif field == "email_settings":
+            value = email_settings.updated(org.email_settings, value)
         elif field == "brand_color":
             if not re.fullmatch(r"#[0-9a-fA-F]{6}", value):
                 raise InvalidRequest("brand_color must look like #1a2b3c.", param=field)

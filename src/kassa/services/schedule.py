@@ -12,7 +12,7 @@ from kassa.core.clock import to_unix
 from kassa.domain import billing as domain
 from kassa.domain.periods import Recurrence
 from kassa.domain.subscriptions import INCOMPLETE_EXPIRES_AFTER, status_at
-from kassa.services import emails, events, objects
+from kassa.services import emails, events, notices, objects
 from kassa.services.catalog import model_of
 from kassa.services.organizations import timezone_of
 from kassa.store import models as m
@@ -98,9 +98,11 @@ def collection_pause(sub: m.Subscription | None, at: datetime) -> str | None:
 
 
 def _open_due_dates(uow: UnitOfWork, sub: m.Subscription) -> list[datetime]:
-    return list(uow.session.scalars(select(m.Invoice.due_date).where(
-        m.Invoice.subscription_id == sub.id, m.Invoice.status == "open",
-        m.Invoice.due_date.is_not(None))))
+    """When the subscription's open invoices fell or fall due: their due date, or the moment
+    an automatic charge of them failed."""
+    rows = uow.session.execute(select(m.Invoice.due_date, m.Invoice.payment_failed_at).where(
+        m.Invoice.subscription_id == sub.id, m.Invoice.status == "open")).all()
+    return [moment for due, failed in rows for moment in (due, failed) if moment is not None]
 
 
 def refresh(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
@@ -109,7 +111,8 @@ def refresh(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
 
     Records `customer.subscription.updated` (or `.deleted` when it ends) if the status changed,
     unless `record` is off (while the subscription is being created). A price migration that
-    has taken effect by `now` moves its item onto the new price first.
+    has taken effect by `now` moves its item onto the new price first; the notices due by
+    `now` (renewal, trial end, scheduled change) are enqueued.
     """
     _apply_price_migrations(uow, sub, now, record=record)
     terms = terms_of(org, customer, sub)
@@ -136,7 +139,8 @@ def refresh(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
     # An ended subscription still owes the usage of its last period, billed at its end.
     sub.next_billing_at = domain.next_billing_at(terms, sub.billed_through,
                                                  sub.usage_billed_through)
-    sub.next_action_at = _next_action_at(sub, now, due_dates)
+    notice_at = notices.send_due(uow, org, customer, sub, now)
+    sub.next_action_at = _next_action_at(sub, now, due_dates, notice_at)
     if record and sub.status != before:
         kind = "deleted" if sub.status in ("canceled", "incomplete_expired") else "updated"
         events.record(uow.session, org.id, f"customer.subscription.{kind}",
@@ -203,12 +207,13 @@ def settle_migration_entries(uow: UnitOfWork, moved: dict[str, str | None],
             migration.status = "completed"
 
 
-def _next_action_at(sub: m.Subscription, now: datetime,
-                    due_dates: list[datetime]) -> datetime | None:
-    """The next moment something happens to the subscription by itself."""
+def _next_action_at(sub: m.Subscription, now: datetime, due_dates: list[datetime],
+                    notice_at: datetime | None = None) -> datetime | None:
+    """The next moment something happens to the subscription by itself (`notice_at`: the
+    next notice to the customer falls due, services/notices.py)."""
     if sub.status in ("canceled", "incomplete_expired"):
         return sub.next_billing_at
-    moments = [sub.next_billing_at]
+    moments = [sub.next_billing_at, notice_at]
     if sub.start_date > now:
         moments.append(sub.start_date)
     if sub.trial_end is not None and sub.trial_end > now:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from kassa.core.clock import Clock, parse_timestamp
 from kassa.core.errors import InvalidRequest, InvalidState
 from kassa.core.ids import new_id
-from kassa.services import billing, objects, scoping
+from kassa.services import billing, objects, payments, scoping
 from kassa.store import models as m
 from kassa.store.uow import UnitOfWork
 
@@ -34,8 +34,10 @@ def create_test_clock(uow: UnitOfWork, org_id: str, *, frozen_time: Any,
 
 
 def advance(session_factory: sessionmaker[Session], clock: Clock, org_id: str, clock_id: str,
-            frozen_time: Any, progress: Progress | None = None) -> dict[str, Any]:
-    """Move the test clock forward to `frozen_time`, running every job that falls due."""
+            frozen_time: Any, progress: Progress | None = None,
+            gateways: payments.Gateways | None = None) -> dict[str, Any]:
+    """Move the test clock forward to `frozen_time`, running every job that falls due:
+    billing, and, given the gateways, collection and payment checks."""
     with UnitOfWork(session_factory, clock) as uow:
         test_clock = scoping.get(uow.session, m.TestClock, org_id, clock_id, lock=True)
         target = parse_timestamp(frozen_time, "frozen_time")
@@ -49,13 +51,20 @@ def advance(session_factory: sessionmaker[Session], clock: Clock, org_id: str, c
         previous = None
         while True:
             with UnitOfWork(session_factory, clock) as uow:
-                due = billing.next_due_at(uow, clock_id)
+                moments = [billing.next_due_at(uow, clock_id)]
+                if gateways is not None:
+                    moments.append(payments.next_due_at(uow.session, clock_id))
+            found = [moment for moment in moments if moment is not None]
+            due = min(found) if found else None
             step = target if due is None or due > target else due
             if step == previous and step != target:
                 raise RuntimeError(f"test clock {clock_id} made no progress at {step}")
             previous = step
             _set_time(session_factory, clock, clock_id, step)
             _run_due(session_factory, clock, clock_id, step, progress)
+            if gateways is not None:
+                payments.run_due(session_factory, clock, gateways, step,
+                                 test_clock_id=clock_id)
             if step >= target:
                 break
     finally:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -72,6 +72,8 @@ class Organization(Base):
     # Customer e-mails: which kinds are off, reminder lead days, sender (services/emails.py).
     email_settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     support_email: Mapped[str | None] = mapped_column(String(320))
+    # Payments: refund window, SEPA creditor id, accepted methods (services/payments.py).
+    payment_settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created: Mapped[datetime]
 
 
@@ -121,6 +123,9 @@ class Customer(Base):
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
     external_id: Mapped[str | None] = mapped_column(String(200))
     balance: Mapped[int] = mapped_column(default=0)
+    # The payment method charged automatically, and the customer's id at each gateway.
+    default_payment_method_id: Mapped[str | None] = mapped_column(String(40))
+    gateway_refs: Mapped[dict[str, Any]] = mapped_column(default=dict)
     test_clock_id: Mapped[str | None] = mapped_column(ForeignKey("test_clocks.id"), index=True)
     created: Mapped[datetime]
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -316,6 +321,11 @@ class Invoice(Base):
     paid_at: Mapped[datetime | None]
     voided_at: Mapped[datetime | None]
     marked_uncollectible_at: Mapped[datetime | None]
+    # Automatic collection: how many charges were tried, and when the next one is due.
+    attempt_count: Mapped[int] = mapped_column(Integer, default=0)
+    next_payment_attempt: Mapped[datetime | None]
+    # When the latest charge failed (cleared when one succeeds): the subscription is past due.
+    payment_failed_at: Mapped[datetime | None]
 
     lines: Mapped[list[InvoiceLine]] = relationship(
         back_populates="invoice", lazy="selectin", order_by="InvoiceLine.position",
@@ -801,4 +811,185 @@ class EmailMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     message_id: Mapped[str | None] = mapped_column(String(200))
     sent_at: Mapped[datetime | None]
+    created: Mapped[datetime]
+
+
+class PaymentMethod(Base):
+    """A card or bank account at a gateway, as display data only: never a card number."""
+
+    __tablename__ = "payment_methods"
+    __table_args__ = (UniqueConstraint("org_id", "gateway", "gateway_ref"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = _org()
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    gateway: Mapped[str] = mapped_column(String(20))
+    gateway_ref: Mapped[str] = mapped_column(String(255))
+    type: Mapped[str] = mapped_column(String(20))  # card | sepa_debit
+    brand: Mapped[str | None] = mapped_column(String(20))
+    last4: Mapped[str | None] = mapped_column(String(4))
+    exp_month: Mapped[int | None] = mapped_column(Integer)
+    exp_year: Mapped[int | None] = mapped_column(Integer)
+    country: Mapped[str | None] = mapped_column(String(2))
+    bank_code: Mapped[str | None] = mapped_column(String(20))
+    mandate_reference: Mapped[str | None] = mapped_column(String(100))
+    mandate_signed_at: Mapped[datetime | None]
+    fingerprint: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(12), default="attached")  # | detached
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    created: Mapped[datetime]
+    detached_at: Mapped[datetime | None]
+
+
+class Payment(Base):
+    """Money received (or tried) for one invoice: a gateway charge, a bank transfer matched
+    from a statement, or a payment an operator recorded."""
+
+    __tablename__ = "payments"
+    __table_args__ = (UniqueConstraint("org_id", "idempotency_key"),
+                      UniqueConstraint("gateway", "gateway_ref"),
+                      Index("ix_payments_status", "status", "next_check_at"))
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = _org()
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    invoice_id: Mapped[str | None] = mapped_column(ForeignKey("invoices.id"), index=True)
+    amount: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(3))
+    # card | sepa_debit | bank_transfer | manual
+    method_type: Mapped[str] = mapped_column(String(20))
+    payment_method_id: Mapped[str | None] = mapped_column(String(40))
+    gateway: Mapped[str | None] = mapped_column(String(20))
+    gateway_ref: Mapped[str | None] = mapped_column(String(255))
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    # processing | requires_action | succeeded | failed | returned (a SEPA debit reversed)
+    status: Mapped[str] = mapped_column(String(20))
+    decline_code: Mapped[str | None] = mapped_column(String(60))
+    decline_type: Mapped[str | None] = mapped_column(String(10))  # soft | hard
+    failure_message: Mapped[str | None] = mapped_column(String(500))
+    next_action_url: Mapped[str | None] = mapped_column(String(1000))
+    # When to ask the gateway again about a payment that is not final (SEPA, 3-D Secure).
+    next_check_at: Mapped[datetime | None]
+    amount_refunded: Mapped[int] = mapped_column(default=0)
+    bank_transaction_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    description: Mapped[str | None] = mapped_column(String(500))
+    reference: Mapped[str | None] = mapped_column(String(200))  # a manual payment's note
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    created: Mapped[datetime]
+    succeeded_at: Mapped[datetime | None]
+    failed_at: Mapped[datetime | None]
+    returned_at: Mapped[datetime | None]
+    return_reason: Mapped[str | None] = mapped_column(String(20))
+
+
+class Refund(Base):
+    __tablename__ = "refunds"
+    __table_args__ = (UniqueConstraint("org_id", "idempotency_key"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = _org()
+    payment_id: Mapped[str] = mapped_column(ForeignKey("payments.id"), index=True)
+    invoice_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    credit_note_id: Mapped[str | None] = mapped_column(String(40))
+    amount: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(12))  # pending | succeeded | failed
+    reason: Mapped[str | None] = mapped_column(String(40))
+    gateway_ref: Mapped[str | None] = mapped_column(String(255))
+    failure_reason: Mapped[str | None] = mapped_column(String(200))
+    # Set when an operator refunds after the refund window, with why (audit-logged).
+    override_reason: Mapped[str | None] = mapped_column(String(500))
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    created: Mapped[datetime]
+
+
+class Dispute(Base):
+    __tablename__ = "disputes"
+    __table_args__ = (UniqueConstraint("gateway", "gateway_ref"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = _org()
+    payment_id: Mapped[str] = mapped_column(ForeignKey("payments.id"), index=True)
+    invoice_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    gateway: Mapped[str] = mapped_column(String(20))
+    gateway_ref: Mapped[str] = mapped_column(String(255))
+    amount: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(40))
+    reason: Mapped[str | None] = mapped_column(String(60))
+    created: Mapped[datetime]
+    updated: Mapped[datetime]
+
+
+class GatewayEventRecord(Base):
+    """An inbound gateway webhook as received: verified or rejected, processed once."""
+
+    __tablename__ = "gateway_events"
+    __table_args__ = (UniqueConstraint("org_id", "gateway", "event_id"),
+                      Index("ix_gateway_events_due", "status", "next_attempt_at"))
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = _org()
+    gateway: Mapped[str] = mapped_column(String(20))
+    event_id: Mapped[str] = mapped_column(String(255))
+    type: Mapped[str | None] = mapped_column(String(60))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # received | processed | ignored | failed | rejected (signature did not verify)
+    status: Mapped[str] = mapped_column(String(12))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime | None]
+    received_at: Mapped[datetime]
+    processed_at: Mapped[datetime | None]
+
+
+class BankStatement(Base):
+    __tablename__ = "bank_statements"
+    __table_args__ = (UniqueConstraint("org_id", "sha256"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = _org()
+    format: Mapped[str] = mapped_column(String(20))  # mt940 | camt.053
+    filename: Mapped[str | None] = mapped_column(String(255))
+    sha256: Mapped[str] = mapped_column(String(64))
+    account_iban: Mapped[str | None] = mapped_column(String(40))
+    statement_ref: Mapped[str | None] = mapped_column(String(100))
+    currency: Mapped[str] = mapped_column(String(3))
+    opening_balance: Mapped[int | None]
+    closing_balance: Mapped[int | None]
+    entries: Mapped[int] = mapped_column(Integer, default=0)
+    imported_at: Mapped[datetime]
+
+
+class BankTransaction(Base):
+    """One entry of an imported statement, and what it was matched to."""
+
+    __tablename__ = "bank_transactions"
+    __table_args__ = (UniqueConstraint("org_id", "fingerprint"),
+                      Index("ix_bank_transactions_status", "org_id", "status"))
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = _org()
+    statement_id: Mapped[str] = mapped_column(ForeignKey("bank_statements.id"), index=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    booking_date: Mapped[date]
+    value_date: Mapped[date | None]
+    amount: Mapped[int]  # credit > 0, debit < 0
+    currency: Mapped[str] = mapped_column(String(3))
+    counterparty_name: Mapped[str | None] = mapped_column(String(200))
+    counterparty_iban: Mapped[str | None] = mapped_column(String(40), index=True)
+    remittance: Mapped[str] = mapped_column(Text, default="")
+    structured_reference: Mapped[str | None] = mapped_column(String(100))
+    end_to_end_id: Mapped[str | None] = mapped_column(String(100))
+    bank_reference: Mapped[str | None] = mapped_column(String(100))
+    is_return: Mapped[bool] = mapped_column(Boolean, default=False)
+    return_reason: Mapped[str | None] = mapped_column(String(20))
+    # unmatched | matched | ignored (a debit, or set aside by a person) | returned
+    status: Mapped[str] = mapped_column(String(12))
+    customer_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    matched_amount: Mapped[int] = mapped_column(default=0)
+    match_method: Mapped[str | None] = mapped_column(String(30))
+    suggestions: Mapped[list[Any]] = mapped_column(JSON, default=list)
     created: Mapped[datetime]
