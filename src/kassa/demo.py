@@ -27,6 +27,7 @@ from kassa.services import (
     documents,
     invoices,
     organizations,
+    payments,
     subscriptions,
     test_clocks,
 )
@@ -130,6 +131,10 @@ def _customers(kassa: Kassa, org_id: str, clock_id: str,
             with kassa.uow() as uow:
                 customers.adjust_balance(uow, org_id, customer.id, amount=-5000,
                                          currency="eur", description="Goodwill credit")
+        if options.get("collection_method") != "send_invoice":
+            with kassa.uow() as uow:  # the card or mandate they gave on the checkout page
+                payments.attach_method(uow, kassa.gateways, org_id, customer.id,
+                                       token=PAYMENT_TOKENS.get(index, "pm_card_visa"))
         quantity = rng.randint(3, 25) if plan == "team" else 1
         with kassa.uow() as uow:
             subscriptions.create_subscription(
@@ -142,12 +147,23 @@ def _customers(kassa: Kassa, org_id: str, clock_id: str,
     return made
 
 
+# Most customers pay by card (Stripe's test card 4242...); some by SEPA Direct Debit, and a
+# few have a card that declines or a mandate their bank returns.
+PAYMENT_TOKENS = {
+    2: "pm_sepa_debit", 6: "pm_sepa_debit", 10: "pm_card_mastercard",
+    9: "pm_card_chargeDeclinedInsufficientFunds", 13: "pm_card_chargeDeclinedStolenCard",
+    17: "pm_sepa_debit_returned_AM04", 21: "pm_card_chargeDeclined",
+}
+
+
 def _collect(kassa: Kassa, org_id: str, people: list[DemoCustomer], now: datetime) -> None:
-    """Customers pay their open invoices by bank transfer, each at their own pace."""
+    """Customers who get invoices, and those whose card or debit failed, pay by bank
+    transfer, each at their own pace (cards and mandates are charged by the sandbox)."""
     pace = {person.id: person.pays_after_days for person in people}
     with kassa.uow() as uow:
         due = [(inv.id, inv.customer_id, inv.finalized_at) for inv in uow.session.scalars(
-            select(m.Invoice).where(m.Invoice.org_id == org_id, m.Invoice.status == "open"))]
+            select(m.Invoice).where(m.Invoice.org_id == org_id, m.Invoice.status == "open"))
+            if inv.collection_method == "send_invoice" or inv.payment_failed_at is not None]
     for invoice_id, customer_id, finalized_at in due:
         days = pace.get(customer_id)
         if finalized_at is None:
@@ -156,7 +172,9 @@ def _collect(kassa: Kassa, org_id: str, people: list[DemoCustomer], now: datetim
             if days is None and now - finalized_at > timedelta(days=75):
                 invoices.mark_uncollectible(uow, org_id, invoice_id)
             elif days is not None and now - finalized_at >= timedelta(days=days):
-                invoices.pay_invoice(uow, org_id, invoice_id, paid_out_of_band=True)
+                payments.record_payment(uow, org_id, invoice_id=invoice_id, amount=None,
+                                        method="bank_transfer", reference="Demo transfer")
+                uow.commit()
 
 
 @dataclass
@@ -316,18 +334,19 @@ def run_demo(console: Console,
             at = YEAR_START + timedelta(weeks=week)
             # Usage happens during the week; the clock then moves to its end and bills.
             test_clocks.advance(kassa.session_factory, kassa.clock, org_id, clock.id,
-                                to_unix(at - timedelta(seconds=1)))
+                                to_unix(at - timedelta(seconds=1)), gateways=kassa.gateways)
             demo_models.send_week_of_usage(kassa, org_id, showcase,
                                            at - timedelta(weeks=1), at - timedelta(seconds=1),
                                            week)
             test_clocks.advance(kassa.session_factory, kassa.clock, org_id, clock.id,
-                                to_unix(at))
+                                to_unix(at), gateways=kassa.gateways)
             _collect(kassa, org_id, people, at)
             change = _change_plan(kassa, org_id, prices, week)
             if change is not None:
                 changes.append(change)
             bar.advance(task)
     print_summary(console, kassa, org_id)
+    print_payments(console, kassa, org_id)
     print_taxes(console, kassa, org_id)
     print_changes(console, changes)
     write_pdfs(console, kassa, org_id)
@@ -379,6 +398,27 @@ def print_summary(console: Console, kassa: Kassa, org_id: str) -> None:
     counts = Counter(sub.status for sub in subs)
     console.print("Subscriptions: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
 
+
+
+def print_payments(console: Console, kassa: Kassa, org_id: str) -> None:
+    """How the year's invoices were collected: by method and outcome, with decline codes."""
+    with kassa.uow() as uow:
+        rows = list(uow.session.scalars(select(m.Payment).where(m.Payment.org_id == org_id)))
+    table = Table(title="Payments collected through the sandbox gateway and by transfer")
+    for column in ("Method", "Succeeded", "Failed", "Returned", "Processing", "Collected EUR",
+                   "Decline codes"):
+        table.add_column(column, justify="right" if column != "Decline codes" else "left")
+    for method in sorted({row.method_type for row in rows}):
+        mine = [row for row in rows if row.method_type == method]
+        counts = Counter(row.status for row in mine)
+        codes = Counter(row.decline_code for row in mine if row.decline_code)
+        collected = sum(row.amount for row in mine
+                        if row.status == "succeeded" and row.currency == "eur")
+        table.add_row(method, str(counts["succeeded"]), str(counts["failed"]),
+                      str(counts["returned"]), str(counts["processing"]),
+                      f"{to_major(collected, 'eur'):,}",
+                      ", ".join(f"{code} x{n}" for code, n in sorted(codes.items())))
+    console.print(table)
 
 
 def print_models(console: Console, kassa: Kassa,

@@ -105,6 +105,10 @@ def test_demo_bills_twelve_months_correctly(tmp_path):
     months = re.findall(r"^│ (20\d\d-\d\d) ", result.output, flags=re.M)
     assert months[:12] == [f"2026-{month:02d}" for month in range(1, 13)]
     assert "Totals by currency" in result.output and "API key: sk_live_" in result.output
+    collected = result.output[result.output.index("Payments collected"):]
+    for text in ("card", "sepa_debit", "bank_transfer", "insufficient_funds", "stolen_card",
+                 "AM04"):
+        assert text in collected, text
     taxes = result.output[result.output.index("Tax on the year's EUR invoices"):]
     for kind in ("EU business: reverse charge", "Outside the EU: outside scope",
                  "VAT charged", "BTW verlegd", "Steuerschuldnerschaft"):

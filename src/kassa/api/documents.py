@@ -5,15 +5,17 @@
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from kassa.api.deps import Ctx, get_kassa
 from kassa.config import Kassa
 from kassa.core import locales
-from kassa.services import documents, statements
+from kassa.services import documents, payments, statements
 from kassa.services.documents import Rendered
+from kassa.store import models as m
 
 router = APIRouter(tags=["documents"])
 public = APIRouter(tags=["hosted invoice page"])
@@ -116,6 +118,43 @@ def hosted_invoice(token: str, kassa: Annotated[Kassa, Depends(get_kassa)],
     with kassa.uow() as uow:
         return _html(documents.hosted_invoice_html(uow, publishing(kassa), token, locale),
                      locale)
+
+
+@public.get("/i/{token}/pay")
+def hosted_invoice_pay(token: str,
+                       kassa: Annotated[Kassa, Depends(get_kassa)]) -> RedirectResponse:
+    """The pay button: on to the gateway's own page for a card or a SEPA mandate, which
+    comes back to /i/{token}/paid with a token (Kassa never sees the card number)."""
+    with kassa.uow() as uow:
+        invoice = documents.invoice_by_token(uow, token)
+        org = uow.session.get(m.Organization, invoice.org_id)
+        assert org is not None
+        if not documents.payable(uow, invoice):
+            return RedirectResponse(f"/i/{token}", status_code=303)
+    query = urlencode({"return_url": f"{kassa.settings.public_url}/i/{token}/paid",
+                       "state": token, "methods": "card,sepa_debit",
+                       "creditor": org.legal_name or org.name})
+    return RedirectResponse(f"/sandbox/checkout?{query}", status_code=303)
+
+
+@public.get("/i/{token}/paid")
+def hosted_invoice_paid(token: str, kassa: Annotated[Kassa, Depends(get_kassa)],
+                        method: Annotated[str, Query(alias="token", min_length=1,
+                                                     max_length=2000)]) -> RedirectResponse:
+    """Back from the gateway's page: the payment method is attached to the invoice's
+    customer (as their default) and the invoice charged on it; then back to the invoice's
+    page, which shows the outcome."""
+    with kassa.uow() as uow:
+        invoice = documents.invoice_by_token(uow, token)
+        org_id, customer_id, invoice_id = invoice.org_id, invoice.customer_id, invoice.id
+        if not documents.payable(uow, invoice):
+            return RedirectResponse(f"/i/{token}", status_code=303)
+    with kassa.uow() as uow:
+        payments.attach_method(uow, kassa.gateways, org_id, customer_id, token=method,
+                               gateway="sandbox", set_default=True)
+    payments.collect_invoice(kassa.session_factory, kassa.clock, kassa.gateways, invoice_id,
+                             force=True)
+    return RedirectResponse(f"/i/{token}", status_code=303)
 
 
 @public.get("/i/{token}/pdf", response_class=Response)

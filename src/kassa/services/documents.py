@@ -80,10 +80,26 @@ def invoice_html(uow: UnitOfWork, publishing: Publishing, org_id: str, invoice_i
 
 def hosted_invoice_html(uow: UnitOfWork, publishing: Publishing, token: str,
                         locale: str | None = None) -> Rendered:
-    """The public page of the invoice with this hosted token, with a PDF download link."""
+    """The public page of the invoice with this hosted token, with a PDF download link and,
+    while something is left to pay and no payment is under way, a pay button."""
     invoice = _by_token(uow, token)
-    return _invoice_html(uow, publishing, invoice, locale,
-                         links=[("download_pdf", f"/i/{token}/pdf")])
+    links = [("download_pdf", f"/i/{token}/pdf")]
+    if payable(uow, invoice):
+        links.insert(0, ("pay_now", f"/i/{token}/pay"))
+    return _invoice_html(uow, publishing, invoice, locale, links=links)
+
+
+def payable(uow: UnitOfWork, invoice: m.Invoice) -> bool:
+    """Whether the customer can pay the invoice online now."""
+    if invoice.status not in ("open", "uncollectible") or invoice.amount_remaining <= 0:
+        return False
+    return uow.session.scalar(select(m.Payment.id).where(
+        m.Payment.invoice_id == invoice.id,
+        m.Payment.status.in_(("processing", "requires_action"))).limit(1)) is None
+
+
+def invoice_by_token(uow: UnitOfWork, token: str) -> m.Invoice:
+    return _by_token(uow, token)
 
 
 def hosted_invoice_pdf(uow: UnitOfWork, publishing: Publishing, token: str,

@@ -87,6 +87,8 @@ LABELS: dict[str, dict[str, str]] = {
     "contact": {"en": "Questions? Contact us at", "nl": "Vragen? Neem contact op via",
                 "de": "Fragen? Kontaktieren Sie uns unter",
                 "fr": "Des questions ? Écrivez-nous à"},
+    "pay_now": {"en": "Pay now", "nl": "Nu betalen", "de": "Jetzt bezahlen",
+                "fr": "Payer maintenant"},
     "download_pdf": {"en": "Download PDF", "nl": "PDF downloaden",
                      "de": "PDF herunterladen", "fr": "Télécharger le PDF"},
     # statements of account
