@@ -131,3 +131,34 @@ def test_a_webhook_body_is_the_sandbox_event_format(kassa: Kassa) -> None:
         body, kassa.clock.now()), now=kassa.clock.now())
     assert (parsed.id, parsed.type, parsed.charge_ref, parsed.decline_code) == (
         "evt_x", "payment.failed", "ch_1", "AM04")
+
+
+def test_a_dispute_is_recorded_against_the_payment_and_invoice(
+        api: TestClient, kassa: Kassa, org: Any) -> None:
+    payment, invoice = _paid(api, 5000)
+    org_id = org.organization.id
+    opened = {"id": "evt_sbx_d1", "type": "dispute.created",
+              "data": {"charge_ref": payment["gateway_reference"], "dispute_ref": "dp_sbx_1",
+                       "amount": 5000, "reason": "fraudulent", "status": "needs_response"}}
+    assert ok(_webhook(api, kassa, org_id, opened))["processed"] == 1
+    closed = {"id": "evt_sbx_d2", "type": "dispute.closed",
+              "data": {"charge_ref": payment["gateway_reference"], "dispute_ref": "dp_sbx_1",
+                       "status": "lost"}}
+    assert ok(_webhook(api, kassa, org_id, closed))["processed"] == 1
+    [dispute] = ok(api.get("/v1/disputes", params={"payment": payment["id"]}))["data"]
+    assert (dispute["invoice"], dispute["amount"], dispute["reason"], dispute["status"]) == (
+        invoice, 5000, "fraudulent", "lost")
+    kinds = [e["type"] for e in ok(api.get("/v1/events", params={
+        "type": "charge.dispute.*"}))["data"]]
+    assert sorted(kinds) == ["charge.dispute.closed", "charge.dispute.created"]
+
+
+def test_a_signed_body_that_is_no_event_is_a_400_and_kept(
+        api: TestClient, kassa: Kassa, org: Any) -> None:
+    response = _webhook(api, kassa, org.organization.id, {"id": "x", "type": "no.such.thing",
+                                                          "data": {}})
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "webhook_invalid"
+    with kassa.uow() as uow:
+        [row] = list(uow.session.scalars(select(m.GatewayEventRecord)))
+    assert row.status == "rejected"

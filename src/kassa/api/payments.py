@@ -120,6 +120,16 @@ def get_refund(refund_id: str, ctx: Ctx) -> dict[str, Any]:
         return refunds.to_object(scoping.get(uow.session, m.Refund, ctx.org_id, refund_id))
 
 
+@router.get("/disputes")
+def list_disputes(request: Request, ctx: Ctx, page: Paging,
+                  payment: str | None = None) -> dict[str, Any]:
+    """Disputes (chargebacks) the gateways reported, against their payment and invoice."""
+    with ctx.kassa.uow() as uow:
+        result = gateway_events.list_disputes(uow, ctx.org_id, payment=payment,
+                                              **page.asdict())
+        return listing(request, result, gateway_events.dispute_object)
+
+
 @public.post("/webhooks/gateways/{gateway}/{org_id}")
 async def gateway_webhook(gateway: str, org_id: str, request: Request) -> dict[str, Any]:
     """A payment gateway's webhook for one organization: verified (401 and stored as rejected

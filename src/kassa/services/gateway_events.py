@@ -22,12 +22,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from kassa.adapters.gateways.base import (
     ChargeResult,
+    GatewayError,
     GatewayEvent,
     SignatureError,
     decline_type,
 )
 from kassa.core.clock import Clock
-from kassa.core.errors import AuthenticationFailed, NotFound
+from kassa.core.errors import AuthenticationFailed, InvalidRequest, NotFound
 from kassa.core.ids import new_id
 from kassa.domain.delivery import retry_delay
 from kassa.services import events, payments
@@ -60,6 +61,10 @@ def receive(session_factory: sessionmaker[Session], clock: Clock,
     except SignatureError as exc:
         _store_rejected(session_factory, clock, org_id, gateway_name, body, str(exc), now)
         raise SignatureRejected(f"The webhook's signature does not verify: {exc}") from None
+    except GatewayError as exc:  # signed, but not an event this gateway sends
+        _store_rejected(session_factory, clock, org_id, gateway_name, body, str(exc), now)
+        raise InvalidRequest(f"The webhook cannot be read: {exc}",
+                             code="webhook_invalid") from None
     counts = {"received": len(found), "processed": 0, "replayed": 0, "failed": 0,
               "ignored": 0}
     for event in found:
@@ -233,3 +238,13 @@ def dispute_object(dispute: m.Dispute) -> dict[str, Any]:
             "gateway": dispute.gateway, "gateway_reference": dispute.gateway_ref,
             "created": int(dispute.created.timestamp()),
             "updated": int(dispute.updated.timestamp())}
+
+
+def list_disputes(uow: UnitOfWork, org_id: str, *, payment: str | None = None,
+                  **page: Any) -> Any:
+    from kassa.services import scoping
+
+    query = select(m.Dispute).where(m.Dispute.org_id == org_id)
+    if payment:
+        query = query.where(m.Dispute.payment_id == payment)
+    return scoping.paginate(uow.session, query, m.Dispute, **page)
