@@ -95,12 +95,14 @@ def test_a_month_opens_with_what_was_owed_and_runs_through_every_entry(
         "from": ts(2026, 1, 31, 23), "to": ts(2026, 2, 28, 23),
         "opening_balance": 20000, "closing_balance": 4500, "amount_due": 4500}
     number = {key: month[key]["number"] for key in ("A", "C", "D", "CN")}
+    [paid_c] = ok(api.get("/v1/payments", params={"invoice": month["C"]["id"]}))["data"]
     assert [(e["date"], e["type"], e["reference"], e["amount"], e["balance"], e["object"])
             for e in result["entries"]] == [
         (ts(2026, 1, 31, 23, 30), "adjustment", None, -1000, 19000, month["goodwill"]["id"]),
         (ts(2026, 2, 3, 9), "credit_note", number["CN"], -2500, 16500, month["CN"]["id"]),
         (ts(2026, 2, 10, 9), "invoice", number["D"], 8000, 24500, month["D"]["id"]),
-        (ts(2026, 2, 15, 9), "payment", number["C"], -20000, 4500, month["C"]["id"])]
+        (ts(2026, 2, 15, 9), "payment", number["C"], -20000, 4500, paid_c["id"])]
+    assert result["entries"][3]["description"] == "manual"
     assert result["entries"][0]["description"] == "Goodwill"
     assert result["entries"][1]["description"] == number["A"]
     assert result["totals"] == {"credit_note": -2500, "payment": -20000, "adjustment": -1000,
@@ -155,7 +157,7 @@ def test_csv_lists_the_opening_balance_every_entry_and_the_closing_balance(
         ["2026-02-03", "credit_note", month["CN"]["number"], month["A"]["number"], "",
          "25.00", "165.00"],
         ["2026-02-10", "invoice", month["D"]["number"], "", "80.00", "", "245.00"],
-        ["2026-02-15", "payment", month["C"]["number"], "", "", "200.00", "45.00"],
+        ["2026-02-15", "payment", month["C"]["number"], "manual", "", "200.00", "45.00"],
         ["2026-02-28", "closing_balance", "", "", "", "", "45.00"]]
     assert response.text.endswith("\r\n")
 

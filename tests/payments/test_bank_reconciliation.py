@@ -162,3 +162,34 @@ def test_the_cli_imports_a_real_bank_sample(tmp_path: Path, api: TestClient, kas
     broken.write_bytes(b"<Document")
     failed = runner.invoke(app, ["import-statement", str(broken)])
     assert failed.exit_code != 0 and len(failed.output.strip().splitlines()) == 1
+
+
+def _owed(api: TestClient, customer: str) -> tuple[int, int]:
+    """(the statement's closing balance now, open invoices' remaining + balance)."""
+    statement = ok(api.get(f"/v1/customers/{customer}/statement",
+                           params={"from": "2025-01-01", "to": "2029-01-01"}))
+    open_left = sum(i["amount_remaining"] for i in ok(api.get(
+        "/v1/invoices", params={"customer": customer, "status": "open"}))["data"])
+    balance = ok(api.get(f"/v1/customers/{customer}"))["balance"]
+    return statement["closing_balance"], open_left + balance
+
+
+def test_the_statement_follows_partial_payments_overpayments_and_returns(
+        api: TestClient) -> None:
+    customer = create_customer(api)
+    first, second = (_send_invoice(api, customer, 10000), _send_invoice(api, customer, 2500))
+    _import(api, _camt(_credit(4000, remittance=first["number"]), statement_id="S1"))
+    assert _owed(api, customer["id"]) == (8500, 8500)
+    _import(api, _camt(_credit(9000, remittance=f"{first['number']} {second['number']}"),
+                       statement_id="S2"))
+    assert _owed(api, customer["id"]) == (-500, -500)  # 5.00 paid too much: credit
+    [paid] = [p for p in ok(api.get("/v1/payments", params={"invoice": second["id"]}))["data"]]
+    _import(api, _camt(StatementLine(
+        amount=-2500, debtor_name="Ada Lovelace", debtor_iban=PAYER,
+        booking_date=date(2026, 3, 9), end_to_end_id=paid["id"], return_reason="AM04"),
+        statement_id="S3"))
+    assert _owed(api, customer["id"]) == (2000, 2000)
+    entries = ok(api.get(f"/v1/customers/{customer['id']}/statement",
+                         params={"from": "2025-01-01", "to": "2029-01-01"}))["entries"]
+    assert [e["type"] for e in entries].count("payment") == 5  # 3 + unapplied + the return
+    assert any("returned (AM04)" in e["description"] for e in entries)

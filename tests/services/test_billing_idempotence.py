@@ -14,7 +14,14 @@ from sqlalchemy import func, select
 
 from kassa.config import Kassa, Settings
 from kassa.core.clock import FrozenClock, to_unix
-from kassa.services import catalog, customers, invoices, organizations, subscriptions, test_clocks
+from kassa.services import (
+    catalog,
+    customers,
+    organizations,
+    payments,
+    subscriptions,
+    test_clocks,
+)
 from kassa.store import models as m
 
 T0 = datetime(2026, 1, 31, 10, 30, tzinfo=UTC)
@@ -115,7 +122,7 @@ def _build(make_database, tmp_path_factory, history: History) -> tuple[Kassa, st
                 m.Invoice.status == "open")))
         for invoice_id in open_ids:
             with kassa.uow() as uow:
-                invoices.pay_invoice(uow, org.id, invoice_id, paid_out_of_band=True)
+                payments.pay_invoice(uow, org.id, invoice_id, paid_out_of_band=True)
     return kassa, org.id, clock.id
 
 

@@ -154,7 +154,7 @@ def pay_invoice(invoice_id: str, ctx: Ctx, body: InvoicePay | None = None) -> di
     paid outside Kassa."""
     params = body.fields() if body else {}
     with ctx.kassa.uow() as uow:
-        invoice = invoices.pay_invoice(uow, ctx.org_id, invoice_id, **params)
+        invoice = payments.pay_invoice(uow, ctx.org_id, invoice_id, **params)
         if invoice.status == "paid":
             return objects.invoice(invoice)
     payment = payments.collect_invoice(ctx.kassa.session_factory, ctx.kassa.clock,

@@ -353,27 +353,6 @@ def finalize_invoice(uow: UnitOfWork, org_id: str, invoice_id: str) -> m.Invoice
     return invoice
 
 
-def pay_invoice(uow: UnitOfWork, org_id: str, invoice_id: str, *,
-                paid_out_of_band: bool = False) -> m.Invoice:
-    """Make the invoice payable now (POST /v1/invoices/{id}/pay): a draft is finalized. With
-    `paid_out_of_band`, record that it was paid outside Kassa (cash, a transfer finance saw);
-    otherwise the caller charges it (services/payments.collect_invoice)."""
-    org, invoice, customer, now = load(uow, org_id, invoice_id)
-    if invoice.status == "draft":
-        finalize(uow, org, customer, invoice, now)
-    if invoice.status == "paid":
-        raise InvalidState("Invoice is already paid.", code="invoice_already_paid")
-    if invoice.status not in ("open", "uncollectible"):
-        raise InvalidState(f"Invoice is {invoice.status}; only open or uncollectible invoices "
-                           "can be paid.")
-    if paid_out_of_band:
-        invoice.paid_out_of_band = True
-        mark_paid(uow, org, invoice, now)
-    refresh_subscriptions(uow, org, customer, invoice, now)
-    uow.commit()
-    return invoice
-
-
 def void_invoice(uow: UnitOfWork, org_id: str, invoice_id: str) -> m.Invoice:
     """Open -> void. Credit balance the invoice used goes back to the customer."""
     org, invoice, customer, now = load(uow, org_id, invoice_id)

@@ -31,7 +31,7 @@ from kassa.adapters.gateways.base import ChargeResult, Gateway, GatewayError, Me
 from kassa.core.clock import Clock, to_unix
 from kassa.core.errors import InvalidRequest, InvalidState, NotFound, PaymentFailed
 from kassa.core.ids import new_id
-from kassa.services import emails, events, objects, scoping
+from kassa.services import emails, events, invoices, objects, scoping
 from kassa.services.customers import now_for, record_balance_change
 from kassa.services.invoices import mark_paid, refresh_subscriptions
 from kassa.store import models as m
@@ -599,6 +599,30 @@ def _check_later(session_factory: sessionmaker[Session], clock: Clock, payment_i
 
 
 # --- payments recorded by hand -----------------------------------------------------------------
+
+def pay_invoice(uow: UnitOfWork, org_id: str, invoice_id: str, *,
+                paid_out_of_band: bool = False) -> m.Invoice:
+    """Make the invoice payable now (POST /v1/invoices/{id}/pay): a draft is finalized. With
+    `paid_out_of_band`, record that what remains was paid outside Kassa (cash, a transfer
+    finance saw) as a `manual` payment; otherwise the caller charges it (`collect_invoice`)."""
+    org, invoice, customer, now = invoices.load(uow, org_id, invoice_id)
+    if invoice.status == "draft":
+        invoices.finalize(uow, org, customer, invoice, now)
+    if invoice.status == "paid":
+        raise InvalidState("Invoice is already paid.", code="invoice_already_paid")
+    if invoice.status not in ("open", "uncollectible"):
+        raise InvalidState(f"Invoice is {invoice.status}; only open or uncollectible invoices "
+                           "can be paid.")
+    if paid_out_of_band:
+        invoice.paid_out_of_band = True
+        record_payment(uow, org_id, invoice_id=invoice.id, amount=None, method="manual",
+                       reference="Paid out of band")
+    else:
+        refresh_subscriptions(uow, org, customer, invoice, now)
+    uow.commit()
+    return invoice
+
+
 
 def record_payment(uow: UnitOfWork, org_id: str, *, invoice_id: str, amount: int | None,
                    method: str = "manual", reference: str | None = None,

@@ -241,6 +241,15 @@ def apply_allocations(uow: UnitOfWork, org_id: str, transaction: m.BankTransacti
         customer = uow.session.get(m.Customer, customer_id, with_for_update=True)
         assert customer is not None
         customer.currency = customer.currency or transaction.currency
+        now = now_for(uow, customer)
+        unapplied = m.Payment(
+            id=new_id("py"), org_id=org_id, customer_id=customer_id, invoice_id=None,
+            amount=rest_to_balance, currency=transaction.currency, method_type="bank_transfer",
+            status="succeeded", reference=transaction.remittance[:200] or None,
+            bank_transaction_id=transaction.id, attempt=0, metadata_={}, created=now,
+            succeeded_at=now, amount_refunded=0,
+            description="Paid more than was due: credited to the balance")
+        uow.session.add(unapplied)
         record_balance_change(uow, customer, -rest_to_balance, "overpayment",
                               description=f"Bank transfer {transaction.id} paid more than "
                                           "was due")

@@ -76,10 +76,11 @@ CSV_COLUMNS = ("date", "type", "reference", "description", "debit", "credit", "b
 # Balance transactions that are no entries: the invoice and credit note entries already
 # count them. Applying the balance to an invoice at finalization (or a credit invoice adding
 # to it), giving it back when the invoice is voided, and crediting a credit note to it (or
-# taking that back when the credit note is voided). Every other type (today: `adjustment`)
-# is an entry.
+# taking that back when the credit note is voided), and the part of a payment that paid more
+# than its invoice asked (`overpayment`: the payment is the entry). Every other type (today:
+# `adjustment`) is an entry.
 _COUNTED_ELSEWHERE = frozenset({"applied_to_invoice", "invoice_credit", "invoice_voided",
-                                "credit_note", "credit_note_voided"})
+                                "credit_note", "credit_note_voided", "overpayment"})
 
 
 @dataclass(frozen=True)
@@ -299,30 +300,31 @@ def _adjustments(uow: UnitOfWork, customer: m.Customer,
 
 def _payments(uow: UnitOfWork, customer: m.Customer, currency: str,
               notes: Iterable[m.CreditNote]) -> list[domain.Entry]:
-    """Payments (−) and refunds (+). Kassa has no payment rows yet: the payments issue
-    replaces the sources below with its payment and refund rows.
+    """Payments (−) and refunds (+).
 
-    Until then an invoice is paid in full at once (`invoices.mark_paid`), which sets its
-    cumulative `amount_paid` and records `invoice.paid`; a payment is the rise of
-    `amount_paid` from one such event of the invoice to the next, at the event's moment.
-    (Not `paid_at` alone: a voided credit note can reopen a paid invoice and clear it.)
+    Every payment Kassa knows is a payment row: a gateway charge that succeeded, a transfer
+    matched from a bank statement (what paid more than its invoices is a row of its own,
+    without an invoice), a payment recorded by hand. Each counts in full when it succeeded;
+    one a bank took back (`returned`) counts again, the other way, when it was returned.
     A refund is a credit note's `refund_amount`, and its `out_of_band_amount`, given back
-    outside Kassa (taken back if the credit note is voided).
+    (taken back if the credit note is voided).
     """
-    amount_paid = m.Event.data["object"]["amount_paid"].as_integer()
-    events = uow.session.execute(
-        select(m.Event.object_id, m.Event.created, amount_paid, m.Invoice.number)
-        .join(m.Invoice, m.Invoice.id == m.Event.object_id)
-        .where(m.Event.org_id == customer.org_id, m.Event.type == "invoice.paid",
-               m.Invoice.customer_id == customer.id, m.Invoice.currency == currency)
-        .order_by(m.Event.created, amount_paid))
+    rows = uow.session.execute(
+        select(m.Payment, m.Invoice.number).outerjoin(
+            m.Invoice, m.Invoice.id == m.Payment.invoice_id)
+        .where(m.Payment.org_id == customer.org_id, m.Payment.customer_id == customer.id,
+               m.Payment.currency == currency,
+               m.Payment.status.in_(("succeeded", "returned"))))
     entries: list[domain.Entry] = []
-    paid_before: dict[str, int] = {}
-    for invoice_id, at, total_paid, number in events:
-        paid = (total_paid or 0) - paid_before.get(invoice_id, 0)
-        if paid > 0:
-            entries.append(domain.Entry(at, "payment", number, "", -paid, invoice_id))
-            paid_before[invoice_id] = total_paid
+    for payment, number in rows:
+        how = payment.method_type.replace("_", " ")
+        entries.append(domain.Entry(payment.succeeded_at or payment.created, "payment", number,
+                                    how, -payment.amount, payment.id))
+        if payment.status == "returned" and payment.returned_at is not None:
+            entries.append(domain.Entry(
+                payment.returned_at, "payment", number,
+                f"{how} returned ({payment.return_reason or 'no reason given'})",
+                payment.amount, payment.id))
     for note in notes:
         if note.refund_amount:
             entries.append(domain.Entry(note.created, "refund", note.number, "",
