@@ -12,11 +12,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from kassa.api import create_app
+from api.helpers import shared_app
 from kassa.config import Kassa, Settings
 from kassa.core.clock import FrozenClock
 from kassa.services import organizations
@@ -113,22 +112,6 @@ def other_org(kassa: Kassa) -> organizations.NewOrganization:
         return organizations.create_organization(
             uow, kassa.pepper, name="Globex", country="DE", timezone="Europe/Berlin",
             default_currency="eur")
-
-
-_apps: dict[str, FastAPI] = {}
-
-
-def shared_app(kassa: Kassa) -> FastAPI:
-    """The application, built once per session (building its routes costs ~0.4 s) and
-    pointed at this test's Kassa: handlers find it in `app.state`. The sandbox gateway's
-    pages keep the first instance's gateway, which every test's (same key, same public URL)
-    equals."""
-    key = f"{kassa.settings.secret_key}|{kassa.settings.public_url}"
-    if key not in _apps:
-        _apps[key] = create_app(kassa)
-    app = _apps[key]
-    app.state.kassa = kassa
-    return app
 
 
 @pytest.fixture

@@ -6,8 +6,12 @@ import os
 from datetime import UTC, datetime
 from typing import Any
 
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from httpx import Response
+
+from kassa.api import create_app
+from kassa.config import Kassa
 
 ON_POSTGRES = bool(os.environ.get("KASSA_TEST_DATABASE_URL"))
 START = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
@@ -127,3 +131,19 @@ def invoices_of(api: TestClient, customer: str) -> list[dict[str, Any]]:
 def event_types(api: TestClient, **params: Any) -> list[str]:
     """Event types, oldest first."""
     return [e["type"] for e in reversed(list_all(api, "/v1/events", **params))]
+
+
+_apps: dict[str, FastAPI] = {}
+
+
+def shared_app(kassa: Kassa) -> FastAPI:
+    """The application, built once per session (building its routes costs ~0.4 s) and
+    pointed at this test's Kassa: handlers find it in `app.state`. The sandbox gateway's
+    pages keep the first instance's gateway, which every test's (same key, same public URL)
+    equals."""
+    key = f"{kassa.settings.secret_key}|{kassa.settings.public_url}"
+    if key not in _apps:
+        _apps[key] = create_app(kassa)
+    app = _apps[key]
+    app.state.kassa = kassa
+    return app

@@ -187,3 +187,18 @@ def test_bad_tokens_and_other_tenants_are_refused(api: TestClient, other_org: An
     response = api.post("/v1/payment_methods", headers=other,
                         json={"customer": customer["id"], "token": "pm_card_visa"})
     assert response.status_code == 404
+
+
+def test_payment_settings_are_checked_and_merged(api: TestClient) -> None:
+    for bad, param in (({"refund_window_days": -1}, "payment_settings[refund_window_days]"),
+                       ({"default_gateway": "paypal"}, "payment_settings[default_gateway]"),
+                       ({"sepa_return_days": True}, "payment_settings[sepa_return_days]"),
+                       ({"surprise": 1}, "payment_settings[surprise]")):
+        assert_error(api.post("/v1/organization", json={"payment_settings": bad}), 400,
+                     param=param)
+    assert ok(api.get("/v1/organization"))["payment_settings"] == {
+        "default_gateway": "sandbox", "refund_window_days": 30, "sepa_return_days": 14}
+    ok(api.post("/v1/organization", json={"payment_settings": {"refund_window_days": 60}}))
+    ok(api.post("/v1/organization", json={"payment_settings": {"sepa_return_days": 20}}))
+    assert ok(api.get("/v1/organization"))["payment_settings"] == {
+        "default_gateway": "sandbox", "refund_window_days": 60, "sepa_return_days": 20}

@@ -303,6 +303,11 @@ class OrganizationUpdate(Body):
         "`renewal_reminder_days` (1-60, default 7), `renewal_reminders_for` (yearly | all), "
         "`trial_ending_days` (1-30, default 3), `change_notice_days` (1-90, default 14). "
         "Keys sent are merged into the stored settings; null resets one to its default.")
+    # Checked by services/payment_settings.py.
+    payment_settings: dict[Annotated[str, Field(max_length=40)], Any] | None = Field(
+        None, max_length=10, description="Payments: `default_gateway` (sandbox | stripe | "
+        "mollie), `refund_window_days` (0-3650, default 30), `sepa_return_days` (1-90, "
+        "default 14). Keys sent are merged; null resets one to its default.")
 
 
 class Aggregation(Body):

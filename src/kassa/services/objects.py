@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from kassa.core.clock import to_unix
 from kassa.domain.entitlements import Entitlement
-from kassa.services import email_settings
+from kassa.services import email_settings, payment_settings
 from kassa.store import models as m
 
 if TYPE_CHECKING:
@@ -53,6 +53,7 @@ def organization(org: m.Organization) -> dict[str, Any]:
         "automatic_tax": org.automatic_tax, "reporting_currency": org.reporting_currency,
         "support_email": org.support_email,
         "email_settings": email_settings.effective(org.email_settings),
+        "payment_settings": payment_settings.effective(org.payment_settings),
         "created": _ts(org.created),
     }
 

@@ -15,7 +15,7 @@ from kassa.core.ids import new_id
 from kassa.core.money import normalize_currency
 from kassa.core.secrets import hash_secret, new_secret
 from kassa.domain import numbering
-from kassa.services import email_settings, validation
+from kassa.services import email_settings, payment_settings, validation
 from kassa.store import models as m
 from kassa.store.uow import UnitOfWork
 
@@ -89,6 +89,8 @@ def update_settings(org: m.Organization, settings: dict[str, Any]) -> None:
                 raise InvalidRequest("support_email must be an e-mail address.", param=field)
         elif field == "email_settings":
             value = email_settings.updated(org.email_settings, value)
+        elif field == "payment_settings":
+            value = payment_settings.updated(org.payment_settings, value)
         elif field == "brand_color":
             if not re.fullmatch(r"#[0-9a-fA-F]{6}", value):
                 raise InvalidRequest("brand_color must look like #1a2b3c.", param=field)

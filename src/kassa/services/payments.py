@@ -31,7 +31,7 @@ from kassa.adapters.gateways.base import ChargeResult, Gateway, GatewayError, Me
 from kassa.core.clock import Clock, to_unix
 from kassa.core.errors import InvalidRequest, InvalidState, NotFound, PaymentFailed
 from kassa.core.ids import new_id
-from kassa.services import emails, events, invoices, objects, scoping
+from kassa.services import emails, events, invoices, objects, payment_settings, scoping
 from kassa.services.customers import now_for, record_balance_change
 from kassa.services.invoices import mark_paid, refresh_subscriptions
 from kassa.store import models as m
@@ -44,13 +44,11 @@ Gateways = Mapping[str, Gateway]
 
 CHECK_AGAIN = timedelta(minutes=10)  # a claimed charge whose outcome was never recorded
 SEPA_CHECK_EVERY = timedelta(days=1)
-DEFAULTS: dict[str, Any] = {"refund_window_days": 30, "sepa_return_days": 14,
-                            "default_gateway": "sandbox"}
 METHODS = ("card", "sepa_debit", "bank_transfer", "manual")
 
 
 def settings_of(org: m.Organization) -> dict[str, Any]:
-    return {**DEFAULTS, **(org.payment_settings or {})}
+    return payment_settings.effective(org.payment_settings)
 
 
 def gateway_of(gateways: Gateways, name: str) -> Gateway:

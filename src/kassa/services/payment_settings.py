@@ -1,0 +1,52 @@
+"""An organization's payment settings (`payment_settings`); defaults and validation live here.
+
+    default_gateway     the gateway new payment methods go to: sandbox | stripe | mollie
+                        (it must also be configured for the installation)        "sandbox"
+    refund_window_days  days after a payment that it can be refunded without an
+                        operator's override, 0..3650                                   30
+    sepa_return_days    days after a SEPA debit that Kassa keeps asking the gateway
+                        whether the bank returned it, 1..90                             14
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kassa.core.errors import InvalidRequest
+
+DEFAULTS: dict[str, Any] = {"default_gateway": "sandbox", "refund_window_days": 30,
+                            "sepa_return_days": 14}
+GATEWAYS = ("sandbox", "stripe", "mollie")
+_BOUNDS = {"refund_window_days": (0, 3650), "sepa_return_days": (1, 90)}
+
+
+def effective(stored: dict[str, Any] | None) -> dict[str, Any]:
+    return {**DEFAULTS, **{k: v for k, v in (stored or {}).items() if k in DEFAULTS}}
+
+
+def updated(stored: dict[str, Any] | None, changes: Any) -> dict[str, Any]:
+    """The stored settings with `changes` merged in (null: back to the default); raises
+    InvalidRequest naming `payment_settings[key]`."""
+    if not isinstance(changes, dict):
+        raise InvalidRequest("payment_settings is an object.", param="payment_settings")
+    merged = dict(stored or {})
+    for key, value in changes.items():
+        param = f"payment_settings[{key}]"
+        if key not in DEFAULTS:
+            raise InvalidRequest(f"Unknown payment setting: {key}. Known: "
+                                 f"{', '.join(DEFAULTS)}.", param=param)
+        if value is None:
+            merged.pop(key, None)
+        elif key == "default_gateway":
+            if value not in GATEWAYS:
+                raise InvalidRequest(f"default_gateway is one of {', '.join(GATEWAYS)}.",
+                                     param=param)
+            merged[key] = value
+        else:
+            low, high = _BOUNDS[key]
+            if isinstance(value, bool) or not isinstance(value, int) \
+                    or not low <= value <= high:
+                raise InvalidRequest(f"{key} is a whole number of days from {low} to {high}.",
+                                     param=param)
+            merged[key] = value
+    return merged
