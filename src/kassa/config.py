@@ -54,7 +54,8 @@ class Settings:
     KASSA_STRIPE_API_KEY, KASSA_STRIPE_WEBHOOK_SECRET   turn the Stripe gateway on
     KASSA_MOLLIE_API_KEY                                turn the Mollie gateway on
     KASSA_STRIPE_API_BASE, KASSA_MOLLIE_API_BASE        another API address (tests)
-    The built-in `sandbox` gateway is always on (test cards and IBANs, no money moves).
+    The built-in `sandbox` gateway is always on (test cards and IBANs, no money moves), and
+    so is `bank`: SEPA Direct Debit through the organization's own bank (pain.008 files).
     """
 
     data_dir: Path
@@ -168,7 +169,10 @@ class Kassa:
     def gateways(self) -> dict[str, Gateway]:
         """The payment gateways this installation can use, by name."""
         s = self.settings
-        found: dict[str, Gateway] = {"sandbox": self.sandbox}
+        from kassa.adapters.gateways.bank_debit import BankDebitGateway
+
+        found: dict[str, Gateway] = {"sandbox": self.sandbox, "bank": BankDebitGateway(
+            hmac.new(self.pepper, b"bank-gateway", "sha256").digest())}
         if s.stripe_api_key:
             from kassa.adapters.gateways.stripe import StripeGateway
 

@@ -197,8 +197,10 @@ def test_payment_settings_are_checked_and_merged(api: TestClient) -> None:
         assert_error(api.post("/v1/organization", json={"payment_settings": bad}), 400,
                      param=param)
     assert ok(api.get("/v1/organization"))["payment_settings"] == {
-        "default_gateway": "sandbox", "refund_window_days": 30, "sepa_return_days": 14}
+        "default_gateway": "sandbox", "refund_window_days": 30, "sepa_return_days": 14,
+        "sepa_creditor_id": None}
     ok(api.post("/v1/organization", json={"payment_settings": {"refund_window_days": 60}}))
     ok(api.post("/v1/organization", json={"payment_settings": {"sepa_return_days": 20}}))
     assert ok(api.get("/v1/organization"))["payment_settings"] == {
-        "default_gateway": "sandbox", "refund_window_days": 60, "sepa_return_days": 20}
+        "default_gateway": "sandbox", "refund_window_days": 60, "sepa_return_days": 20,
+        "sepa_creditor_id": None}

@@ -521,3 +521,7 @@ class MatchedInvoice(Body):
 class BankTransactionMatch(Body):
     invoices: list[MatchedInvoice] | None = Field(None, max_length=100)
     customer: Code | None = None
+
+
+class SepaDebitFileCreate(Body):
+    collection_date: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")] | None = None

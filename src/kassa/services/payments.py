@@ -271,9 +271,14 @@ def run_due(session_factory: sessionmaker[Session], clock: Clock, gateways: Gate
                 counts.attempted += 1
         except Exception:
             log.exception("collecting invoice %s failed", invoice_id)
+    from kassa.services import sepa_debits  # it builds on this module
+
     for payment_id in check_due_ids(session_factory, now, test_clock_id=test_clock_id):
         try:
-            check_payment(session_factory, clock, gateways, payment_id)
+            if _gateway_name(session_factory, payment_id) == sepa_debits.GATEWAY:
+                sepa_debits.settle_all(session_factory, clock, [payment_id])
+            else:
+                check_payment(session_factory, clock, gateways, payment_id)
             counts.checked += 1
         except Exception:
             log.exception("checking payment %s failed", payment_id)
@@ -283,6 +288,11 @@ def run_due(session_factory: sessionmaker[Session], clock: Clock, gateways: Gate
         gateway_events.retry_failed(session_factory, clock)
         refunds.retry_pending(session_factory, clock, gateways, now)
     return counts
+
+
+def _gateway_name(session_factory: sessionmaker[Session], payment_id: str) -> str | None:
+    with session_factory() as session:
+        return session.scalar(select(m.Payment.gateway).where(m.Payment.id == payment_id))
 
 
 def next_due_at(session: Session, test_clock_id: str) -> datetime | None:
