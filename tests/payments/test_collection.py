@@ -204,3 +204,23 @@ def test_payment_settings_are_checked_and_merged(api: TestClient) -> None:
     assert ok(api.get("/v1/organization"))["payment_settings"] == {
         "default_gateway": "sandbox", "refund_window_days": 60, "sepa_return_days": 20,
         "sepa_creditor_id": None}
+
+
+def test_a_card_that_has_expired_is_not_charged_but_declined_hard(
+        api: TestClient, kassa: Kassa) -> None:
+    clock = create_clock(api, ts(2026, 12, 10))
+    customer = create_customer(api, test_clock=clock["id"])
+    token = kassa.sandbox.tokenize_card("4242 4242 4242 4242", 12, 2026, "123",
+                                        now=kassa.clock.now())
+    method = ok(api.post("/v1/payment_methods", json={"customer": customer["id"],
+                                                      "token": token}))
+    assert method["card"]["expiry"] == "expiring"
+    sub = subscribe(api, customer["id"], create_price(api, 2500)["id"])
+    assert sub["status"] == "active"
+
+    advance(api, clock["id"], ts(2027, 1, 11))
+    renewal = invoices_of(api, customer["id"])[-1]
+    [payment] = _payments(api, renewal["id"])
+    assert (payment["status"], payment["failure"]["decline_code"], payment["failure"]["type"],
+            payment["gateway_reference"]) == ("failed", "expired_card", "hard", None)
+    assert ok(api.get(f"/v1/payment_methods/{method['id']}"))["card"]["expiry"] == "expired"

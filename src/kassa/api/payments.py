@@ -27,24 +27,23 @@ def attach_payment_method(body: PaymentMethodCreate, ctx: Ctx) -> dict[str, Any]
         method = payments.attach_method(uow, ctx.kassa.gateways, ctx.org_id, body.customer,
                                         token=body.token, gateway=body.gateway,
                                         set_default=body.set_default)
-        return payments.method_object(method, uow.clock.now())
+        return payments.method_view(uow, method)
 
 
 @router.get("/payment_methods")
 def list_payment_methods(request: Request, ctx: Ctx, page: Paging, customer: str,
                          include_detached: bool = False) -> dict[str, Any]:
     with ctx.kassa.uow() as uow:
-        now = uow.clock.now()
         result = payments.list_methods(uow, ctx.org_id, customer,
                                        include_detached=include_detached, **page.asdict())
-        return listing(request, result, lambda method: payments.method_object(method, now))
+        return listing(request, result, lambda method: payments.method_view(uow, method))
 
 
 @router.get("/payment_methods/{method_id}")
 def get_payment_method(method_id: str, ctx: Ctx) -> dict[str, Any]:
     with ctx.kassa.uow() as uow:
         method = scoping.get(uow.session, m.PaymentMethod, ctx.org_id, method_id)
-        return payments.method_object(method, uow.clock.now())
+        return payments.method_view(uow, method)
 
 
 @router.post("/payment_methods/{method_id}/detach")
@@ -52,7 +51,7 @@ def detach_payment_method(method_id: str, ctx: Ctx,
                           body: Empty | None = None) -> dict[str, Any]:
     with ctx.kassa.uow() as uow:
         method = payments.detach_method(uow, ctx.kassa.gateways, ctx.org_id, method_id)
-        return payments.method_object(method, uow.clock.now())
+        return payments.method_view(uow, method)
 
 
 @router.post("/payment_methods/{method_id}/make_default")
@@ -62,7 +61,7 @@ def make_default_payment_method(method_id: str, ctx: Ctx,
     with ctx.kassa.uow() as uow:
         method = scoping.get(uow.session, m.PaymentMethod, ctx.org_id, method_id)
         payments.set_default_method(uow, ctx.org_id, method.customer_id, method.id)
-        return payments.method_object(method, uow.clock.now())
+        return payments.method_view(uow, method)
 
 
 @router.post("/payments")

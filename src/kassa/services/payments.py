@@ -201,6 +201,13 @@ def method_object(method: m.PaymentMethod, now: datetime) -> dict[str, Any]:
     return body
 
 
+def method_view(uow: UnitOfWork, method: m.PaymentMethod) -> dict[str, Any]:
+    """`method_object` at its customer's now (a test clock's time for a test customer)."""
+    customer = uow.session.get(m.Customer, method.customer_id)
+    assert customer is not None
+    return method_object(method, now_for(uow, customer))
+
+
 def card_expiry(method: m.PaymentMethod, now: datetime) -> str:
     """`valid`, `expiring` (its last day is within 30 days) or `expired`."""
     if method.exp_month is None or method.exp_year is None:
@@ -235,6 +242,7 @@ class Claim:
     idempotency_key: str
     description: str
     now: datetime
+    expired: bool = False  # a card past its expiry: not sent to the gateway
 
 
 def _on_clock(test_clock_id: str | None) -> Any:
@@ -317,6 +325,11 @@ def collect_invoice(session_factory: sessionmaker[Session], clock: Clock, gatewa
     claim = _claim(session_factory, clock, invoice_id, force=force)
     if claim is None:
         return None
+    if claim.expired:
+        return apply_result(session_factory, clock, claim.payment_id, ChargeResult(
+            ref="", status="failed", amount=claim.amount, currency=claim.currency,
+            decline_code="expired_card", decline_type="hard",
+            message="The card on file has expired; add a new payment method."))
     try:
         result = gateway_of(gateways, claim.gateway).charge(
             customer_ref=claim.customer_ref, method_ref=claim.method_ref,
@@ -397,7 +410,8 @@ def _claim(session_factory: sessionmaker[Session], clock: Clock, invoice_id: str
         uow.commit()
         return Claim(payment.id, method.gateway, customer.gateway_refs[method.gateway],
                      method.gateway_ref, payment.amount, payment.currency,
-                     payment.idempotency_key or payment.id, payment.description or "", now)
+                     payment.idempotency_key or payment.id, payment.description or "", now,
+                     expired=card_expiry(method, now) == "expired")
 
 
 def _in_flight(session: Session, invoice_id: str) -> bool:
