@@ -119,8 +119,19 @@ def _serve(kassa: Kassa, host: str, port: int, with_scheduler: bool) -> None:
 
 @app.command()
 def worker(burst: Annotated[bool, typer.Option(help="Exit when the queue is empty")] = False,
-           concurrency: Annotated[int, typer.Option(help="Jobs run at once")] = 1) -> None:
-    """Run a background worker (PostgreSQL). Run as many as you like, on any machines."""
+           concurrency: Annotated[int, typer.Option(help="Jobs run at once")] = 1,
+           queues: Annotated[str, typer.Option(
+               help="Comma-separated queues to work on: billing, payments, emails, "
+                    "documents (default: all)")] = "") -> None:
+    """Run a background worker (PostgreSQL). Run as many as you like, on any machines; give
+    a worker some queues only to keep, say, PDF rendering off the billing machines."""
+    from kassa.jobs.queue import QUEUES
+
+    chosen = [name.strip() for name in queues.split(",") if name.strip()] or list(QUEUES)
+    unknown = sorted(set(chosen) - set(QUEUES))
+    if unknown:
+        err.print(f"[red]error:[/] unknown queue {unknown[0]!r}; queues: {', '.join(QUEUES)}")
+        raise typer.Exit(2)
     kassa = _kassa()
     if kassa.settings.is_sqlite:
         err.print("[red]error:[/] workers need PostgreSQL (KASSA_DATABASE_URL); on SQLite, "
@@ -130,7 +141,7 @@ def worker(burst: Annotated[bool, typer.Option(help="Exit when the queue is empt
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     with _readable_errors():
-        run_worker(kassa, burst=burst, concurrency=concurrency)
+        run_worker(kassa, burst=burst, concurrency=concurrency, queues=chosen)
 
 
 @app.command()

@@ -65,6 +65,13 @@ def test_an_unreachable_database_is_one_line_too(tmp_path):
     assert len(lines) == 1 and lines[0].startswith("error: cannot use the database")
 
 
+def test_worker_refuses_an_unknown_queue_in_one_line(tmp_path):
+    result = runner.invoke(app, ["worker", "--burst", "--queues", "billing,pdfs"],
+                           env=_env(tmp_path))
+    assert result.exit_code == 2
+    assert "unknown queue 'pdfs'" in result.output and len(result.output.splitlines()) == 1
+
+
 def test_worker_refuses_sqlite_with_a_clear_message(tmp_path):
     result = runner.invoke(app, ["worker", "--burst"], env=_env(tmp_path))
     assert result.exit_code == 1

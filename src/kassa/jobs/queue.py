@@ -31,6 +31,7 @@ QUEUE = "billing"
 EMAIL_QUEUE = "emails"
 DOCUMENT_QUEUE = "documents"
 PAYMENT_QUEUE = "payments"
+QUEUES = (QUEUE, PAYMENT_QUEUE, EMAIL_QUEUE, DOCUMENT_QUEUE)
 
 
 def conninfo(database_url: str) -> str:
@@ -97,8 +98,9 @@ def apply_schema(kassa: Kassa) -> bool:
     return True
 
 
-def run_worker(kassa: Kassa, *, burst: bool = False, concurrency: int = 1) -> None:
-    """Run a worker; with `burst`, stop once the queue is empty."""
+def run_worker(kassa: Kassa, *, burst: bool = False, concurrency: int = 1,
+               queues: list[str] | None = None) -> None:
+    """Run a worker on `queues` (default: all); with `burst`, stop once they are empty."""
     app = build_app(kassa)
-    app.run_worker(queues=[QUEUE, PAYMENT_QUEUE, EMAIL_QUEUE, DOCUMENT_QUEUE], wait=not burst,
-                   concurrency=concurrency, install_signal_handlers=not burst)
+    app.run_worker(queues=list(queues or QUEUES), wait=not burst, concurrency=concurrency,
+                   install_signal_handlers=not burst)
