@@ -19,7 +19,6 @@ from api.helpers import assert_error, auth, create_customer, list_all, ok, snaps
 from credit_notes.helpers import open_invoice
 from documents.helpers import pdf_text, setup_seller
 from kassa.adapters.documents import render
-from kassa.api.documents import publishing
 from kassa.config import Kassa
 from kassa.core.clock import FrozenClock
 from kassa.services import statements
@@ -225,7 +224,7 @@ def test_the_statement_carries_the_organizations_logo_and_colour(
             uow, org.organization.id, month["customer"], start=date(2026, 2, 1),
             end=date(2026, 3, 1))
         html = render.render_statement_html(
-            statements.statement_view(publishing(kassa), result), "en")
+            statements.statement_view(kassa.publishing, result), "en")
     assert logo in html and "--brand: #0a7d5a" in html
     assert api.get(f"/v1/customers/{month['customer']}/statement",
                    params={**FEBRUARY, "format": "pdf"}).status_code == 200

@@ -24,10 +24,6 @@ Locale = Annotated[str | None, Query(max_length=16,
                                      description="en, nl, de or fr; others fall back to en")]
 
 
-def publishing(kassa: Kassa) -> documents.Publishing:
-    return kassa.publishing
-
-
 def _headers(rendered: Rendered, requested: str | None) -> dict[str, str]:
     headers = {"Content-Language": rendered.language}
     if requested and not locales.language_of(requested)[1]:
@@ -51,7 +47,7 @@ def _html(rendered: Rendered, requested: str | None) -> HTMLResponse:
 def invoice_pdf(invoice_id: str, ctx: Ctx, locale: Locale = None) -> Response:
     """The invoice as a PDF (rendered on the first download, then served as stored)."""
     with ctx.kassa.uow() as uow:
-        return _pdf(documents.invoice_pdf(uow, publishing(ctx.kassa), ctx.org_id, invoice_id,
+        return _pdf(documents.invoice_pdf(uow, ctx.kassa.publishing, ctx.org_id, invoice_id,
                                           locale), locale)
 
 
@@ -59,7 +55,7 @@ def invoice_pdf(invoice_id: str, ctx: Ctx, locale: Locale = None) -> Response:
 def invoice_html(invoice_id: str, ctx: Ctx, locale: Locale = None) -> HTMLResponse:
     """The invoice as an HTML page."""
     with ctx.kassa.uow() as uow:
-        return _html(documents.invoice_html(uow, publishing(ctx.kassa), ctx.org_id,
+        return _html(documents.invoice_html(uow, ctx.kassa.publishing, ctx.org_id,
                                             invoice_id, locale), locale)
 
 
@@ -68,7 +64,7 @@ def invoice_html(invoice_id: str, ctx: Ctx, locale: Locale = None) -> HTMLRespon
 def credit_note_pdf(credit_note_id: str, ctx: Ctx, locale: Locale = None) -> Response:
     """The credit note as a PDF (rendered on the first download, then served as stored)."""
     with ctx.kassa.uow() as uow:
-        return _pdf(documents.credit_note_pdf(uow, publishing(ctx.kassa), ctx.org_id,
+        return _pdf(documents.credit_note_pdf(uow, ctx.kassa.publishing, ctx.org_id,
                                               credit_note_id, locale), locale)
 
 
@@ -76,7 +72,7 @@ def credit_note_pdf(credit_note_id: str, ctx: Ctx, locale: Locale = None) -> Res
 def credit_note_html(credit_note_id: str, ctx: Ctx, locale: Locale = None) -> HTMLResponse:
     """The credit note as an HTML page."""
     with ctx.kassa.uow() as uow:
-        return _html(documents.credit_note_html(uow, publishing(ctx.kassa), ctx.org_id,
+        return _html(documents.credit_note_html(uow, ctx.kassa.publishing, ctx.org_id,
                                                 credit_note_id, locale), locale)
 
 
@@ -101,7 +97,7 @@ def customer_statement(
         result = statements.customer_statement(uow, ctx.org_id, customer_id, start=start,
                                                 end=end, currency=currency)
         if format == "pdf":
-            return _pdf(statements.statement_pdf(publishing(ctx.kassa), result, locale),
+            return _pdf(statements.statement_pdf(ctx.kassa.publishing, result, locale),
                         locale)
         if format == "csv":
             name = statements.filename(result, "csv")
@@ -116,7 +112,7 @@ def hosted_invoice(token: str, kassa: Annotated[Kassa, Depends(get_kassa)],
                    locale: Locale = None) -> HTMLResponse:
     """The customer's page of a finalized invoice, with a link to its PDF."""
     with kassa.uow() as uow:
-        return _html(documents.hosted_invoice_html(uow, publishing(kassa), token, locale),
+        return _html(documents.hosted_invoice_html(uow, kassa.publishing, token, locale),
                      locale)
 
 
@@ -129,7 +125,7 @@ def hosted_invoice_pay(token: str,
         invoice = documents.invoice_by_token(uow, token)
         org = uow.session.get(m.Organization, invoice.org_id)
         assert org is not None
-        if not documents.payable(uow, invoice):
+        if not payments.payable(uow.session, invoice):
             return RedirectResponse(f"/i/{token}", status_code=303)
     query = urlencode({"return_url": f"{kassa.settings.public_url}/i/{token}/paid",
                        "state": token, "methods": "card,sepa_debit",
@@ -145,15 +141,9 @@ def hosted_invoice_paid(token: str, kassa: Annotated[Kassa, Depends(get_kassa)],
     customer (as their default) and the invoice charged on it; then back to the invoice's
     page, which shows the outcome."""
     with kassa.uow() as uow:
-        invoice = documents.invoice_by_token(uow, token)
-        org_id, customer_id, invoice_id = invoice.org_id, invoice.customer_id, invoice.id
-        if not documents.payable(uow, invoice):
-            return RedirectResponse(f"/i/{token}", status_code=303)
-    with kassa.uow() as uow:
-        payments.attach_method(uow, kassa.gateways, org_id, customer_id, token=method,
-                               gateway="sandbox", set_default=True)
-    payments.collect_invoice(kassa.session_factory, kassa.clock, kassa.gateways, invoice_id,
-                             force=True)
+        invoice_id = documents.invoice_by_token(uow, token).id
+    payments.pay_on_return(kassa.session_factory, kassa.clock, kassa.gateways, invoice_id,
+                           method)
     return RedirectResponse(f"/i/{token}", status_code=303)
 
 
@@ -162,5 +152,5 @@ def hosted_invoice_pdf(token: str, kassa: Annotated[Kassa, Depends(get_kassa)],
                        locale: Locale = None) -> Response:
     """The invoice's PDF from its hosted page."""
     with kassa.uow() as uow:
-        return _pdf(documents.hosted_invoice_pdf(uow, publishing(kassa), token, locale),
+        return _pdf(documents.hosted_invoice_pdf(uow, kassa.publishing, token, locale),
                     locale)

@@ -5,10 +5,10 @@ the gateway is asked about again (SEPA debits until settled and past their retur
 from __future__ import annotations
 
 from kassa.config import Kassa
-from kassa.services import payments
+from kassa.services import collection
 
 
-def collect_payments(kassa: Kassa) -> payments.RunCounts:
+def collect_payments(kassa: Kassa) -> collection.RunCounts:
     """Real-time customers' due attempts and checks (test clocks run theirs when advanced)."""
-    return payments.run_due(kassa.session_factory, kassa.clock, kassa.gateways,
+    return collection.run_due(kassa.session_factory, kassa.clock, kassa.gateways,
                             kassa.clock.now())

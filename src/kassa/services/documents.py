@@ -32,7 +32,7 @@ from kassa.core.ids import new_id
 from kassa.core.money import exponent
 from kassa.domain import references
 from kassa.domain.tax import note_text
-from kassa.services import logos, scoping
+from kassa.services import logos, payments, scoping
 from kassa.services.organizations import get_organization, timezone_of
 from kassa.store import models as m
 from kassa.store.uow import UnitOfWork
@@ -84,18 +84,9 @@ def hosted_invoice_html(uow: UnitOfWork, publishing: Publishing, token: str,
     while something is left to pay and no payment is under way, a pay button."""
     invoice = _by_token(uow, token)
     links = [("download_pdf", f"/i/{token}/pdf")]
-    if payable(uow, invoice):
+    if payments.payable(uow.session, invoice):
         links.insert(0, ("pay_now", f"/i/{token}/pay"))
     return _invoice_html(uow, publishing, invoice, locale, links=links)
-
-
-def payable(uow: UnitOfWork, invoice: m.Invoice) -> bool:
-    """Whether the customer can pay the invoice online now."""
-    if invoice.status not in ("open", "uncollectible") or invoice.amount_remaining <= 0:
-        return False
-    return uow.session.scalar(select(m.Payment.id).where(
-        m.Payment.invoice_id == invoice.id,
-        m.Payment.status.in_(("processing", "requires_action"))).limit(1)) is None
 
 
 def invoice_by_token(uow: UnitOfWork, token: str) -> m.Invoice:
@@ -161,7 +152,8 @@ def invoice_view(uow: UnitOfWork, publishing: Publishing, invoice: m.Invoice, la
                                                            else None),
         email=invoice.customer_email if not draft else (customer.email if customer
                                                          else None))
-    period = (_day(invoice.period_start, zone), _day(invoice.period_end, zone))
+    period = (invoice.period_start.astimezone(zone).date(),
+              invoice.period_end.astimezone(zone).date())
     open_amount = invoice.amount_remaining > 0 and invoice.status in ("open", "uncollectible")
     return render.InvoiceView(
         kind="invoice", currency=invoice.currency, exponent=exponent(invoice.currency),

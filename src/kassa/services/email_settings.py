@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from kassa.core.errors import InvalidRequest
+from kassa.services import validation
 from kassa.services.email_texts import KINDS
 
 DEFAULTS: dict[str, Any] = {"disabled": [], "renewal_reminder_days": 7,
@@ -34,29 +35,19 @@ def effective(stored: dict[str, Any] | None) -> dict[str, Any]:
 def updated(stored: dict[str, Any] | None, changes: Any) -> dict[str, Any]:
     """The stored settings with `changes` merged in (a key set to null is back to its
     default); raises InvalidRequest naming `email_settings[key]` for anything not valid."""
-    if not isinstance(changes, dict):
-        raise InvalidRequest("email_settings is an object.", param="email_settings")
-    merged = dict(stored or {})
-    for key, value in changes.items():
-        param = f"email_settings[{key}]"
-        if key not in DEFAULTS:
-            raise InvalidRequest(f"Unknown e-mail setting: {key}. Known: "
-                                 f"{', '.join(DEFAULTS)}.", param=param)
-        if value is None:
-            merged.pop(key, None)
-            continue
-        if key == "disabled":
-            _check_kinds(value, param)
-            value = sorted(set(value))
-        elif key == "renewal_reminders_for":
-            if value not in _AUDIENCES:
-                raise InvalidRequest(f"{key} is yearly or all.", param=param)
-        elif isinstance(value, bool) or not isinstance(value, int) \
-                or not 1 <= value <= _MAX_DAYS[key]:
-            raise InvalidRequest(f"{key} is a whole number of days from 1 to "
-                                 f"{_MAX_DAYS[key]}.", param=param)
-        merged[key] = value
-    return merged
+    return validation.merge_settings(stored, changes, name="email_settings",
+                                     defaults=DEFAULTS, check=_checked)
+
+
+def _checked(key: str, value: Any, param: str) -> Any:
+    if key == "disabled":
+        _check_kinds(value, param)
+        return sorted(set(value))
+    if key == "renewal_reminders_for":
+        if value not in _AUDIENCES:
+            raise InvalidRequest(f"{key} is yearly or all.", param=param)
+        return value
+    return validation.whole_days(value, 1, _MAX_DAYS[key], what=key, param=param)
 
 
 def _check_kinds(value: Any, param: str) -> None:

@@ -31,7 +31,7 @@ from kassa.core.clock import Clock
 from kassa.core.errors import AuthenticationFailed, InvalidRequest, NotFound
 from kassa.core.ids import new_id
 from kassa.domain.delivery import retry_delay
-from kassa.services import events, payments
+from kassa.services import events, payments, scoping
 from kassa.services.customers import now_for
 from kassa.store import models as m
 from kassa.store.uow import UnitOfWork
@@ -241,9 +241,7 @@ def dispute_object(dispute: m.Dispute) -> dict[str, Any]:
 
 
 def list_disputes(uow: UnitOfWork, org_id: str, *, payment: str | None = None,
-                  **page: Any) -> Any:
-    from kassa.services import scoping
-
+                  **page: Any) -> scoping.Page:
     query = select(m.Dispute).where(m.Dispute.org_id == org_id)
     if payment:
         query = query.where(m.Dispute.payment_id == payment)

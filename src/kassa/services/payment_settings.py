@@ -18,6 +18,7 @@ from typing import Any
 from stdnum.eu import at_02 as creditor_ids
 
 from kassa.core.errors import InvalidRequest
+from kassa.services import validation
 
 DEFAULTS: dict[str, Any] = {"default_gateway": "sandbox", "refund_window_days": 30,
                             "sepa_return_days": 14, "sepa_creditor_id": None}
@@ -32,33 +33,22 @@ def effective(stored: dict[str, Any] | None) -> dict[str, Any]:
 def updated(stored: dict[str, Any] | None, changes: Any) -> dict[str, Any]:
     """The stored settings with `changes` merged in (null: back to the default); raises
     InvalidRequest naming `payment_settings[key]`."""
-    if not isinstance(changes, dict):
-        raise InvalidRequest("payment_settings is an object.", param="payment_settings")
-    merged = dict(stored or {})
-    for key, value in changes.items():
-        param = f"payment_settings[{key}]"
-        if key not in DEFAULTS:
-            raise InvalidRequest(f"Unknown payment setting: {key}. Known: "
-                                 f"{', '.join(DEFAULTS)}.", param=param)
-        if value is None:
-            merged.pop(key, None)
-        elif key == "sepa_creditor_id":
-            compact = creditor_ids.compact(str(value)) if isinstance(value, str) else ""
-            if not creditor_ids.is_valid(compact):
-                raise InvalidRequest("sepa_creditor_id is a SEPA creditor identifier such as "
-                                     "DE98ZZZ09999999999 (its check digits must match).",
-                                     param=param)
-            merged[key] = compact
-        elif key == "default_gateway":
-            if value not in GATEWAYS:
-                raise InvalidRequest(f"default_gateway is one of {', '.join(GATEWAYS)}.",
-                                     param=param)
-            merged[key] = value
-        else:
-            low, high = _BOUNDS[key]
-            if isinstance(value, bool) or not isinstance(value, int) \
-                    or not low <= value <= high:
-                raise InvalidRequest(f"{key} is a whole number of days from {low} to {high}.",
-                                     param=param)
-            merged[key] = value
-    return merged
+    return validation.merge_settings(stored, changes, name="payment_settings",
+                                     defaults=DEFAULTS, check=_checked)
+
+
+def _checked(key: str, value: Any, param: str) -> Any:
+    if key == "sepa_creditor_id":
+        compact = creditor_ids.compact(value) if isinstance(value, str) else ""
+        if not creditor_ids.is_valid(compact):
+            raise InvalidRequest("sepa_creditor_id is a SEPA creditor identifier such as "
+                                 "DE98ZZZ09999999999 (its check digits must match).",
+                                 param=param)
+        return compact
+    if key == "default_gateway":
+        if value not in GATEWAYS:
+            raise InvalidRequest(f"default_gateway is one of {', '.join(GATEWAYS)}.",
+                                 param=param)
+        return value
+    low, high = _BOUNDS[key]
+    return validation.whole_days(value, low, high, what=key, param=param)

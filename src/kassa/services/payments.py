@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from kassa.adapters.gateways.base import ChargeResult, Gateway, GatewayError, MethodDetails
@@ -33,7 +33,6 @@ from kassa.core.errors import InvalidRequest, InvalidState, NotFound, PaymentFai
 from kassa.core.ids import new_id
 from kassa.services import emails, events, invoices, objects, payment_settings, scoping
 from kassa.services.customers import now_for, record_balance_change
-from kassa.services.invoices import mark_paid, refresh_subscriptions
 from kassa.store import models as m
 from kassa.store.db import is_postgres
 from kassa.store.uow import UnitOfWork
@@ -262,60 +261,6 @@ def due_invoice_ids(session_factory: sessionmaker[Session], now: datetime, *,
             .order_by(m.Invoice.next_payment_attempt, m.Invoice.id).limit(limit)))
 
 
-@dataclass
-class RunCounts:
-    attempted: int = 0
-    checked: int = 0
-
-
-def run_due(session_factory: sessionmaker[Session], clock: Clock, gateways: Gateways,
-            now: datetime, *, test_clock_id: str | None = None) -> RunCounts:
-    """Every collection attempt and status check due by `now`, each in its own transactions;
-    one that fails is logged and left for the next run."""
-    counts = RunCounts()
-    for invoice_id in due_invoice_ids(session_factory, now, test_clock_id=test_clock_id):
-        try:
-            if collect_invoice(session_factory, clock, gateways, invoice_id) is not None:
-                counts.attempted += 1
-        except Exception:
-            log.exception("collecting invoice %s failed", invoice_id)
-    from kassa.services import sepa_debits  # it builds on this module
-
-    for payment_id in check_due_ids(session_factory, now, test_clock_id=test_clock_id):
-        try:
-            if _gateway_name(session_factory, payment_id) == sepa_debits.GATEWAY:
-                sepa_debits.settle_all(session_factory, clock, [payment_id])
-            else:
-                check_payment(session_factory, clock, gateways, payment_id)
-            counts.checked += 1
-        except Exception:
-            log.exception("checking payment %s failed", payment_id)
-    if test_clock_id is None:
-        from kassa.services import gateway_events, refunds
-
-        gateway_events.retry_failed(session_factory, clock)
-        refunds.retry_pending(session_factory, clock, gateways, now)
-    return counts
-
-
-def _gateway_name(session_factory: sessionmaker[Session], payment_id: str) -> str | None:
-    with session_factory() as session:
-        return session.scalar(select(m.Payment.gateway).where(m.Payment.id == payment_id))
-
-
-def next_due_at(session: Session, test_clock_id: str) -> datetime | None:
-    """The earliest collection attempt or payment check of a test clock's customers."""
-    attempts = session.scalar(select(func.min(m.Invoice.next_payment_attempt)).join(
-        m.Customer, m.Customer.id == m.Invoice.customer_id).where(
-        m.Customer.test_clock_id == test_clock_id,
-        m.Invoice.status.in_(("open", "uncollectible"))))
-    checks = session.scalar(select(func.min(m.Payment.next_check_at)).join(
-        m.Customer, m.Customer.id == m.Payment.customer_id).where(
-        m.Customer.test_clock_id == test_clock_id, m.Payment.gateway.is_not(None)))
-    moments = [moment for moment in (attempts, checks) if moment is not None]
-    return min(moments) if moments else None
-
-
 def collect_invoice(session_factory: sessionmaker[Session], clock: Clock, gateways: Gateways,
                     invoice_id: str, *, force: bool = False) -> m.Payment | None:
     """Try to collect the invoice on its customer's default payment method now.
@@ -414,6 +359,27 @@ def _claim(session_factory: sessionmaker[Session], clock: Clock, invoice_id: str
                      expired=card_expiry(method, now) == "expired")
 
 
+def payable(session: Session, invoice: m.Invoice) -> bool:
+    """Whether the invoice can be paid now: something is left and no charge is under way."""
+    return invoice.status in ("open", "uncollectible") and invoice.amount_remaining > 0 \
+        and not _in_flight(session, invoice.id)
+
+
+def pay_on_return(session_factory: sessionmaker[Session], clock: Clock, gateways: Gateways,
+                  invoice_id: str, token: str, *, gateway: str = "sandbox") -> None:
+    """The customer came back from the gateway's page with a token (the hosted invoice
+    page's pay button): it becomes their default method and the invoice is charged on it.
+    Coming back twice charges nothing more."""
+    with UnitOfWork(session_factory, clock) as uow:
+        invoice = uow.session.get(m.Invoice, invoice_id)
+        if invoice is None or not payable(uow.session, invoice):
+            return
+        org_id, customer_id = invoice.org_id, invoice.customer_id
+        attach_method(uow, gateways, org_id, customer_id, token=token, gateway=gateway,
+                      set_default=True)
+    collect_invoice(session_factory, clock, gateways, invoice_id, force=True)
+
+
 def _in_flight(session: Session, invoice_id: str) -> bool:
     return session.scalar(select(m.Payment.id).where(
         m.Payment.invoice_id == invoice_id,
@@ -451,23 +417,18 @@ def apply_status(uow: UnitOfWork, payment: m.Payment, result: ChargeResult,
     if status == before or before in ("failed", "returned"):
         return
     payment.status = status
-    settings = settings_of(org)
+    payment.next_check_at = next_check(payment, now, settings_of(org))
     if status == "succeeded":
         payment.succeeded_at = now
         payment.decline_code = payment.decline_type = payment.failure_message = None
         payment.next_action_url = None
-        payment.next_check_at = (now + SEPA_CHECK_EVERY if payment.method_type == "sepa_debit"
-                                 else None)
         events.record(uow.session, org.id, "payment.succeeded", to_object(payment), now)
         if invoice is not None:
             settle(uow, org, customer, invoice, payment.amount, now)
     elif status == "processing":
-        payment.next_check_at = now + (SEPA_CHECK_EVERY if payment.method_type == "sepa_debit"
-                                       else CHECK_AGAIN)
         events.record(uow.session, org.id, "payment.processing", to_object(payment), now)
     elif status == "requires_action":
         payment.next_action_url = result.next_action_url
-        payment.next_check_at = now + CHECK_AGAIN
         events.record(uow.session, org.id, "payment.requires_action", to_object(payment), now)
         if invoice is not None:
             events.record(uow.session, org.id, "invoice.payment_action_required",
@@ -476,14 +437,14 @@ def apply_status(uow: UnitOfWork, payment: m.Payment, result: ChargeResult,
                                   reason="your bank asks you to confirm the payment",
                                   next_attempt_at=None, attempt=payment.attempt)
     elif status == "failed":
-        payment.failed_at, payment.next_check_at = now, None
+        payment.failed_at = now
         payment.decline_code, payment.decline_type = result.decline_code, result.decline_type
         payment.failure_message = result.message
         events.record(uow.session, org.id, "payment.failed", to_object(payment), now)
         if invoice is not None:
             _failed(uow, org, customer, invoice, payment, now)
     elif status == "returned":
-        payment.returned_at, payment.next_check_at = now, None
+        payment.returned_at = now
         payment.return_reason = result.decline_code
         payment.decline_code, payment.decline_type = result.decline_code, result.decline_type
         events.record(uow.session, org.id, "payment.returned", to_object(payment), now,
@@ -491,10 +452,21 @@ def apply_status(uow: UnitOfWork, payment: m.Payment, result: ChargeResult,
         if invoice is not None:
             reverse(uow, org, customer, invoice, payment.amount, now)
             _failed(uow, org, customer, invoice, payment, now)
-    if payment.method_type == "sepa_debit" and status == "succeeded":
-        window_end = (payment.created + timedelta(days=int(settings["sepa_return_days"])))
-        if payment.next_check_at is not None and payment.next_check_at > window_end:
-            payment.next_check_at = None
+
+
+def next_check(payment: m.Payment, now: datetime, settings: dict[str, Any]) -> datetime | None:
+    """When to ask the gateway about the payment again: soon while it is not final (daily
+    for a SEPA debit), daily for a settled SEPA debit until its return window closes, else
+    never."""
+    sepa = payment.method_type == "sepa_debit"
+    if payment.status == "processing":
+        return now + (SEPA_CHECK_EVERY if sepa else CHECK_AGAIN)
+    if payment.status == "requires_action":
+        return now + CHECK_AGAIN
+    if payment.status == "succeeded" and sepa:
+        window_end = payment.created + timedelta(days=int(settings["sepa_return_days"]))
+        return now + SEPA_CHECK_EVERY if now + SEPA_CHECK_EVERY <= window_end else None
+    return None
 
 
 def _failed(uow: UnitOfWork, org: m.Organization, customer: m.Customer, invoice: m.Invoice,
@@ -505,7 +477,7 @@ def _failed(uow: UnitOfWork, org: m.Organization, customer: m.Customer, invoice:
                           reason=payment.failure_message or payment.decline_code,
                           next_attempt_at=invoice.next_payment_attempt,
                           attempt=payment.attempt)
-    refresh_subscriptions(uow, org, customer, invoice, now)
+    invoices.refresh_subscriptions(uow, org, customer, invoice, now)
 
 
 def settle(uow: UnitOfWork, org: m.Organization, customer: m.Customer, invoice: m.Invoice,
@@ -536,13 +508,13 @@ def receive(uow: UnitOfWork, org: m.Organization, customer: m.Customer, invoice:
     invoice.payment_failed_at = None
     invoice.next_payment_attempt = None
     if amount == invoice.amount_remaining:
-        mark_paid(uow, org, invoice, now)
+        invoices.mark_paid(uow, org, invoice, now)
     else:
         invoice.amount_paid += amount
         invoice.amount_remaining -= amount
         events.record(uow.session, org.id, "invoice.updated", objects.invoice(invoice), now,
                       {"amount_paid": invoice.amount_paid - amount})
-    refresh_subscriptions(uow, org, customer, invoice, now)
+    invoices.refresh_subscriptions(uow, org, customer, invoice, now)
 
 
 def reverse(uow: UnitOfWork, org: m.Organization, customer: m.Customer, invoice: m.Invoice,
@@ -613,10 +585,9 @@ def _check_later(session_factory: sessionmaker[Session], clock: Clock, payment_i
                  now: datetime) -> None:
     with UnitOfWork(session_factory, clock) as uow:
         payment = uow.session.get(m.Payment, payment_id)
-        if payment is not None and payment.next_check_at is not None:
-            payment.next_check_at = now + (SEPA_CHECK_EVERY
-                                           if payment.method_type == "sepa_debit"
-                                           else CHECK_AGAIN)
+        org = uow.session.get(m.Organization, payment.org_id) if payment else None
+        if payment is not None and org is not None:
+            payment.next_check_at = next_check(payment, now, settings_of(org))
             uow.commit()
 
 
@@ -640,7 +611,7 @@ def pay_invoice(uow: UnitOfWork, org_id: str, invoice_id: str, *,
         record_payment(uow, org_id, invoice_id=invoice.id, amount=None, method="manual",
                        reference="Paid out of band")
     else:
-        refresh_subscriptions(uow, org, customer, invoice, now)
+        invoices.refresh_subscriptions(uow, org, customer, invoice, now)
     uow.commit()
     return invoice
 

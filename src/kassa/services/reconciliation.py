@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -189,9 +189,7 @@ class _Matcher:
         invoices = self.open_invoices()
         left = invoices[invoice_id].amount_remaining - amount
         if left > 0:
-            old = invoices[invoice_id]
-            invoices[invoice_id] = domain.OpenInvoice(**{**old.__dict__,
-                                                         "amount_remaining": left})
+            invoices[invoice_id] = replace(invoices[invoice_id], amount_remaining=left)
         else:
             del invoices[invoice_id]
 

@@ -41,21 +41,13 @@ def create_refund(session_factory: sessionmaker[Session], clock: Clock,
                   amount: int | None = None, reason: str | None = None,
                   override_reason: str | None = None) -> m.Refund:
     """Refund all or part of a payment (POST /v1/refunds)."""
-    refund_id, gateway, charge_ref, currency = _reserve(
+    refund_id, gateway, charge_ref, currency, amount = _reserve(
         session_factory, clock, org_id, payment_id, amount, reason, override_reason)
-    if gateway is None:
-        result = RefundResult(ref="", status="succeeded", amount=0)
-    else:
-        try:
-            result = payments.gateway_of(gateways, gateway).refund(
-                charge_ref=charge_ref, amount=_amount(session_factory, refund_id),
-                currency=currency, idempotency_key=refund_id, reason=reason)
-        except GatewayError as exc:
-            if exc.retryable:
-                log.warning("refund %s not made yet (%s); retried later", refund_id, exc)
-                return _get(session_factory, refund_id)
-            result = RefundResult(ref="", status="failed", amount=0,
-                                  failure_reason=f"{exc.code or 'gateway_error'}: {exc}")
+    result = (RefundResult(ref="", status="succeeded", amount=amount) if gateway is None
+              else _at_gateway(gateways, gateway, charge_ref, amount, currency, refund_id,
+                               reason))
+    if result is None:
+        return _get(session_factory, refund_id)
     refund = settle(session_factory, clock, refund_id, result)
     if refund.status == "failed":
         raise PaymentFailed(f"The gateway refused the refund: {refund.failure_reason}",
@@ -63,9 +55,25 @@ def create_refund(session_factory: sessionmaker[Session], clock: Clock,
     return refund
 
 
+def _at_gateway(gateways: payments.Gateways, gateway: str, charge_ref: str, amount: int,
+                currency: str, refund_id: str, reason: str | None) -> RefundResult | None:
+    """The gateway's answer to the refund (its id as idempotency key); None when it could not
+    be reached and the refund stays pending for `retry_pending`."""
+    try:
+        return payments.gateway_of(gateways, gateway).refund(
+            charge_ref=charge_ref, amount=amount, currency=currency,
+            idempotency_key=refund_id, reason=reason)
+    except GatewayError as exc:
+        if exc.retryable:
+            log.warning("refund %s not made yet (%s); retried later", refund_id, exc)
+            return None
+        return RefundResult(ref="", status="failed", amount=0,
+                            failure_reason=f"{exc.code or 'gateway_error'}: {exc}")
+
+
 def _reserve(session_factory: sessionmaker[Session], clock: Clock, org_id: str,
              payment_id: str, amount: int | None, reason: str | None,
-             override_reason: str | None) -> tuple[str, str | None, str, str]:
+             override_reason: str | None) -> tuple[str, str | None, str, str, int]:
     if reason is not None and reason not in REASONS:
         raise InvalidRequest(f"reason is one of {', '.join(REASONS)}.", param="reason")
     with UnitOfWork(session_factory, clock) as uow:
@@ -100,11 +108,7 @@ def _reserve(session_factory: sessionmaker[Session], clock: Clock, org_id: str,
         payment.amount_refunded += amount
         events.record(uow.session, org_id, "refund.created", to_object(refund), now)
         uow.commit()
-        return refund.id, payment.gateway, payment.gateway_ref or "", payment.currency
-
-
-def _amount(session_factory: sessionmaker[Session], refund_id: str) -> int:
-    return _get(session_factory, refund_id).amount
+        return refund.id, payment.gateway, payment.gateway_ref or "", payment.currency, amount
 
 
 def _get(session_factory: sessionmaker[Session], refund_id: str) -> m.Refund:
@@ -165,15 +169,9 @@ def retry_pending(session_factory: sessionmaker[Session], clock: Clock,
                 continue
             gateway, ref, amount = payment.gateway, payment.gateway_ref or "", refund.amount
             currency, reason = refund.currency, refund.reason
-        try:
-            result = payments.gateway_of(gateways, gateway).refund(
-                charge_ref=ref, amount=amount, currency=currency, idempotency_key=refund_id,
-                reason=reason)
-        except GatewayError as exc:
-            if exc.retryable:
-                continue
-            result = RefundResult(ref="", status="failed", amount=0,
-                                  failure_reason=f"{exc.code or 'gateway_error'}: {exc}")
+        result = _at_gateway(gateways, gateway, ref, amount, currency, refund_id, reason)
+        if result is None:
+            continue
         settle(session_factory, clock, refund_id, result)
         done += 1
     return done

@@ -5,8 +5,9 @@ go into a pain.008 file, and the bank's answers come back as files.
   date (default: two days from now), as one pain.008.001.08 file (FRST for a mandate's first
   debit, RCUR after), XSD-checked, kept in the file store. The end-to-end id of each debit is
   Kassa's payment id, so every answer finds its payment.
-- A debit in a file counts as collected the day after its collection date (`settle_due`, run
-  with the other payment checks): the bank reports no success, only failures.
+- A debit in a file counts as collected the day after its collection date: the file gives
+  its reference that date, and the payment checks ask the `bank` gateway as any other
+  (adapters/gateways/bank_debit.py). The bank reports no success, only failures.
 - `import_status_report`: a pain.002 rejection (e.g. AM04, MD06) fails a debit not yet
   collected, or reverses one that was (the invoice is open again). A camt.053 return does
   the same (services/reconciliation.py).
@@ -14,16 +15,15 @@ go into a pain.008 file, and the bank's answers come back as files.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 
 from kassa.adapters.bank import sepa
 from kassa.adapters.files import FileStore
+from kassa.adapters.gateways.bank_debit import in_file
 from kassa.adapters.gateways.base import ChargeResult, decline_type
-from kassa.core.clock import Clock
 from kassa.core.errors import InvalidRequest
 from kassa.core.ids import new_id
 from kassa.services import events, payments
@@ -85,46 +85,14 @@ def create_file(uow: UnitOfWork, files: FileStore, org_id: str, *,
                              param="payment_settings[sepa_creditor_id]") from None
     files.write(f"{org_id}/sepa/{file_id}.xml", xml)
     for payment, *_ in waiting:
-        payment.metadata_ = {**(payment.metadata_ or {}), "sepa_file": file_id,
-                             "collection_date": when.isoformat()}
-        payment.next_check_at = datetime.combine(when + timedelta(days=1), datetime.min.time(),
-                                                 tzinfo=now.tzinfo)
+        payment.metadata_ = {**(payment.metadata_ or {}), "sepa_file": file_id}
+        payment.gateway_ref = in_file(payment.gateway_ref or payment.id, when)
     events.record(uow.session, org_id, "sepa_debit_file.created",
                   {"id": file_id, "object": "sepa_debit_file", "debits": len(waiting),
                    "amount": sum(p.amount for p, *_ in waiting),
                    "collection_date": when.isoformat()}, now)
     uow.commit()
     return file_id, xml, len(waiting)
-
-
-def settle_due(uow: UnitOfWork, payment: m.Payment, now: datetime) -> bool:
-    """A bank debit in a file is collected the day after its collection date."""
-    collection = (payment.metadata_ or {}).get("collection_date")
-    if payment.status != "processing" or not collection:
-        return False
-    if now.date() <= date.fromisoformat(collection):
-        return False
-    payments.apply_status(uow, payment, ChargeResult(
-        ref=payment.gateway_ref or "", status="succeeded", amount=payment.amount,
-        currency=payment.currency), now)
-    return True
-
-
-def settle_all(session_factory: sessionmaker[Session], clock: Clock,
-               payment_ids: list[str]) -> None:
-    """Check bank debits: collected ones succeed; one not in a file yet waits for one."""
-    for payment_id in payment_ids:
-        with UnitOfWork(session_factory, clock) as uow:
-            payment = uow.session.get(m.Payment, payment_id)
-            if payment is None:
-                continue
-            customer = uow.session.get(m.Customer, payment.customer_id, with_for_update=True)
-            assert customer is not None
-            now = now_for(uow, customer)
-            if not settle_due(uow, payment, now) and payment.next_check_at is not None:
-                payment.next_check_at = now + timedelta(days=1) \
-                    if "sepa_file" in (payment.metadata_ or {}) else None
-            uow.commit()
 
 
 def import_status_report(uow: UnitOfWork, org_id: str, data: bytes) -> dict[str, Any]:

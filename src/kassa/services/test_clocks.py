@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from kassa.core.clock import Clock, parse_timestamp
 from kassa.core.errors import InvalidRequest, InvalidState
 from kassa.core.ids import new_id
-from kassa.services import billing, objects, payments, scoping
+from kassa.services import billing, collection, objects, payments, scoping
 from kassa.store import models as m
 from kassa.store.uow import UnitOfWork
 
@@ -53,7 +53,7 @@ def advance(session_factory: sessionmaker[Session], clock: Clock, org_id: str, c
             with UnitOfWork(session_factory, clock) as uow:
                 moments = [billing.next_due_at(uow, clock_id)]
                 if gateways is not None:
-                    moments.append(payments.next_due_at(uow.session, clock_id))
+                    moments.append(collection.next_due_at(uow.session, clock_id))
             found = [moment for moment in moments if moment is not None]
             due = min(found) if found else None
             step = target if due is None or due > target else due
@@ -63,7 +63,7 @@ def advance(session_factory: sessionmaker[Session], clock: Clock, org_id: str, c
             _set_time(session_factory, clock, clock_id, step)
             _run_due(session_factory, clock, clock_id, step, progress)
             if gateways is not None:
-                payments.run_due(session_factory, clock, gateways, step,
+                collection.run_due(session_factory, clock, gateways, step,
                                  test_clock_id=clock_id)
             if step >= target:
                 break

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -116,3 +117,32 @@ def merge_metadata(current: dict[str, Any], changes: Any) -> dict[str, Any]:
         raise InvalidRequest(f"metadata holds at most {MAX_METADATA_KEYS} keys.",
                              param="metadata")
     return merged
+
+
+def merge_settings(stored: dict[str, Any] | None, changes: Any, *, name: str,
+                   defaults: Mapping[str, Any],
+                   check: Callable[[str, Any, str], Any]) -> dict[str, Any]:
+    """A settings group (`email_settings`, `payment_settings`) with `changes` merged in: a
+    key set to null goes back to its default, every other value is what `check(key, value,
+    param)` returns (it raises InvalidRequest naming `param`). Unknown keys are refused."""
+    if not isinstance(changes, dict):
+        raise InvalidRequest(f"{name} is an object.", param=name)
+    merged = dict(stored or {})
+    for key, value in changes.items():
+        param = f"{name}[{key}]"
+        if key not in defaults:
+            raise InvalidRequest(f"Unknown setting in {name}: {key}. Known: "
+                                 f"{', '.join(defaults)}.", param=param)
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = check(key, value, param)
+    return merged
+
+
+def whole_days(value: Any, low: int, high: int, *, what: str, param: str) -> int:
+    """A whole number of days from `low` to `high` (booleans are not numbers here)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidRequest(f"{what} is a whole number of days from {low} to {high}.",
+                             param=param)
+    return value

@@ -3,8 +3,9 @@
 No API sits behind it: Kassa is the creditor. It keeps the mandate (a reference Kassa assigns,
 the date the customer signed), writes the debits due into a pain.008 file the organization
 uploads to its bank (services/sepa_debits.py), and learns of rejections and returns from the
-bank's pain.002 status reports and camt.053 statements. So a charge here is `processing`
-until those files say otherwise; `retrieve_charge` cannot know more.
+bank's pain.002 status reports and camt.053 statements. A bank reports no successes: a debit
+is `processing` until it is in a file (`in_file` gives its reference the collection date),
+and counts as collected from the day after that date, until a file says it was returned.
 
 The debtor's IBAN is what a debit is collected from, so it is this gateway's payment method
 reference (shown masked everywhere, like a card's last 4).
@@ -15,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from stdnum import iban as iban_numbers
 
@@ -29,6 +30,11 @@ from kassa.adapters.gateways.base import (
 )
 
 PREFIX = "sdd_"
+
+
+def in_file(charge_ref: str, collection_date: date) -> str:
+    """The debit's reference once it is in a file for `collection_date`."""
+    return f"{charge_ref.partition('@')[0]}@{collection_date.isoformat()}"
 
 
 class BankDebitGateway:
@@ -71,12 +77,20 @@ class BankDebitGateway:
             return ChargeResult(ref="", status="failed", amount=amount, currency=currency,
                                 decline_code="currency_not_supported", decline_type="hard",
                                 message="SEPA Direct Debit collects euro only.")
-        return ChargeResult(ref=f"{PREFIX}{self._digest('charge', idempotency_key)[:24]}",
-                            status="processing", amount=amount, currency=currency)
+        ref = f"{PREFIX}{self._digest('charge', idempotency_key)[:24]}_{amount}"
+        return ChargeResult(ref=ref, status="processing", amount=amount, currency=currency)
 
     def retrieve_charge(self, *, charge_ref: str, now: datetime) -> ChargeResult:
-        raise GatewayError("The bank reports debits by file, not by API.",
-                           code="not_supported")
+        """Processing until the day after the collection date of the file it is in."""
+        debit, _, collection = charge_ref.partition("@")
+        try:
+            amount = int(debit.rsplit("_", 1)[1])
+            collected = bool(collection) and now.date() > date.fromisoformat(collection)
+        except (IndexError, ValueError):
+            raise GatewayError(f"No such debit: {charge_ref!r}.",
+                               code="resource_missing") from None
+        return ChargeResult(ref=charge_ref, status="succeeded" if collected else "processing",
+                            amount=amount, currency="eur")
 
     def refund(self, *, charge_ref: str, amount: int, currency: str, idempotency_key: str,
                reason: str | None) -> RefundResult:
