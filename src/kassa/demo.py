@@ -25,6 +25,7 @@ from kassa.services import (
     catalog,
     customers,
     documents,
+    dunning,
     invoices,
     organizations,
     payments,
@@ -320,6 +321,10 @@ def run_demo(console: Console,
     with kassa.uow() as uow:
         clock = test_clocks.create_test_clock(uow, org_id, frozen_time=to_unix(YEAR_START),
                                               name="Demo year")
+    with kassa.uow() as uow:  # unpaid for two weeks: access suspended; cards tried for two
+        # weeks, invoices sent given 30 days past due, then the subscription ends
+        dunning.create_policy(uow, org_id, name="Standard", is_default=True,
+                              suspend_after_days=14, final_action="cancel_subscription")
     prices = _catalog(kassa, org_id)
     people = _customers(kassa, org_id, clock.id, prices)
     showcase = demo_models.setup(kassa, org_id, clock.id, YEAR_START)
@@ -347,6 +352,7 @@ def run_demo(console: Console,
             bar.advance(task)
     print_summary(console, kassa, org_id)
     print_payments(console, kassa, org_id)
+    print_dunning(console, kassa, org_id)
     print_taxes(console, kassa, org_id)
     print_changes(console, changes)
     write_pdfs(console, kassa, org_id)
@@ -419,6 +425,28 @@ def print_payments(console: Console, kassa: Kassa, org_id: str) -> None:
                       f"{to_major(collected, 'eur'):,}",
                       ", ".join(f"{code} x{n}" for code, n in sorted(codes.items())))
     console.print(table)
+
+
+def print_dunning(console: Console, kassa: Kassa, org_id: str) -> None:
+    """How the year's unpaid invoices fared in dunning (GET /v1/reports/dunning)."""
+    with kassa.uow() as uow:
+        report = dunning.report(uow, org_id, YEAR_START.date(),
+                                YEAR_START.date() + timedelta(days=364))
+    table = Table(title=f"Dunning: {report['entered']} invoices entered, {report['recovered']} "
+                        f"recovered (rate {report['recovery_rate']}), median time to recover "
+                        f"{report['time_to_recover']['median_days']} days, "
+                        f"{report['involuntary_churn']['subscriptions']} subscriptions ended "
+                        "for non-payment")
+    for column in ("Why", "Entered", "Recovered", "Rate", "Recovered EUR"):
+        table.add_column(column, justify="left" if column == "Why" else "right")
+    for row in report["by_decline_code"]:
+        table.add_row(row["decline_code"], str(row["entered"]), str(row["recovered"]),
+                      row["recovery_rate"] or "",
+                      f"{to_major(row['amount_recovered'].get('eur', 0), 'eur'):,}")
+    console.print(table)
+    console.print("Outcomes: " + ", ".join(f"{n} {s}" for s, n in report["outcomes"].items())
+                  + "; final actions: " + (", ".join(
+                      f"{n} {a}" for a, n in report["final_actions"].items()) or "none"))
 
 
 def print_models(console: Console, kassa: Kassa,

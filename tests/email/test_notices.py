@@ -273,3 +273,25 @@ def test_a_failed_payment_is_mailed_once_per_attempt_with_the_link_to_pay(
     assert "We proberen het opnieuw op 4 januari 2026." in text
     later = second.get_body(("plain",)).get_content()
     assert "Reden" not in later and "opnieuw" not in later
+
+
+def test_a_hard_decline_mail_arrives_branded_with_both_links(
+        api: TestClient, kassa: Kassa, smtp: SmtpServer) -> None:
+    ok(api.post("/v1/organization", json={"brand_color": "#0f766e"}))
+    clock = create_clock(api, ts(2026, 3, 2, 8))
+    customer = create_customer(api, test_clock=clock["id"], email="ada@example.com")
+    ok(api.post("/v1/payment_methods", json={"customer": customer["id"],
+                                             "token": "pm_card_chargeDeclinedStolenCard"}))
+    invoice = subscribe(api, customer["id"], create_price(api)["id"])["latest_invoice"]
+    page = ok(api.get(f"/v1/invoices/{invoice}"))["hosted_invoice_path"]
+
+    deliver(kassa, smtp)
+
+    [message] = [msg for msg in smtp.messages if "failed" in msg["Subject"]]
+    text = message.get_body(("plain",)).get_content()
+    assert f"Pay the invoice online: https://billing.example{page}\r\n" in text
+    assert f"charge at once: https://billing.example{page}/payment_method" in text
+    assert "We will not charge this payment method again." in text
+    html = message.get_body(("html",)).get_content()
+    assert "border-top:4px solid #0f766e" in html
+    assert f'<a href="https://billing.example{page}/payment_method">' in html

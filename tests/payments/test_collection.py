@@ -132,12 +132,16 @@ def test_a_sepa_debit_settles_then_is_returned_am04_and_the_invoice_reopens(
     advance(api, clock["id"], ts(2026, 3, 4, 12))  # settled on day 2
     assert ok(api.get(f"/v1/invoices/{invoice}"))["status"] == "paid"
 
-    advance(api, clock["id"], ts(2026, 3, 6, 12))  # returned by the bank on day 3
+    advance(api, clock["id"], ts(2026, 3, 5, 12))  # returned by the bank on day 3
     [payment] = _payments(api, invoice)
     assert (payment["status"], payment["return_reason"]) == ("returned", "AM04")
     reopened = ok(api.get(f"/v1/invoices/{invoice}"))
     assert (reopened["status"], reopened["amount_paid"], reopened["amount_remaining"]) == (
         "open", 0, 4900)
+    # dunning takes it from there: a new debit the next morning (services/dunning.py)
+    [case] = ok(api.get("/v1/dunning_cases", params={"invoice": invoice}))["data"]
+    assert (case["decline_code"], case["payment_method_type"]) == ("AM04", "sepa_debit")
+    assert case["next_retry_at"] > payment["returned_at"]
 
 
 def test_payments_recorded_by_hand_pay_in_parts(api: TestClient) -> None:

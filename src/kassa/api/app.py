@@ -14,6 +14,7 @@ from kassa.api import (
     credit_notes,
     customers,
     documents,
+    dunning,
     emails,
     entitlements,
     errors,
@@ -42,7 +43,7 @@ def create_app(instance: Kassa) -> FastAPI:
     v1 = APIRouter(prefix="/v1")
     for module in (customers, catalog, subscriptions, invoices, credit_notes, meters, coupons,
                    clocks_and_events, entitlements, price_migrations, tax_rates,
-                   exchange_rates, tax_reports, vat, emails, logos, payments, bank):
+                   exchange_rates, tax_reports, vat, emails, logos, payments, bank, dunning):
         v1.include_router(module.router)
     v1.include_router(documents.router)
     app.include_router(v1)

@@ -121,13 +121,27 @@ def hosted_invoice_pay(token: str,
                        kassa: Annotated[Kassa, Depends(get_kassa)]) -> RedirectResponse:
     """The pay button: on to the gateway's own page for a card or a SEPA mandate, which
     comes back to /i/{token}/paid with a token (Kassa never sees the card number)."""
+    return _to_checkout(kassa, token, "paid", only_payable=True)
+
+
+@public.get("/i/{token}/payment_method")
+def hosted_payment_method(token: str,
+                          kassa: Annotated[Kassa, Depends(get_kassa)]) -> RedirectResponse:
+    """The link in a failed-payment e-mail: give another card or SEPA mandate on the
+    gateway's page; back at /i/{token}/payment_method/done it becomes the customer's default
+    and their unpaid invoices are tried on it at once."""
+    return _to_checkout(kassa, token, "payment_method/done", only_payable=False)
+
+
+def _to_checkout(kassa: Kassa, token: str, back: str, *,
+                 only_payable: bool) -> RedirectResponse:
     with kassa.uow() as uow:
         invoice = documents.invoice_by_token(uow, token)
         org = uow.session.get(m.Organization, invoice.org_id)
         assert org is not None
-        if not payments.payable(uow.session, invoice):
+        if only_payable and not payments.payable(uow.session, invoice):
             return RedirectResponse(f"/i/{token}", status_code=303)
-    query = urlencode({"return_url": f"{kassa.settings.public_url}/i/{token}/paid",
+    query = urlencode({"return_url": f"{kassa.settings.public_url}/i/{token}/{back}",
                        "state": token, "methods": "card,sepa_debit",
                        "creditor": org.legal_name or org.name})
     return RedirectResponse(f"/sandbox/checkout?{query}", status_code=303)
@@ -144,6 +158,20 @@ def hosted_invoice_paid(token: str, kassa: Annotated[Kassa, Depends(get_kassa)],
         invoice_id = documents.invoice_by_token(uow, token).id
     payments.pay_on_return(kassa.session_factory, kassa.clock, kassa.gateways, invoice_id,
                            method)
+    return RedirectResponse(f"/i/{token}", status_code=303)
+
+
+@public.get("/i/{token}/payment_method/done")
+def hosted_payment_method_done(token: str, kassa: Annotated[Kassa, Depends(get_kassa)],
+                               method: Annotated[str, Query(alias="token", min_length=1,
+                                                            max_length=2000)]
+                               ) -> RedirectResponse:
+    """Back from the gateway's page with a new payment method; then to the invoice's page,
+    which shows the outcome of the retry."""
+    with kassa.uow() as uow:
+        invoice_id = documents.invoice_by_token(uow, token).id
+    payments.update_on_return(kassa.session_factory, kassa.clock, kassa.gateways, invoice_id,
+                              method)
     return RedirectResponse(f"/i/{token}", status_code=303)
 
 

@@ -22,12 +22,22 @@ MAX_WEBHOOK_BYTES = 1024 * 1024
 @router.post("/payment_methods")
 def attach_payment_method(body: PaymentMethodCreate, ctx: Ctx) -> dict[str, Any]:
     """Attach a token from the gateway's hosted fields (`/sandbox/checkout` for the sandbox)
-    or a test token (`pm_card_visa`...) to a customer. The first method is the default."""
+    or a test token (`pm_card_visa`...) to a customer. The first method is the default, and
+    so is one given while an invoice is in dunning; a new default is tried on the
+    customer's unpaid invoices before the answer."""
     with ctx.kassa.uow() as uow:
         method = payments.attach_method(uow, ctx.kassa.gateways, ctx.org_id, body.customer,
                                         token=body.token, gateway=body.gateway,
                                         set_default=body.set_default)
-        return payments.method_view(uow, method)
+        view = payments.method_view(uow, method)
+    _collect_now(ctx, view["customer"])
+    return view
+
+
+def _collect_now(ctx: Ctx, customer_id: str) -> None:
+    """A new default method is tried on the customer's unpaid invoices before answering."""
+    payments.collect_customer_now(ctx.kassa.session_factory, ctx.kassa.clock,
+                                  ctx.kassa.gateways, customer_id)
 
 
 @router.get("/payment_methods")
@@ -61,7 +71,9 @@ def make_default_payment_method(method_id: str, ctx: Ctx,
     with ctx.kassa.uow() as uow:
         method = scoping.get(uow.session, m.PaymentMethod, ctx.org_id, method_id)
         payments.set_default_method(uow, ctx.org_id, method.customer_id, method.id)
-        return payments.method_view(uow, method)
+        view = payments.method_view(uow, method)
+    _collect_now(ctx, view["customer"])
+    return view
 
 
 @router.post("/payments")

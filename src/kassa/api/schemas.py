@@ -74,6 +74,7 @@ class CustomerCreate(Body):
     test_clock: Code | None = None
     coupon: Annotated[str, Field(max_length=60)] | None = None
     promotion_code: Annotated[str, Field(max_length=60)] | None = None
+    dunning_policy: Code | None = None  # null: the organization's default
 
 
 class CustomerUpdate(CustomerCreate):
@@ -525,3 +526,30 @@ class BankTransactionMatch(Body):
 
 class SepaDebitFileCreate(Body):
     collection_date: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")] | None = None
+
+
+DaySchedule = Annotated[list[int], Field(max_length=100)]
+
+
+class DunningPolicyFields(Body):
+    """The policy's rules (domain/dunning.py explains each and its default)."""
+
+    retry_schedule: DaySchedule | None = None
+    retry_time: Annotated[str, Field(max_length=10)] | None = None
+    insufficient_funds_retry: Annotated[str, Field(max_length=20)] | None = None
+    reminder_schedule: DaySchedule | None = None
+    suspend_after_days: int | None = None  # null: never
+    final_action: Annotated[str, Field(max_length=40)] | None = None
+    final_action_after_days: int | None = None
+    metadata: Metadata | None = None
+
+
+class DunningPolicyCreate(DunningPolicyFields):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    is_default: bool = False
+
+
+class DunningPolicyUpdate(DunningPolicyFields):
+    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    is_default: bool | None = None
+    active: bool | None = None

@@ -43,7 +43,9 @@ def _address(value: Any) -> dict[str, Any]:
 
 def _apply(uow: UnitOfWork, org_id: str, customer: m.Customer, fields: dict[str, Any]) -> None:
     for field, value in fields.items():
-        if field == "address":
+        if field == "dunning_policy":
+            field, value = "dunning_policy_id", _dunning_policy(uow, org_id, value)
+        elif field == "address":
             value = _address(value) if value is not None else {}
             if value.get("country") and "country" not in fields:
                 customer.country = value["country"]
@@ -74,6 +76,16 @@ def _apply(uow: UnitOfWork, org_id: str, customer: m.Customer, fields: dict[str,
             # A new VAT id has not been checked with VIES yet.
             customer.vat_status, customer.vat_checked_at = "unchecked", None
         setattr(customer, field, value)
+
+
+def _dunning_policy(uow: UnitOfWork, org_id: str, policy_id: Any) -> str | None:
+    """An active dunning policy of the organization (None: the organization's default)."""
+    if policy_id is None:
+        return None
+    row = scoping.get(uow.session, m.DunningPolicy, org_id, policy_id, param="dunning_policy")
+    if not row.active:
+        raise InvalidRequest(f"Dunning policy {row.id} is archived.", param="dunning_policy")
+    return row.id
 
 
 def _redeem(uow: UnitOfWork, org_id: str, customer: m.Customer,

@@ -2,12 +2,15 @@
 
 Each message is a subject and paragraphs with `{placeholders}`; `render` fills them in and
 makes both the plain text and the HTML part from the same paragraphs, so they never drift.
-A paragraph whose placeholders are not all given is left out (e.g. no due date, no link).
+A paragraph whose placeholders are not all given is left out (e.g. no due date, no link);
+a placeholder given as "" is a switch that keeps its paragraph (`{no_retry}`). The HTML part
+carries the organization's name in its brand colour, and every `*url` is a link.
 """
 
 from __future__ import annotations
 
 import html
+import re
 import string
 from dataclasses import dataclass
 from typing import Any
@@ -229,34 +232,159 @@ TEXTS: Catalog = {
             "Hello {name},",
             "The payment of {amount} for invoice {number} failed.",
             "Reason: {reason}",
-            "Please update your payment method or pay the invoice online: {url}",
+            "Pay the invoice online: {url}",
+            "Or give us another payment method, which we charge at once: {update_url}",
             "We will try again on {next_attempt}.",
+            "{no_retry}We will not charge this payment method again.",
+            "Unless the invoice is paid, access to your subscription will be suspended on "
+            "{suspend_on}.",
+            "Unless the invoice is paid by {cancel_on}, your subscription will be canceled.",
             "Questions? Reply to this e-mail.",
             "Kind regards,\n{org}")),
         "nl": ("Betaling van factuur {number} van {org} mislukt", (
             "Beste {name},",
             "De betaling van {amount} voor factuur {number} is mislukt.",
             "Reden: {reason}",
-            "Werk uw betaalmethode bij of betaal de factuur online: {url}",
+            "Betaal de factuur online: {url}",
+            "Of geef ons een andere betaalmethode, die we meteen gebruiken: {update_url}",
             "We proberen het opnieuw op {next_attempt}.",
+            "{no_retry}We schrijven niet opnieuw af via deze betaalmethode.",
+            "Als de factuur niet betaald wordt, wordt de toegang tot uw abonnement op "
+            "{suspend_on} opgeschort.",
+            "Als de factuur niet vóór {cancel_on} betaald is, wordt uw abonnement opgezegd.",
             "Vragen? Beantwoord deze e-mail.",
             "Met vriendelijke groet,\n{org}")),
         "de": ("Zahlung der Rechnung {number} von {org} fehlgeschlagen", (
             "Hallo {name},",
             "Die Zahlung von {amount} für die Rechnung {number} ist fehlgeschlagen.",
             "Grund: {reason}",
-            "Bitte aktualisieren Sie Ihre Zahlungsmethode oder bezahlen Sie die Rechnung "
-            "online: {url}",
+            "Bezahlen Sie die Rechnung online: {url}",
+            "Oder geben Sie uns eine andere Zahlungsmethode, die wir sofort belasten: "
+            "{update_url}",
             "Wir versuchen es am {next_attempt} erneut.",
+            "{no_retry}Diese Zahlungsmethode belasten wir nicht erneut.",
+            "Wenn die Rechnung nicht bezahlt wird, wird der Zugang zu Ihrem Abonnement am "
+            "{suspend_on} gesperrt.",
+            "Wenn die Rechnung nicht bis zum {cancel_on} bezahlt ist, wird Ihr Abonnement "
+            "gekündigt.",
             "Fragen? Antworten Sie auf diese E-Mail.",
             "Mit freundlichen Grüßen\n{org}")),
         "fr": ("Échec du paiement de la facture {number} de {org}", (
             "Bonjour {name},",
             "Le paiement de {amount} pour la facture {number} a échoué.",
             "Motif : {reason}",
-            "Veuillez mettre à jour votre moyen de paiement ou régler la facture en ligne : "
-            "{url}",
+            "Réglez la facture en ligne : {url}",
+            "Ou donnez-nous un autre moyen de paiement, que nous débitons aussitôt : "
+            "{update_url}",
             "Nous réessaierons le {next_attempt}.",
+            "{no_retry}Nous ne débiterons plus ce moyen de paiement.",
+            "Sans paiement de la facture, l'accès à votre abonnement sera suspendu le "
+            "{suspend_on}.",
+            "Si la facture n'est pas réglée avant le {cancel_on}, votre abonnement sera "
+            "résilié.",
+            "Des questions ? Répondez à cet e-mail.",
+            "Cordialement,\n{org}")),
+    },
+    "invoice_reminder": {
+        "en": ("Reminder: invoice {number} from {org} is due on {due_date}", (
+            "Hello {name},",
+            "A friendly reminder: invoice {number} for {amount} is due on {due_date}.",
+            "View and pay the invoice online: {url}",
+            "Already paid? Then please ignore this message.",
+            "Kind regards,\n{org}")),
+        "nl": ("Herinnering: factuur {number} van {org} vervalt op {due_date}", (
+            "Beste {name},",
+            "Een vriendelijke herinnering: factuur {number} voor {amount} vervalt op "
+            "{due_date}.",
+            "Bekijk en betaal de factuur online: {url}",
+            "Al betaald? Dan kunt u dit bericht negeren.",
+            "Met vriendelijke groet,\n{org}")),
+        "de": ("Erinnerung: Rechnung {number} von {org} ist am {due_date} fällig", (
+            "Hallo {name},",
+            "Eine freundliche Erinnerung: Die Rechnung {number} über {amount} ist am "
+            "{due_date} fällig.",
+            "Rechnung online ansehen und bezahlen: {url}",
+            "Bereits bezahlt? Dann betrachten Sie diese Nachricht bitte als gegenstandslos.",
+            "Mit freundlichen Grüßen\n{org}")),
+        "fr": ("Rappel : la facture {number} de {org} est à régler le {due_date}", (
+            "Bonjour {name},",
+            "Petit rappel : la facture {number} de {amount} est à régler le {due_date}.",
+            "Consultez et réglez la facture en ligne : {url}",
+            "Déjà payée ? Merci d'ignorer ce message.",
+            "Cordialement,\n{org}")),
+    },
+    "invoice_overdue": {
+        "en": ("Invoice {number} from {org} is overdue", (
+            "Hello {name},",
+            "Invoice {number} for {amount} was due on {due_date} and is now {days} days "
+            "overdue.",
+            "Please pay it online: {url}",
+            "Unless the invoice is paid, access to your subscription will be suspended on "
+            "{suspend_on}.",
+            "Unless the invoice is paid by {cancel_on}, your subscription will be canceled.",
+            "Already paid? Then please ignore this message. Questions? Reply to this e-mail.",
+            "Kind regards,\n{org}")),
+        "nl": ("Factuur {number} van {org} is vervallen", (
+            "Beste {name},",
+            "Factuur {number} voor {amount} verviel op {due_date} en staat nu {days} dagen "
+            "open.",
+            "Betaal de factuur online: {url}",
+            "Als de factuur niet betaald wordt, wordt de toegang tot uw abonnement op "
+            "{suspend_on} opgeschort.",
+            "Als de factuur niet vóór {cancel_on} betaald is, wordt uw abonnement opgezegd.",
+            "Al betaald? Dan kunt u dit bericht negeren. Vragen? Beantwoord deze e-mail.",
+            "Met vriendelijke groet,\n{org}")),
+        "de": ("Rechnung {number} von {org} ist überfällig", (
+            "Hallo {name},",
+            "Die Rechnung {number} über {amount} war am {due_date} fällig und ist seit "
+            "{days} Tagen überfällig.",
+            "Bitte bezahlen Sie sie online: {url}",
+            "Wenn die Rechnung nicht bezahlt wird, wird der Zugang zu Ihrem Abonnement am "
+            "{suspend_on} gesperrt.",
+            "Wenn die Rechnung nicht bis zum {cancel_on} bezahlt ist, wird Ihr Abonnement "
+            "gekündigt.",
+            "Bereits bezahlt? Dann betrachten Sie diese Nachricht bitte als gegenstandslos. "
+            "Fragen? Antworten Sie auf diese E-Mail.",
+            "Mit freundlichen Grüßen\n{org}")),
+        "fr": ("La facture {number} de {org} est en retard", (
+            "Bonjour {name},",
+            "La facture {number} de {amount} était à régler le {due_date} et a maintenant "
+            "{days} jours de retard.",
+            "Veuillez la régler en ligne : {url}",
+            "Sans paiement de la facture, l'accès à votre abonnement sera suspendu le "
+            "{suspend_on}.",
+            "Si la facture n'est pas réglée avant le {cancel_on}, votre abonnement sera "
+            "résilié.",
+            "Déjà payée ? Merci d'ignorer ce message. Des questions ? Répondez à cet e-mail.",
+            "Cordialement,\n{org}")),
+    },
+    "service_suspended": {
+        "en": ("Your access to {org} is suspended", (
+            "Hello {name},",
+            "Because invoice {number} ({amount}) is still unpaid, access to your "
+            "subscription is suspended.",
+            "Pay the invoice online and your access returns at once: {url}",
+            "Questions? Reply to this e-mail.",
+            "Kind regards,\n{org}")),
+        "nl": ("Uw toegang tot {org} is opgeschort", (
+            "Beste {name},",
+            "Omdat factuur {number} ({amount}) nog niet betaald is, is de toegang tot uw "
+            "abonnement opgeschort.",
+            "Betaal de factuur online en u hebt meteen weer toegang: {url}",
+            "Vragen? Beantwoord deze e-mail.",
+            "Met vriendelijke groet,\n{org}")),
+        "de": ("Ihr Zugang zu {org} ist gesperrt", (
+            "Hallo {name},",
+            "Da die Rechnung {number} ({amount}) noch nicht bezahlt ist, ist der Zugang zu "
+            "Ihrem Abonnement gesperrt.",
+            "Bezahlen Sie die Rechnung online und Ihr Zugang ist sofort wieder frei: {url}",
+            "Fragen? Antworten Sie auf diese E-Mail.",
+            "Mit freundlichen Grüßen\n{org}")),
+        "fr": ("Votre accès à {org} est suspendu", (
+            "Bonjour {name},",
+            "La facture {number} ({amount}) n'étant toujours pas réglée, l'accès à votre "
+            "abonnement est suspendu.",
+            "Réglez la facture en ligne et votre accès est rétabli aussitôt : {url}",
             "Des questions ? Répondez à cet e-mail.",
             "Cordialement,\n{org}")),
     },
@@ -292,7 +420,8 @@ class Rendered:
     html: str
 
 
-def render(kind: str, locale: str | None, **values: Any) -> Rendered:
+def render(kind: str, locale: str | None, *, brand_color: str | None = None,
+           **values: Any) -> Rendered:
     """The subject, text and HTML of `kind` in the language of `locale`. Values that are None
     count as not given."""
     lang = locales.language(locale)
@@ -301,13 +430,19 @@ def render(kind: str, locale: str | None, **values: Any) -> Rendered:
     kept = [p for p in paragraphs if _fields(p) <= set(given)]
     text = "\n\n".join(p.format(**given) for p in kept)
     escaped = {k: html.escape(v) for k, v in given.items()}
-    if "url" in given:
-        escaped["url"] = f'<a href="{escaped["url"]}">{escaped["url"]}</a>'
+    for key in [key for key in escaped if key.endswith("url")]:
+        escaped[key] = f'<a href="{escaped[key]}">{escaped[key]}</a>'
     body = "\n".join("<p>" + html.escape(p).replace("\n", "<br>").format(**escaped) + "</p>"
                      for p in kept)
+    color = brand_color if brand_color and _COLOR.fullmatch(brand_color) else "#334155"
+    header = (f'<div style="border-top:4px solid {color};padding:12px 0;font-weight:bold;'
+              f'color:{color}">{escaped.get("org", "")}</div>')
     page = (f'<!DOCTYPE html>\n<html lang="{lang}"><head><meta charset="utf-8"></head>'
-            f"<body>\n{body}\n</body></html>\n")
+            f'<body style="font-family:sans-serif">\n{header}\n{body}\n</body></html>\n')
     return Rendered(lang, subject.format(**given), text + "\n", page)
+
+
+_COLOR = re.compile(r"#[0-9a-fA-F]{6}")
 
 
 def _fields(template: str) -> set[str]:

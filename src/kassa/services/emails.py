@@ -83,7 +83,7 @@ def enqueue_rendered(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
     if not customer.email:
         return None
     rendered = email_texts.render(kind, customer.locale or org.locale, org=org.name,
-                                  name=customer.name, **values)
+                                  name=customer.name, brand_color=org.brand_color, **values)
     return enqueue(uow, org, customer=customer, kind=kind, dedupe_key=dedupe_key,
                    to=customer.email, subject=rendered.subject, text=rendered.text,
                    html=rendered.html, attachments=attachments, locale=rendered.locale)
@@ -112,8 +112,11 @@ def plan_name(org: m.Organization, sub: m.Subscription) -> str:
     return items[0].price.product.name if items else org.name
 
 
-def _invoice_link(invoice: m.Invoice) -> str | None:
-    return f"{PUBLIC_URL}/i/{invoice.hosted_token}" if invoice.hosted_token else None
+def _invoice_link(invoice: m.Invoice, page: str | None = None) -> str | None:
+    """The invoice's hosted page (or one of its pages: `payment_method`)."""
+    if not invoice.hosted_token:
+        return None
+    return f"{PUBLIC_URL}/i/{invoice.hosted_token}" + (f"/{page}" if page else "")
 
 
 def invoice_issued(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
@@ -150,7 +153,7 @@ def preview_invoice_email(uow: UnitOfWork, org_id: str, invoice_id: str, *,
     wanted = locale or customer.locale or org.locale
     attachments, values = _invoice_message(org, customer, invoice, wanted)
     rendered = email_texts.render("invoice_issued", wanted, org=org.name, name=customer.name,
-                                  **values)
+                                  brand_color=org.brand_color, **values)
     base = (public_url or "").rstrip("/")
     return {"object": "email_preview", "kind": "invoice_issued", "invoice": invoice.id,
             "to": customer.email, "locale": rendered.locale,
@@ -188,16 +191,47 @@ def subscription_canceled(uow: UnitOfWork, org: m.Organization, customer: m.Cust
 
 def payment_failed(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
                    invoice: m.Invoice, *, reason: str | None, next_attempt_at: datetime | None,
-                   attempt: int) -> m.EmailMessage | None:
+                   attempt: int, hard: bool = False, suspend_on: datetime | None = None,
+                   cancel_on: datetime | None = None) -> m.EmailMessage | None:
     """Tell the customer that attempt `attempt` to collect the invoice failed: why (when
-    known), where to pay or update the payment method, and when the next try is (if any).
-    Each attempt is told once."""
+    known), a link to pay it and one to give another payment method, when the next try is
+    (if any; after a `hard` decline the method is not tried again), and when service is
+    suspended or the subscription canceled unless it is paid. Each attempt is told once."""
     locale = customer.locale or org.locale
     return enqueue_rendered(
         uow, org, customer, "payment_failed", f"payment_failed:{invoice.id}:{attempt}",
         number=invoice.number, reason=reason or None, url=_invoice_link(invoice),
+        update_url=_invoice_link(invoice, "payment_method"),
         amount=amount_text(invoice.amount_remaining, invoice.currency, locale),
-        next_attempt=date_text(org, customer, next_attempt_at))
+        next_attempt=date_text(org, customer, next_attempt_at), no_retry="" if hard else None,
+        suspend_on=date_text(org, customer, suspend_on),
+        cancel_on=date_text(org, customer, cancel_on))
+
+
+def invoice_reminder(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
+                     invoice: m.Invoice, *, days: int, suspend_on: datetime | None = None,
+                     cancel_on: datetime | None = None) -> m.EmailMessage | None:
+    """Remind the customer of an invoice sent to them: `days` relative to its due date
+    (before or on it: `invoice_reminder`; after it: `invoice_overdue`, with what happens
+    when unless it is paid). Each reminder is sent once."""
+    locale = customer.locale or org.locale
+    kind = "invoice_overdue" if days > 0 else "invoice_reminder"
+    return enqueue_rendered(
+        uow, org, customer, kind, f"{kind}:{invoice.id}:{days}", number=invoice.number,
+        amount=amount_text(invoice.amount_remaining, invoice.currency, locale),
+        due_date=date_text(org, customer, invoice.due_date), days=days if days > 0 else None,
+        url=_invoice_link(invoice), suspend_on=date_text(org, customer, suspend_on),
+        cancel_on=date_text(org, customer, cancel_on))
+
+
+def service_suspended(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
+                      invoice: m.Invoice, case_id: str) -> m.EmailMessage | None:
+    """Tell the customer their service is suspended until the invoice is paid."""
+    locale = customer.locale or org.locale
+    return enqueue_rendered(
+        uow, org, customer, "service_suspended", f"service_suspended:{case_id}",
+        number=invoice.number, url=_invoice_link(invoice),
+        amount=amount_text(invoice.amount_remaining, invoice.currency, locale))
 
 
 # --- delivery ------------------------------------------------------------------------------

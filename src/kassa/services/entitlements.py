@@ -162,7 +162,8 @@ def detach_feature(uow: UnitOfWork, org_id: str, product_id: str,
 
 def entitlements_of(uow: UnitOfWork, org_id: str, customer_id: str) -> list[domain.Entitlement]:
     """What the customer may use now: the active features of the products of their
-    subscriptions that provide service, each with its most generous limit."""
+    subscriptions that provide service (and whose service dunning has not suspended), each
+    with its most generous limit."""
     query = (
         select(m.Feature.id, m.Feature.lookup_key, m.Feature.limit)
         .join(m.ProductFeature, m.ProductFeature.feature_id == m.Feature.id)
@@ -171,6 +172,7 @@ def entitlements_of(uow: UnitOfWork, org_id: str, customer_id: str) -> list[doma
         .join(m.Subscription, m.Subscription.id == m.SubscriptionItem.subscription_id)
         .where(m.Subscription.org_id == org_id, m.Subscription.customer_id == customer_id,
                m.Subscription.status.in_(sorted(domain.GRANTING_STATUSES)),
+               m.Subscription.suspended_at.is_(None),
                m.SubscriptionItem.org_id == org_id, m.ProductFeature.org_id == org_id,
                m.Feature.org_id == org_id, m.Feature.active.is_(True)))
     return domain.resolve(domain.Grant(feature_id, lookup_key, limit)

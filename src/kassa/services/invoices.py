@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from kassa.core.clock import parse_timestamp
 from kassa.core.errors import InvalidRequest, InvalidState
@@ -287,6 +288,7 @@ def finalize(uow: UnitOfWork, org: m.Organization, customer: m.Customer, invoice
     invoice.customer_vat_id = customer.vat_id
     if invoice.collection_method == "send_invoice":
         invoice.due_date = domain.due_date(now, invoice.days_until_due or 0)
+        invoice.next_dunning_at = now  # its reminders (services/dunning.py)
     events.record(uow.session, org.id, "invoice.finalized", objects.invoice(invoice), now)
     if invoice.amount_due == 0:
         emails.invoice_issued(uow, org, customer, invoice)
@@ -330,6 +332,14 @@ def refresh_subscriptions(uow: UnitOfWork, org: m.Organization, customer: m.Cust
         sub = uow.session.get(m.Subscription, sub_id)
         if sub is not None:
             refresh(uow, org, customer, sub, now)
+
+
+def charge_in_flight(session: Session, invoice_id: str) -> bool:
+    """Whether a charge of the invoice is still under way (processing, or awaiting the
+    customer's authentication)."""
+    return session.scalar(select(m.Payment.id).where(
+        m.Payment.invoice_id == invoice_id,
+        m.Payment.status.in_(("processing", "requires_action"))).limit(1)) is not None
 
 
 def load(uow: UnitOfWork, org_id: str, invoice_id: str, *,

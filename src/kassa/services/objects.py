@@ -73,6 +73,7 @@ def customer(c: m.Customer) -> dict[str, Any]:
         "currency": c.currency, "timezone": c.timezone, "preferred_locales":
         [c.locale] if c.locale else [], "tax_exempt": c.tax_exempt, "metadata": c.metadata_,
         "external_id": c.external_id, "balance": c.balance, "test_clock": c.test_clock_id,
+        "dunning_policy": c.dunning_policy_id,
         "created": _ts(c.created), "deleted": c.deleted or None,
     }
 
@@ -221,6 +222,8 @@ def subscription(s: m.Subscription) -> dict[str, Any]:
         "proration_granularity": s.proration_granularity,
         "pause_collection": s.pause_collection,
         "paused_at": _ts(s.paused_at), "resumes_at": _ts(s.resumes_at),
+        "suspended_at": _ts(s.suspended_at),
+        "cancellation_details": {"reason": s.cancellation_reason},
         "items": {"object": "list", "data": [subscription_item(i) for i in current_items(s)]},
         "metadata": s.metadata_, "created": _ts(s.created),
     }

@@ -31,7 +31,7 @@ from kassa.adapters.gateways.base import ChargeResult, Gateway, GatewayError, Me
 from kassa.core.clock import Clock, to_unix
 from kassa.core.errors import InvalidRequest, InvalidState, NotFound, PaymentFailed
 from kassa.core.ids import new_id
-from kassa.services import emails, events, invoices, objects, payment_settings, scoping
+from kassa.services import dunning, emails, events, invoices, objects, payment_settings, scoping
 from kassa.services.customers import now_for, record_balance_change
 from kassa.store import models as m
 from kassa.store.db import is_postgres
@@ -66,8 +66,10 @@ def attach_method(uow: UnitOfWork, gateways: Gateways, org_id: str, customer_id:
                   set_default: bool | None = None) -> m.PaymentMethod:
     """Attach a token from the gateway's hosted fields (or a test token) to the customer.
 
-    The customer's first method becomes the default; a new default puts the customer's open
-    automatically collected invoices up for an attempt at once."""
+    The customer's first method becomes the default, and so does one given while an invoice
+    of theirs is in dunning (unless `set_default` is false); a new default puts the
+    customer's open automatically collected invoices up for an attempt at once
+    (`collect_customer_now` makes it)."""
     customer = scoping.get(uow.session, m.Customer, org_id, customer_id, param="customer",
                            lock=True)
     org = uow.session.get(m.Organization, org_id)
@@ -87,6 +89,8 @@ def attach_method(uow: UnitOfWork, gateways: Gateways, org_id: str, customer_id:
         raise InvalidRequest(str(exc), param="token",
                              code=exc.code or "payment_method_invalid") from None
     now = now_for(uow, customer)
+    if set_default is None and dunning.in_dunning(uow.session, customer.id):
+        set_default = True  # a method given while invoices are unpaid is meant for them
     method = uow.session.scalars(select(m.PaymentMethod).where(
         m.PaymentMethod.org_id == org_id, m.PaymentMethod.gateway == name,
         m.PaymentMethod.gateway_ref == details.ref)).first()
@@ -250,15 +254,36 @@ def _on_clock(test_clock_id: str | None) -> Any:
 
 
 def due_invoice_ids(session_factory: sessionmaker[Session], now: datetime, *,
-                    test_clock_id: str | None = None, limit: int = 1000) -> list[str]:
+                    test_clock_id: str | None = None, customer_id: str | None = None,
+                    limit: int = 1000) -> list[str]:
     """Open invoices whose next automatic payment attempt is due (on the test clock, or on
-    real time)."""
+    real time; of one customer only, given `customer_id`)."""
+    query = (select(m.Invoice.id).join(m.Customer, m.Customer.id == m.Invoice.customer_id)
+             .where(m.Invoice.status.in_(("open", "uncollectible")),
+                    m.Invoice.next_payment_attempt <= now, _on_clock(test_clock_id)))
+    if customer_id is not None:
+        query = query.where(m.Invoice.customer_id == customer_id)
     with session_factory() as session:
         return list(session.scalars(
-            select(m.Invoice.id).join(m.Customer, m.Customer.id == m.Invoice.customer_id)
-            .where(m.Invoice.status.in_(("open", "uncollectible")),
-                   m.Invoice.next_payment_attempt <= now, _on_clock(test_clock_id))
-            .order_by(m.Invoice.next_payment_attempt, m.Invoice.id).limit(limit)))
+            query.order_by(m.Invoice.next_payment_attempt, m.Invoice.id).limit(limit)))
+
+
+def collect_customer_now(session_factory: sessionmaker[Session], clock: Clock,
+                         gateways: Gateways, customer_id: str) -> int:
+    """Make the customer's due collection attempts at once (a payment method was just added
+    or made the default, which puts their unpaid invoices up for a retry). Returns how many
+    were made."""
+    with UnitOfWork(session_factory, clock) as uow:
+        customer = uow.session.get(m.Customer, customer_id)
+        if customer is None:
+            return 0
+        now, clock_id = now_for(uow, customer), customer.test_clock_id
+    made = 0
+    for invoice_id in due_invoice_ids(session_factory, now, test_clock_id=clock_id,
+                                      customer_id=customer_id, limit=100):
+        if collect_invoice(session_factory, clock, gateways, invoice_id) is not None:
+            made += 1
+    return made
 
 
 def collect_invoice(session_factory: sessionmaker[Session], clock: Clock, gateways: Gateways,
@@ -329,7 +354,7 @@ def _claim(session_factory: sessionmaker[Session], clock: Clock, invoice_id: str
         if invoice.status not in ("open", "uncollectible") or invoice.amount_remaining <= 0 \
                 or not (due or force):
             return None
-        if _in_flight(uow.session, invoice.id):
+        if invoices.charge_in_flight(uow.session, invoice.id):
             return None  # a charge of this invoice is still processing
         method = (uow.session.get(m.PaymentMethod, customer.default_payment_method_id)
                   if customer.default_payment_method_id else None)
@@ -362,7 +387,7 @@ def _claim(session_factory: sessionmaker[Session], clock: Clock, invoice_id: str
 def payable(session: Session, invoice: m.Invoice) -> bool:
     """Whether the invoice can be paid now: something is left and no charge is under way."""
     return invoice.status in ("open", "uncollectible") and invoice.amount_remaining > 0 \
-        and not _in_flight(session, invoice.id)
+        and not invoices.charge_in_flight(session, invoice.id)
 
 
 def pay_on_return(session_factory: sessionmaker[Session], clock: Clock, gateways: Gateways,
@@ -374,16 +399,25 @@ def pay_on_return(session_factory: sessionmaker[Session], clock: Clock, gateways
         invoice = uow.session.get(m.Invoice, invoice_id)
         if invoice is None or not payable(uow.session, invoice):
             return
-        org_id, customer_id = invoice.org_id, invoice.customer_id
-        attach_method(uow, gateways, org_id, customer_id, token=token, gateway=gateway,
-                      set_default=True)
+        attach_method(uow, gateways, invoice.org_id, invoice.customer_id, token=token,
+                      gateway=gateway, set_default=True)
     collect_invoice(session_factory, clock, gateways, invoice_id, force=True)
 
 
-def _in_flight(session: Session, invoice_id: str) -> bool:
-    return session.scalar(select(m.Payment.id).where(
-        m.Payment.invoice_id == invoice_id,
-        m.Payment.status.in_(("processing", "requires_action"))).limit(1)) is not None
+def update_on_return(session_factory: sessionmaker[Session], clock: Clock,
+                     gateways: Gateways, invoice_id: str, token: str, *,
+                     gateway: str = "sandbox") -> None:
+    """The customer came back from the gateway's page with a new payment method (the link
+    in a failed-payment e-mail): it becomes their default and their unpaid invoices are
+    tried on it at once."""
+    with UnitOfWork(session_factory, clock) as uow:
+        invoice = uow.session.get(m.Invoice, invoice_id)
+        if invoice is None:
+            return
+        customer_id = invoice.customer_id
+        attach_method(uow, gateways, invoice.org_id, customer_id, token=token,
+                      gateway=gateway, set_default=True)
+    collect_customer_now(session_factory, clock, gateways, customer_id)
 
 
 def apply_result(session_factory: sessionmaker[Session], clock: Clock, payment_id: str,
@@ -424,7 +458,7 @@ def apply_status(uow: UnitOfWork, payment: m.Payment, result: ChargeResult,
         payment.next_action_url = None
         events.record(uow.session, org.id, "payment.succeeded", to_object(payment), now)
         if invoice is not None:
-            settle(uow, org, customer, invoice, payment.amount, now)
+            settle(uow, org, customer, invoice, payment.amount, now, attempt=payment.attempt)
     elif status == "processing":
         events.record(uow.session, org.id, "payment.processing", to_object(payment), now)
     elif status == "requires_action":
@@ -471,17 +505,15 @@ def next_check(payment: m.Payment, now: datetime, settings: dict[str, Any]) -> d
 
 def _failed(uow: UnitOfWork, org: m.Organization, customer: m.Customer, invoice: m.Invoice,
             payment: m.Payment, now: datetime) -> None:
+    """A charge of the invoice failed: dunning plans what follows (services/dunning.py)."""
     invoice.payment_failed_at = now
+    dunning.payment_failed(uow, org, customer, invoice, payment, now)
     events.record(uow.session, org.id, "invoice.payment_failed", objects.invoice(invoice), now)
-    emails.payment_failed(uow, org, customer, invoice,
-                          reason=payment.failure_message or payment.decline_code,
-                          next_attempt_at=invoice.next_payment_attempt,
-                          attempt=payment.attempt)
     invoices.refresh_subscriptions(uow, org, customer, invoice, now)
 
 
 def settle(uow: UnitOfWork, org: m.Organization, customer: m.Customer, invoice: m.Invoice,
-           amount: int, now: datetime) -> int:
+           amount: int, now: datetime, *, attempt: int | None = None) -> int:
     """Apply money received to the invoice, up to what remains; the excess (paid twice, paid
     by hand meanwhile, a transfer of too much) becomes the customer's credit balance.
     Returns the excess."""
@@ -489,7 +521,7 @@ def settle(uow: UnitOfWork, org: m.Organization, customer: m.Customer, invoice: 
     if invoice.status not in ("open", "uncollectible"):
         applied = 0
     if applied:
-        receive(uow, org, customer, invoice, applied, now)
+        receive(uow, org, customer, invoice, applied, now, attempt=attempt)
     excess = amount - applied
     if excess:
         record_balance_change(uow, customer, -excess, "overpayment",
@@ -499,9 +531,11 @@ def settle(uow: UnitOfWork, org: m.Organization, customer: m.Customer, invoice: 
 
 
 def receive(uow: UnitOfWork, org: m.Organization, customer: m.Customer, invoice: m.Invoice,
-            amount: int, now: datetime) -> None:
+            amount: int, now: datetime, *, attempt: int | None = None) -> None:
     """Money received for the invoice: it is paid when nothing remains (never more than what
-    remains: the caller puts any excess on the customer's balance)."""
+    remains: the caller puts any excess on the customer's balance). Paid, it leaves dunning
+    and its subscriptions' service is restored in this transaction; `attempt` is the charge
+    attempt that paid it (None: money received outside automatic collection)."""
     if amount <= 0 or amount > invoice.amount_remaining:
         raise InvalidRequest(f"A payment of {amount} does not fit the invoice's remaining "
                              f"{invoice.amount_remaining}.", param="amount")
@@ -514,6 +548,7 @@ def receive(uow: UnitOfWork, org: m.Organization, customer: m.Customer, invoice:
         invoice.amount_remaining -= amount
         events.record(uow.session, org.id, "invoice.updated", objects.invoice(invoice), now,
                       {"amount_paid": invoice.amount_paid - amount})
+    dunning.received(uow, org, invoice, now, attempt=attempt)
     invoices.refresh_subscriptions(uow, org, customer, invoice, now)
 
 

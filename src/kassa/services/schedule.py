@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from kassa.core.clock import to_unix
 from kassa.domain import billing as domain
@@ -105,6 +106,17 @@ def _open_due_dates(uow: UnitOfWork, sub: m.Subscription) -> list[datetime]:
     return [moment for due, failed in rows for moment in (due, failed) if moment is not None]
 
 
+def _suspended_since(uow: UnitOfWork, sub: m.Subscription, now: datetime) -> datetime | None:
+    """Since when dunning suspends the subscription's service: the earliest suspension that
+    has begun among the unpaid invoices it bills (services/dunning.py); None: it is not."""
+    if sub.status != "past_due":  # an unpaid invoice in dunning makes it past due
+        return None
+    return uow.session.scalar(select(func.min(m.DunningCase.suspend_at)).join(
+        m.Invoice, m.Invoice.id == m.DunningCase.invoice_id).where(
+        m.Invoice.subscription_id == sub.id, m.Invoice.status == "open",
+        m.DunningCase.status.in_(("active", "exhausted")), m.DunningCase.suspend_at <= now))
+
+
 def refresh(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
             sub: m.Subscription, now: datetime, *, record: bool = True) -> None:
     """Bring the subscription's status, current period and schedule up to `now`.
@@ -123,6 +135,7 @@ def refresh(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
     if ends_at is not None and ends_at <= now and sub.ended_at is None:
         sub.ended_at = ends_at
         sub.canceled_at = sub.canceled_at or ends_at
+        sub.cancellation_reason = sub.cancellation_reason or "cancellation_requested"
     incomplete_since = sub.created if sub.awaiting_first_payment else None
     due_dates = _open_due_dates(uow, sub)
     sub.status = status_at(now=now, start=sub.start_date, trial_end=sub.trial_end,
@@ -133,6 +146,8 @@ def refresh(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
                            paused_at=sub.paused_at)
     if sub.status == "incomplete_expired" and sub.ended_at is None:
         sub.ended_at = now
+    suspended_before = sub.suspended_at
+    sub.suspended_at = _suspended_since(uow, sub, now)
     current = domain.period_at(terms, now)
     if current is not None:
         sub.current_period_start, sub.current_period_end = current.start, current.end
@@ -141,10 +156,15 @@ def refresh(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
                                                  sub.usage_billed_through)
     notice_at = notices.send_due(uow, org, customer, sub, now)
     sub.next_action_at = _next_action_at(sub, now, due_dates, notice_at)
-    if record and sub.status != before:
+    previous: dict[str, Any] = {}
+    if sub.status != before:
+        previous["status"] = before
+    if sub.suspended_at != suspended_before:
+        previous["suspended_at"] = to_unix(suspended_before) if suspended_before else None
+    if record and previous:
         kind = "deleted" if sub.status in ("canceled", "incomplete_expired") else "updated"
         events.record(uow.session, org.id, f"customer.subscription.{kind}",
-                      objects.subscription(sub), now, {"status": before})
+                      objects.subscription(sub), now, previous)
         if sub.status == "canceled":
             emails.subscription_canceled(uow, org, customer, sub)
 

@@ -21,14 +21,15 @@ def get(session: Session, model: type[T], org_id: str, object_id: Any, *,
 
     A row of another organization is reported exactly like a missing one.
     """
+    table: str = model.__tablename__  # type: ignore[attr-defined]
+    name = table[:-3] + "y" if table.endswith("ies") else table.rstrip("s")
     if not isinstance(object_id, str) or not object_id or "\x00" in object_id:
-        raise NotFound(f"No such {model.__tablename__[:-1]}: {object_id!r}", param=param)  # type: ignore[attr-defined]
+        raise NotFound(f"No such {name}: {object_id!r}", param=param)
     query = select(model).where(model.id == object_id, model.org_id == org_id)  # type: ignore[attr-defined]
     if lock:
         query = query.with_for_update()
     row = session.scalars(query).first()
     if row is None:
-        name = model.__tablename__.rstrip("s")  # type: ignore[attr-defined]
         raise NotFound(f"No such {name}: '{object_id}'", param=param)
     return row
 

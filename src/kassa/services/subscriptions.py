@@ -312,6 +312,14 @@ def update_subscription(uow: UnitOfWork, org_id: str, subscription_id: str, *,
 
 def _finish(uow: UnitOfWork, ctx: changes.Context, before: dict[str, Any]) -> None:
     """Refresh the subscription, record what changed, commit."""
+    record_change(uow, ctx, before)
+    uow.commit()
+
+
+def record_change(uow: UnitOfWork, ctx: changes.Context, before: dict[str, Any]) -> None:
+    """Refresh the subscription and record what changed since `before` (its object then):
+    `customer.subscription.updated`, or `.deleted` and the customer's e-mail when it
+    ended. The caller commits."""
     refresh(uow, ctx.org, ctx.customer, ctx.sub, ctx.now)
     after = objects.subscription(ctx.sub)
     kind = "deleted" if ctx.sub.status == "canceled" else "updated"
@@ -319,7 +327,6 @@ def _finish(uow: UnitOfWork, ctx: changes.Context, before: dict[str, Any]) -> No
                   {k: v for k, v in before.items() if after.get(k) != v})
     if kind == "deleted":
         emails.subscription_canceled(uow, ctx.org, ctx.customer, ctx.sub)
-    uow.commit()
 
 
 def cancel_subscription(uow: UnitOfWork, org_id: str, subscription_id: str, *,
@@ -331,6 +338,7 @@ def cancel_subscription(uow: UnitOfWork, org_id: str, subscription_id: str, *,
         raise InvalidState("The subscription is already canceled.")
     before = objects.subscription(ctx.sub)
     changes.cancel_now(uow, ctx, prorate=prorate, invoice_now=invoice_now)
+    ctx.sub.cancellation_reason = "cancellation_requested"
     _finish(uow, ctx, before)
     return ctx.sub
 

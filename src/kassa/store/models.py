@@ -125,6 +125,8 @@ class Customer(Base):
     balance: Mapped[int] = mapped_column(default=0)
     # The payment method charged automatically, and the customer's id at each gateway.
     default_payment_method_id: Mapped[str | None] = mapped_column(String(40))
+    # None: the organization's default dunning policy.
+    dunning_policy_id: Mapped[str | None] = mapped_column(String(40))
     gateway_refs: Mapped[dict[str, Any]] = mapped_column(default=dict)
     test_clock_id: Mapped[str | None] = mapped_column(ForeignKey("test_clocks.id"), index=True)
     created: Mapped[datetime]
@@ -235,6 +237,11 @@ class Subscription(Base):
     resumes_at: Mapped[datetime | None]
     # Service began again here (after a pause, or a billing cycle reset to this moment).
     restarted_at: Mapped[datetime | None]
+    # Service (entitlements) suspended by dunning since this moment, until the invoice is
+    # paid; derived from the open dunning cases of its invoices (services/schedule.py).
+    suspended_at: Mapped[datetime | None]
+    # Why it ended: cancellation_requested | payment_failed (dunning's final action).
+    cancellation_reason: Mapped[str | None] = mapped_column(String(40))
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
     created: Mapped[datetime]
 
@@ -326,6 +333,9 @@ class Invoice(Base):
     next_payment_attempt: Mapped[datetime | None]
     # When the latest charge failed (cleared when one succeeds): the subscription is past due.
     payment_failed_at: Mapped[datetime | None]
+    # The next moment dunning looks at the invoice again: a reminder, its due date passing,
+    # a suspension or the final action (services/dunning.py).
+    next_dunning_at: Mapped[datetime | None] = mapped_column(index=True)
 
     lines: Mapped[list[InvoiceLine]] = relationship(
         back_populates="invoice", lazy="selectin", order_by="InvoiceLine.position",
@@ -992,4 +1002,57 @@ class BankTransaction(Base):
     matched_amount: Mapped[int] = mapped_column(default=0)
     match_method: Mapped[str | None] = mapped_column(String(30))
     suggestions: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    created: Mapped[datetime]
+
+
+class DunningPolicy(Base):
+    """How an organization chases unpaid invoices (domain/dunning.py); customers are
+    assigned one, or follow the organization's default."""
+
+    __tablename__ = "dunning_policies"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = _org()
+    name: Mapped[str] = mapped_column(String(200))
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON)  # domain.policy_fields
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    created: Mapped[datetime]
+
+
+class DunningCase(Base):
+    """One invoice's time in dunning: from the first failed charge (or its due date passing)
+    until it is paid (recovered), dunning gives up (exhausted) or it is voided, credited or
+    written off by hand (closed)."""
+
+    __tablename__ = "dunning_cases"
+    __table_args__ = (Index("ix_dunning_cases_started", "org_id", "started_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = _org()
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    invoice_id: Mapped[str] = mapped_column(ForeignKey("invoices.id"), index=True)
+    subscription_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    policy_id: Mapped[str | None] = mapped_column(String(40))  # None: the built-in default
+    collection_method: Mapped[str] = mapped_column(String(30))
+    currency: Mapped[str] = mapped_column(String(3))
+    amount: Mapped[int]  # what remained to be paid when it started
+    status: Mapped[str] = mapped_column(String(20))  # active | recovered | exhausted | closed
+    started_at: Mapped[datetime]
+    # The failure that opened it (None for an overdue sent invoice) and the latest one.
+    decline_code: Mapped[str | None] = mapped_column(String(60))
+    last_decline_code: Mapped[str | None] = mapped_column(String(60))
+    method_type: Mapped[str] = mapped_column(String(20))  # card | sepa_debit | send_invoice
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    retries_stopped: Mapped[str | None] = mapped_column(String(30))  # hard_decline
+    next_retry_at: Mapped[datetime | None]
+    suspend_at: Mapped[datetime | None]
+    give_up_at: Mapped[datetime | None]
+    final_action: Mapped[str | None] = mapped_column(String(30))
+    canceled_subscriptions: Mapped[int] = mapped_column(Integer, default=0)
+    recovered_attempt: Mapped[int | None]
+    ended_at: Mapped[datetime | None]
+    # The steps taken, oldest first: {"type", "at", ...}.
+    steps: Mapped[list[Any]] = mapped_column(JSON, default=list)
     created: Mapped[datetime]

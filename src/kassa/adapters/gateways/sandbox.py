@@ -17,6 +17,8 @@ Test cards (any future expiry, any CVC; spaces allowed):
     4000 0000 0000 9987  lost_card (hard)          4000 0000 0000 9979  stolen_card (hard)
     4000 0000 0000 0069  expired_card (hard)       4000 0000 0000 0341  generic_decline (soft)
     4000 0027 6000 3184  requires authentication (3-D Secure), see below
+    4000 0000 0000 1000  insufficient_funds (soft) except on the 1st to the 5th of a
+                         month (UTC), when the salary is in
 
 Every card attaches; the declines happen when it is charged (0341 is Stripe's "attaches, then
 every charge fails"). Any other Luhn-valid number succeeds, its brand taken from the BIN (4
@@ -27,7 +29,8 @@ Test tokens, attached like Stripe's: `pm_card_visa`, `pm_card_mastercard`,
 `pm_card_chargeDeclined`, `pm_card_chargeDeclinedInsufficientFunds`,
 `pm_card_chargeDeclinedLostCard`, `pm_card_chargeDeclinedStolenCard`,
 `pm_card_chargeDeclinedExpiredCard`, `pm_card_chargeCustomerFail` (the 0341 card),
-`pm_card_authenticationRequired` (the 3184 card; test-token cards expire 12/2099), and
+`pm_card_authenticationRequired` (the 3184 card; test-token cards expire 12/2099),
+`pm_card_fundsAtMonthStart` (the 1000 card), and
 `pm_sepa_debit`, `pm_sepa_debit_returned_AM04`, `pm_sepa_debit_returned_MD06` (the IBANs below).
 
 Test IBANs (SEPA Direct Debit, EUR only; any other valid IBAN succeeds):
@@ -107,7 +110,9 @@ _CARD_DECLINES: dict[str, str | None] = {
     "stolen_card": "stolen_card",
     "expired_card": "expired_card",
     "fail_on_charge": "generic_decline",
+    "funds_at_month_start": "insufficient_funds",  # except on days 1-5 (`_status`)
 }
+FUNDED_DAYS = range(1, 6)
 _SEPA_RETURNS: dict[str, str | None] = {_SUCCEED: None, "AM04": "AM04", "MD06": "MD06"}
 
 # number -> (behaviour, issuer country)
@@ -121,6 +126,7 @@ TEST_CARDS: dict[str, tuple[str, str]] = {
     "4000000000000069": ("expired_card", "US"),
     "4000000000000341": ("fail_on_charge", "US"),
     "4000002760003184": (_AUTHENTICATE, "DE"),
+    "4000000000001000": ("funds_at_month_start", "NL"),
 }
 TEST_IBANS: dict[str, str] = {
     "NL91ABNA0417164300": _SUCCEED,
@@ -139,6 +145,7 @@ TEST_TOKENS: dict[str, str] = {
     "pm_card_chargeDeclinedExpiredCard": "4000000000000069",
     "pm_card_chargeCustomerFail": "4000000000000341",
     "pm_card_authenticationRequired": "4000002760003184",
+    "pm_card_fundsAtMonthStart": "4000000000001000",
     "pm_sepa_debit": "NL91ABNA0417164300",
     "pm_sepa_debit_returned_AM04": "NL18RABO0123459876",
     "pm_sepa_debit_returned_MD06": "NL88RABO0123459877",
@@ -408,6 +415,8 @@ class SandboxGateway:
                 return _result(ref, charge, "failed", "authentication_required")
             return _result(ref, charge, "succeeded")
         code = _CARD_DECLINES[behaviour]
+        if behaviour == "funds_at_month_start" and created.day in FUNDED_DAYS:
+            code = None
         return _result(ref, charge, "failed" if code else "succeeded", code)
 
     def _timeline(self, ref: str, charge: Mapping[str, Any]) -> list[GatewayEvent]:
