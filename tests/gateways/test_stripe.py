@@ -399,6 +399,19 @@ def test_inactive_mandate_means_revoked(gateway: StripeGateway) -> None:
     assert (normalized.type, normalized.method_ref) == ("mandate.revoked", "pm_sepa_1")
 
 
+def test_a_card_updated_by_the_network_carries_its_new_expiry(gateway: StripeGateway) -> None:
+    card = stripe_object("payment_method")
+    card["card"] = {**card["card"], "exp_month": 11, "exp_year": 2031, "last4": "0077"}
+    body, headers = signed(event("payment_method.automatically_updated", card))
+
+    [normalized] = gateway.parse_webhook(body=body, headers=headers, now=NOW)
+
+    assert (normalized.type, normalized.method_ref) == ("payment_method.updated", card["id"])
+    assert normalized.method is not None
+    assert (normalized.method.exp_month, normalized.method.exp_year,
+            normalized.method.last4) == (11, 2031, "0077")
+
+
 def test_events_kassa_does_not_act_on_are_ignored(gateway: StripeGateway) -> None:
     body, headers = signed(stripe_object("event"))  # the example is a plan.created
 

@@ -112,6 +112,8 @@ def _payload(event: GatewayEvent) -> dict[str, Any]:
         "id", "type", "charge_ref", "refund_ref", "dispute_ref", "method_ref", "amount",
         "currency", "decline_code", "decline_type", "reason", "status")}
     fields["created"] = event.created.isoformat() if event.created else None
+    fields["method"] = {name: getattr(event.method, name) for name in payments.DISPLAY_FIELDS} \
+        if event.method else None
     fields["raw"] = json.loads(json.dumps(dict(event.raw), default=str))
     return fields
 
@@ -192,6 +194,14 @@ def _apply(uow: UnitOfWork, record: m.GatewayEventRecord) -> str:
             customer = uow.session.get(m.Customer, method.customer_id)
             if customer is not None and customer.default_payment_method_id == method.id:
                 customer.default_payment_method_id = None
+        return "processed" if methods else "ignored"
+    if kind == "payment_method.updated":
+        methods = list(uow.session.scalars(select(m.PaymentMethod).where(
+            m.PaymentMethod.org_id == record.org_id, m.PaymentMethod.gateway == record.gateway,
+            m.PaymentMethod.gateway_ref == data.get("method_ref"),
+            m.PaymentMethod.status == "attached")))
+        for method in methods:
+            payments.method_updated(uow, method, data.get("method") or {})
         return "processed" if methods else "ignored"
     return "ignored"
 

@@ -270,6 +270,8 @@ def invoice(i: m.Invoice, lines: list[m.InvoiceLine] | None = None) -> dict[str,
         "due_date": _ts(i.due_date), "auto_advance": i.auto_advance,
         "automatically_finalizes_at": _ts(i.auto_finalize_at) if i.status == "draft" else None,
         "paid": i.status == "paid", "paid_out_of_band": i.paid_out_of_band,
+        "attempted": bool(i.attempt_count), "attempt_count": i.attempt_count or 0,
+        "next_payment_attempt": _ts(i.next_payment_attempt),
         # The public page's path, under the deployment's KASSA_PUBLIC_URL.
         "hosted_invoice_path": f"/i/{i.hosted_token}" if i.hosted_token else None,
         "description": i.description, "customer_name": i.customer_name,

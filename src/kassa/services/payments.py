@@ -113,6 +113,27 @@ def attach_method(uow: UnitOfWork, gateways: Gateways, org_id: str, customer_id:
     return method
 
 
+# What Kassa keeps of a method besides its token (display data, never a card number).
+DISPLAY_FIELDS = ("brand", "last4", "exp_month", "exp_year", "country", "bank_code",
+                  "fingerprint")
+
+
+def method_updated(uow: UnitOfWork, method: m.PaymentMethod, details: Mapping[str, Any]) -> None:
+    """The gateway says the method changed (a card updater's new expiry or number): its
+    display data follows, and as the customer's default it is tried at once on their unpaid
+    invoices, as a newly given method would be."""
+    customer = uow.session.get(m.Customer, method.customer_id, with_for_update=True)
+    assert customer is not None
+    for name in DISPLAY_FIELDS:
+        if details.get(name) is not None:
+            setattr(method, name, details[name])
+    now = now_for(uow, customer)
+    if customer.default_payment_method_id == method.id:
+        _retry_now(uow, customer, now)
+    events.record(uow.session, method.org_id, "payment_method.updated",
+                  method_object(method, now), now)
+
+
 def _display(method: m.PaymentMethod, details: MethodDetails) -> None:
     method.type = details.type
     method.brand, method.last4 = details.brand, details.last4
@@ -126,11 +147,16 @@ def _display(method: m.PaymentMethod, details: MethodDetails) -> None:
 def _make_default(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
                   method: m.PaymentMethod, now: datetime) -> None:
     customer.default_payment_method_id = method.id
+    _retry_now(uow, customer, now)
+
+
+def _retry_now(uow: UnitOfWork, customer: m.Customer, now: datetime) -> None:
+    """Put the customer's unpaid automatically collected invoices up for an attempt now."""
     for invoice in uow.session.scalars(select(m.Invoice).where(
             m.Invoice.customer_id == customer.id, m.Invoice.status == "open",
             m.Invoice.collection_method == "charge_automatically",
             m.Invoice.amount_remaining > 0)):
-        invoice.next_payment_attempt = now  # a new method is tried at once
+        invoice.next_payment_attempt = now
 
 
 def set_default_method(uow: UnitOfWork, org_id: str, customer_id: str,

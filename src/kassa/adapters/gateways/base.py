@@ -120,6 +120,7 @@ class GatewayEvent:
     reason: str | None = None  # a return's or a dispute's reason code
     status: str | None = None  # a dispute's status
     created: datetime | None = None
+    method: MethodDetails | None = None  # payment_method.updated: the method as it is now
     raw: Mapping[str, Any] = field(default_factory=dict)
 
 

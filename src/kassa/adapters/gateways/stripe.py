@@ -337,8 +337,13 @@ def _normalize(event: dict[str, Any]) -> list[GatewayEvent]:
         return [GatewayEvent(type="mandate.revoked", method_ref=obj.get("payment_method"),
                              **common)]
     if kind in ("payment_method.updated", "payment_method.automatically_updated"):
+        # The card updater's new expiry or number: Kassa refreshes its display data.
+        try:
+            details: MethodDetails | None = _method_details(obj, None)
+        except GatewayError:
+            details = None
         return [GatewayEvent(type="payment_method.updated", method_ref=obj.get("id"),
-                             **common)]
+                             method=details, **common)]
     return []  # an event Kassa does not act on
 
 
