@@ -122,7 +122,7 @@ def worker(burst: Annotated[bool, typer.Option(help="Exit when the queue is empt
            concurrency: Annotated[int, typer.Option(help="Jobs run at once")] = 1,
            queues: Annotated[str, typer.Option(
                help="Comma-separated queues to work on: billing, payments, emails, "
-                    "documents (default: all)")] = "") -> None:
+                    "documents, webhooks (default: all)")] = "") -> None:
     """Run a background worker (PostgreSQL). Run as many as you like, on any machines; give
     a worker some queues only to keep, say, PDF rendering off the billing machines."""
     from kassa.jobs.queue import QUEUES

@@ -29,6 +29,7 @@ from kassa.api import (
     tax_rates,
     tax_reports,
     vat,
+    webhooks,
 )
 from kassa.api.guards import RequestGuards
 from kassa.config import Kassa
@@ -43,7 +44,8 @@ def create_app(instance: Kassa) -> FastAPI:
     v1 = APIRouter(prefix="/v1")
     for module in (customers, catalog, subscriptions, invoices, credit_notes, meters, coupons,
                    clocks_and_events, entitlements, price_migrations, tax_rates,
-                   exchange_rates, tax_reports, vat, emails, logos, payments, bank, dunning):
+                   exchange_rates, tax_reports, vat, emails, logos, payments, bank, dunning,
+                   webhooks):
         v1.include_router(module.router)
     v1.include_router(documents.router)
     app.include_router(v1)

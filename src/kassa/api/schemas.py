@@ -553,3 +553,30 @@ class DunningPolicyUpdate(DunningPolicyFields):
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     is_default: bool | None = None
     active: bool | None = None
+
+
+EventTypes = Annotated[list[Annotated[str, Field(max_length=100)]], Field(max_length=100)]
+WebhookUrl = Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class WebhookEndpointCreate(Body):
+    url: WebhookUrl
+    enabled_events: EventTypes
+    description: Annotated[str, Field(max_length=500)] | None = None
+    metadata: Metadata | None = None
+
+
+class WebhookEndpointUpdate(Body):
+    url: WebhookUrl | None = None
+    enabled_events: EventTypes | None = None
+    description: Annotated[str, Field(max_length=500)] | None = None
+    disabled: bool | None = None
+    metadata: Metadata | None = None
+
+
+class SecretRotation(Body):
+    expires_in: Annotated[int, Field(ge=0, le=604800)] | None = None  # seconds of overlap
+
+
+class EventResend(Body):
+    webhook_endpoint: Code | None = None

@@ -8,9 +8,10 @@ billed periods are unique in the database, so a shard taken twice does no harm.
 Every minute one worker also runs `deliver_emails`; outbox rows are taken with SKIP LOCKED,
 so ticks that overlap never send a message twice. One runs `collect_payments`: the charges
 due and the payments to check with their gateway (a charge is claimed under the customer's
-lock, so ticks never charge twice). And one runs `render_documents`, which stores the PDFs
+lock, so ticks never charge twice). One runs `render_documents`, which stores the PDFs
 of what was finalized since (a document is stored once: a second render of the same one is
-refused by its unique row).
+refused by its unique row). And one runs `deliver_webhooks`: events are routed under SKIP
+LOCKED and deliveries claimed with a lease, so overlapping ticks never POST one twice at once.
 """
 
 from __future__ import annotations
@@ -25,13 +26,15 @@ from kassa.jobs.billing import bill_customers, due_customers
 from kassa.jobs.documents import render_documents
 from kassa.jobs.emails import deliver_emails
 from kassa.jobs.payments import collect_payments
+from kassa.jobs.webhooks import deliver_webhooks
 
 SHARD_SIZE = 100
 QUEUE = "billing"
 EMAIL_QUEUE = "emails"
 DOCUMENT_QUEUE = "documents"
 PAYMENT_QUEUE = "payments"
-QUEUES = (QUEUE, PAYMENT_QUEUE, EMAIL_QUEUE, DOCUMENT_QUEUE)
+WEBHOOK_QUEUE = "webhooks"
+QUEUES = (QUEUE, PAYMENT_QUEUE, EMAIL_QUEUE, DOCUMENT_QUEUE, WEBHOOK_QUEUE)
 
 
 def conninfo(database_url: str) -> str:
@@ -72,6 +75,14 @@ def build_app(kassa: Kassa) -> procrastinate.App:
     def collect_payments_tick(timestamp: int) -> dict[str, int]:
         counts = collect_payments(kassa)
         return {"attempted": counts.attempted, "checked": counts.checked}
+
+    @app.periodic(cron="* * * * *", periodic_id="webhooks")
+    @app.task(name="kassa.deliver_webhooks", queue=WEBHOOK_QUEUE,
+              queueing_lock="deliver_webhooks")
+    def deliver_webhooks_tick(timestamp: int) -> dict[str, int]:
+        counts = deliver_webhooks(kassa)
+        return {"delivered": counts.delivered, "retrying": counts.retrying,
+                "failed": counts.failed}
 
     return app
 

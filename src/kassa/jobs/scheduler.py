@@ -1,6 +1,6 @@
 """The in-process scheduler for the embedded (SQLite) mode: the same billing run as the
-workers', collection of payments, the storing of new PDFs and the e-mail delivery, on a
-timer thread inside `kassa serve`."""
+workers', collection of payments, the storing of new PDFs, the e-mail and the webhook
+delivery, on a timer thread inside `kassa serve`."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from kassa.jobs.billing import run_billing
 from kassa.jobs.documents import render_documents
 from kassa.jobs.emails import deliver_emails
 from kassa.jobs.payments import collect_payments
+from kassa.jobs.webhooks import deliver_webhooks
 
 log = logging.getLogger("kassa.scheduler")
 
@@ -51,4 +52,8 @@ class Scheduler:
                 deliver_emails(self.kassa)
             except Exception:
                 log.exception("e-mail delivery failed")
+            try:
+                deliver_webhooks(self.kassa)
+            except Exception:
+                log.exception("webhook delivery failed")
             self._stop.wait(self.interval)

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -439,7 +440,10 @@ class Event(Base):
     """The outbox: every state change writes its event in the same transaction."""
 
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_org_id_id", "org_id", "id"),)
+    __table_args__ = (Index("ix_events_org_id_id", "org_id", "id"),
+                      # the events still to hand to webhook endpoints (services/webhooks.py)
+                      Index("ix_events_unrouted", "id", postgresql_where=text("routed IS NULL"),
+                            sqlite_where=text("routed IS NULL")))
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     org_id: Mapped[str] = mapped_column(String(40), ForeignKey("organizations.id"))
@@ -447,6 +451,8 @@ class Event(Base):
     object_id: Mapped[str] = mapped_column(String(40), index=True)
     data: Mapped[dict[str, Any]]
     created: Mapped[datetime]
+    # When the event was handed to the organization's webhook endpoints (None: not yet).
+    routed: Mapped[datetime | None]
 
 
 class IdempotencyRecord(Base):
@@ -1055,4 +1061,63 @@ class DunningCase(Base):
     ended_at: Mapped[datetime | None]
     # The steps taken, oldest first: {"type", "at", ...}.
     steps: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    created: Mapped[datetime]
+
+
+class WebhookEndpoint(Base):
+    """Where an organization wants its events POSTed, signed with a secret derived from the
+    installation's key and the endpoint's secret version (no secret is stored)."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = _org()
+    url: Mapped[str] = mapped_column(String(2000))
+    description: Mapped[str | None] = mapped_column(String(500))
+    enabled_events: Mapped[list[Any]] = mapped_column(JSON)  # event types, or ["*"]
+    status: Mapped[str] = mapped_column(String(20))  # enabled | disabled
+    secret_version: Mapped[int] = mapped_column(Integer, default=1)
+    # After a rotation the previous secret still signs (a second v1) until this moment.
+    previous_secret_version: Mapped[int | None]
+    previous_secret_expires_at: Mapped[datetime | None]
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    created: Mapped[datetime]
+
+
+class WebhookDelivery(Base):
+    """One event on its way to one endpoint: pending until the endpoint answers 2xx,
+    retried with backoff for about three days, then failed (until resent)."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (UniqueConstraint("endpoint_id", "event_id"),
+                      Index("ix_webhook_deliveries_due", "status", "next_attempt_at"))
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = _org()
+    endpoint_id: Mapped[str] = mapped_column(ForeignKey("webhook_endpoints.id"), index=True)
+    event_id: Mapped[str] = mapped_column(ForeignKey("events.id"), index=True)
+    status: Mapped[str] = mapped_column(String(20))  # pending | succeeded | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    lease_until: Mapped[datetime | None]  # taken by a worker until then
+    last_status_code: Mapped[int | None]
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+
+
+class WebhookAttempt(Base):
+    """One POST of a delivery: the endpoint's answer and how long it took."""
+
+    __tablename__ = "webhook_attempts"
+    __table_args__ = (Index("ix_webhook_attempts_endpoint", "endpoint_id", "id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = _org()
+    endpoint_id: Mapped[str] = mapped_column(String(40))
+    delivery_id: Mapped[str] = mapped_column(String(40), index=True)
+    event_id: Mapped[str] = mapped_column(String(40))
+    status_code: Mapped[int | None]
+    duration_ms: Mapped[int]
+    error: Mapped[str | None] = mapped_column(String(500))
     created: Mapped[datetime]
