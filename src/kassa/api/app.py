@@ -7,6 +7,7 @@ from fastapi import APIRouter, FastAPI
 import kassa
 from kassa.adapters.gateways import sandbox_page
 from kassa.api import (
+    audit,
     bank,
     catalog,
     clocks_and_events,
@@ -45,7 +46,7 @@ def create_app(instance: Kassa) -> FastAPI:
     for module in (customers, catalog, subscriptions, invoices, credit_notes, meters, coupons,
                    clocks_and_events, entitlements, price_migrations, tax_rates,
                    exchange_rates, tax_reports, vat, emails, logos, payments, bank, dunning,
-                   webhooks):
+                   webhooks, audit):
         v1.include_router(module.router)
     v1.include_router(documents.router)
     app.include_router(v1)
@@ -60,5 +61,6 @@ def create_app(instance: Kassa) -> FastAPI:
 
     errors.install(app)
     idempotency.install(app)
-    app.add_middleware(RequestGuards)  # outermost: runs before idempotency
+    app.add_middleware(RequestGuards)  # runs before idempotency
+    app.add_middleware(audit.RequestActors)  # outermost: ids every request
     return app

@@ -134,6 +134,11 @@ def create_api_key(uow: UnitOfWork, pepper: bytes, org_id: str, name: str) -> st
 
 def authenticate(session: Session, pepper: bytes, secret: str) -> str:
     """The organization id a secret key belongs to, or AuthenticationFailed."""
+    return api_key(session, pepper, secret).org_id
+
+
+def api_key(session: Session, pepper: bytes, secret: str) -> m.ApiKey:
+    """The live key a secret is, or AuthenticationFailed."""
     if not secret.startswith("sk_"):
         raise AuthenticationFailed("Invalid API key provided.")
     key = session.scalars(select(m.ApiKey).where(
@@ -141,7 +146,7 @@ def authenticate(session: Session, pepper: bytes, secret: str) -> str:
         m.ApiKey.revoked_at.is_(None))).first()
     if key is None:
         raise AuthenticationFailed("Invalid API key provided.")
-    return key.org_id
+    return key
 
 
 def timezone_of(org: m.Organization, customer: m.Customer | None = None) -> ZoneInfo:

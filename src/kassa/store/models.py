@@ -453,6 +453,9 @@ class Event(Base):
     created: Mapped[datetime]
     # When the event was handed to the organization's webhook endpoints (None: not yet).
     routed: Mapped[datetime | None]
+    # Who caused it (core/actors.py): the API request's id, and the actor (None: the system).
+    request_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    actor: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class IdempotencyRecord(Base):
@@ -1120,4 +1123,26 @@ class WebhookAttempt(Base):
     status_code: Mapped[int | None]
     duration_ms: Mapped[int]
     error: Mapped[str | None] = mapped_column(String(500))
+    created: Mapped[datetime]
+
+
+class AuditEntry(Base):
+    """One mutation through the API: who (the actor), from where, what request, and the
+    objects it changed with their fields before and after (from the events it wrote)."""
+
+    __tablename__ = "audit_entries"
+    __table_args__ = (Index("ix_audit_entries_org_id_id", "org_id", "id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = mapped_column(String(40), ForeignKey("organizations.id"))
+    request_id: Mapped[str] = mapped_column(String(40), unique=True)
+    actor_type: Mapped[str] = mapped_column(String(20))
+    actor_id: Mapped[str] = mapped_column(String(40), index=True)
+    ip: Mapped[str | None] = mapped_column(String(64))
+    method: Mapped[str] = mapped_column(String(10))
+    path: Mapped[str] = mapped_column(String(500))
+    status_code: Mapped[int] = mapped_column(Integer)
+    object_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    # [{"event", "type", "object", "object_type", "changes": {field: {"before", "after"}}}]
+    changes: Mapped[list[Any]] = mapped_column(JSON)
     created: Mapped[datetime]

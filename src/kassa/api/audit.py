@@ -1,0 +1,106 @@
+"""Every request gets an id (`Request-Id` in the answer) and, when it carries a valid API key,
+an actor for the events it writes (core/actors.py); a mutation that succeeded is written to
+the audit log (`GET /v1/audit_log`)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from kassa.api.deps import Ctx, Paging, bearer_secret, listing
+from kassa.config import Kassa
+from kassa.core import actors
+from kassa.core.errors import AuthenticationFailed
+from kassa.core.ids import new_id
+from kassa.services import audit, organizations
+
+router = APIRouter(tags=["audit log"])
+
+MUTATIONS = ("POST", "DELETE", "PUT", "PATCH")
+MAX_CAPTURE = 64 * 1024  # enough of a JSON answer to read its "id"
+
+
+@router.get("/audit_log")
+def list_audit_log(request: Request, ctx: Ctx, page: Paging, resource: str | None = None,
+                   actor: str | None = None) -> dict[str, Any]:
+    """Every change made through the API, newest first: the actor (the API key's id), the
+    request (id, method, path, status, address) and, per object changed, its fields before
+    and after. Filter by `resource` (the object a request answered with) or `actor`."""
+    with ctx.kassa.uow() as uow:
+        result = audit.list_entries(uow, ctx.org_id, object_id=resource, actor=actor,
+                                    **page.asdict())
+        return listing(request, result, audit.entry_object)
+
+
+class RequestActors:
+    """The outermost layer: request id, actor, and the audit entry of a mutation."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        kassa: Kassa = scope["app"].state.kassa
+        request_id = new_id("req")
+        client = scope.get("client")
+        actor = await run_in_threadpool(_actor, kassa, scope, request_id,
+                                        client[0] if client else None)
+        status = 0
+        replayed = False
+        captured = bytearray()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, replayed
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                replayed = any(k.lower() == b"idempotent-replayed" for k, _ in headers)
+                headers.append((b"request-id", request_id.encode()))
+                message = {**message, "headers": headers}
+            elif message["type"] == "http.response.body" and len(captured) < MAX_CAPTURE:
+                captured.extend(message.get("body", b"")[:MAX_CAPTURE - len(captured)])
+            await send(message)
+
+        token = actors.current.set(actor)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            actors.current.reset(token)
+        if actor is not None and scope["method"] in MUTATIONS and 200 <= status < 300 \
+                and not replayed and scope["path"].startswith("/v1/"):
+            await run_in_threadpool(_audit, kassa, scope, actor, status, bytes(captured))
+
+
+
+def _actor(kassa: Kassa, scope: Scope, request_id: str, ip: str | None) -> actors.Actor | None:
+    """The API key behind the request, if it carries a valid one (the route's own
+    authentication then reuses it); None otherwise."""
+    try:
+        secret = bearer_secret(Request(scope))
+        with kassa.uow() as uow:
+            key = organizations.api_key(uow.session, kassa.pepper, secret)
+            key_id, org_id = key.id, key.org_id
+    except AuthenticationFailed:
+        return None
+    scope.setdefault("state", {})["org_id"] = org_id
+    scope["state"]["actor_org_id"] = org_id
+    return actors.Actor("api_key", key_id, request_id, ip)
+
+
+def _audit(kassa: Kassa, scope: Scope, actor: actors.Actor, status: int, body: bytes) -> None:
+    try:
+        answer = json.loads(body) if body else {}
+    except ValueError:
+        answer = {}
+    object_id = answer.get("id") if isinstance(answer, dict) else None
+    with kassa.session_factory() as session:
+        audit.record(session, scope["state"]["actor_org_id"], actor, method=scope["method"],
+                     path=scope["path"], status_code=status,
+                     object_id=object_id if isinstance(object_id, str) else None,
+                     now=kassa.clock.now())
