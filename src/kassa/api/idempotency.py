@@ -1,12 +1,14 @@
 """`Idempotency-Key` on every POST: a retry replays the first response, never a second effect.
 
 The key is reserved in its own committed transaction before the request runs, so a
-concurrent duplicate sees it and is refused (409) instead of running twice. A request that
-ends in a 5xx releases its key, so the client can retry it.
+concurrent duplicate sees it and never runs twice: it waits for the first to finish (up to
+WAIT) and answers with the same response; still running after that, 409. A request that ends
+in a 5xx releases its key, so the client can retry it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from typing import Any
 
@@ -23,6 +25,8 @@ from kassa.services import organizations
 from kassa.store import models as m
 
 MAX_KEY_LENGTH = 255
+WAIT = 10.0  # seconds a duplicate waits for the first request's answer
+POLL = 0.05
 
 
 def _reserve(kassa: Kassa, org_id: str, key: str, digest: str) -> m.IdempotencyRecord | None:
@@ -52,6 +56,24 @@ def _complete(kassa: Kassa, org_id: str, key: str, status: int, body: bytes) -> 
         uow.commit()
 
 
+def _record(kassa: Kassa, org_id: str, key: str) -> m.IdempotencyRecord | None:
+    with kassa.uow() as uow:
+        return uow.session.get(m.IdempotencyRecord, (org_id, key))
+
+
+async def _finished(kassa: Kassa, org_id: str, key: str,
+                    record: m.IdempotencyRecord) -> m.IdempotencyRecord | None:
+    """The record once its request has an answer (None: released after a 5xx, or still
+    running after WAIT)."""
+    waited = 0.0
+    current: m.IdempotencyRecord | None = record
+    while current is not None and current.status_code is None and waited < WAIT:
+        await asyncio.sleep(POLL)
+        waited += POLL
+        current = await run_in_threadpool(_record, kassa, org_id, key)
+    return current
+
+
 def _org_of(kassa: Kassa, request: Request) -> str | None:
     scheme, _, secret = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer":
@@ -73,7 +95,8 @@ def install(app: FastAPI) -> None:
             return envelope(400, "invalid_request_error", "idempotency_key_invalid",
                             f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters.")
         kassa: Kassa = request.app.state.kassa
-        org_id = await run_in_threadpool(_org_of, kassa, request)
+        org_id = getattr(request.state, "org_id", None) \
+            or await run_in_threadpool(_org_of, kassa, request)
         if org_id is None:
             return await call_next(request)  # the endpoint answers 401
         request.state.org_id = org_id
@@ -85,9 +108,15 @@ def install(app: FastAPI) -> None:
             if existing.request_hash != digest:
                 return envelope(409, "idempotency_error", "idempotency_key_reused",
                                 "This Idempotency-Key was used with a different request.")
-            if existing.status_code is None:
+            finished = await _finished(kassa, org_id, key, existing)
+            if finished is None:
+                return envelope(409, "idempotency_error", "idempotency_key_in_use",
+                                "The first request with this Idempotency-Key failed; "
+                                "send it again.")
+            if finished.status_code is None:
                 return envelope(409, "idempotency_error", "idempotency_key_in_use",
                                 "A request with this Idempotency-Key is still in progress.")
+            existing = finished
             return Response(existing.response_body, status_code=existing.status_code,
                             media_type="application/json",
                             headers={"Idempotent-Replayed": "true"})

@@ -24,13 +24,24 @@ Metadata = Annotated[dict[Annotated[str, Field(max_length=40)],
                           Annotated[str, Field(max_length=500)]], Field(max_length=50)]
 
 
+MAX_DEPTH = 20  # no Kassa parameter nests deeper; a deeper one is refused, not recursed
+
+
 def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
+    """Whether a NUL character hides anywhere in `value` (walked without recursion;
+    ValueError when it nests deeper than MAX_DEPTH)."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ValueError(f"nested more than {MAX_DEPTH} levels deep")
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend((part, depth + 1) for pair in item.items() for part in pair)
+        elif isinstance(item, list):
+            stack.extend((part, depth + 1) for part in item)
     return False
 
 
