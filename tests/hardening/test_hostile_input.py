@@ -16,7 +16,7 @@ def test_a_json_body_over_a_megabyte_is_413_and_changes_nothing(api: TestClient)
     big = b'{"name": "a", "description": "' + b"x" * (1024 * 1024) + b'"}'
     assert_error(api.post("/v1/customers", content=big,
                           headers={"content-type": "application/json"}), 413,
-                 code="payload_too_large")
+                 code="request_too_large")
     assert_error(api.post("/v1/products", content=big), 413)  # no type declared: JSON
     assert snapshot(api) == before
 

@@ -56,16 +56,32 @@ class PageParams:
     limit: int
     starting_after: str | None
     ending_before: str | None
+    created: dict[str, int]
 
     def asdict(self) -> dict[str, Any]:
-        return {"limit": self.limit, "starting_after": self.starting_after,
-                "ending_before": self.ending_before}
+        page: dict[str, Any] = {"limit": self.limit, "starting_after": self.starting_after,
+                                "ending_before": self.ending_before}
+        if self.created:
+            page["created"] = self.created
+        return page
+
+
+Stamp = Annotated[int | None, Query(ge=0, le=4_102_444_800)]
 
 
 def page_params(limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 10,
-                starting_after: str | None = None,
-                ending_before: str | None = None) -> PageParams:
-    return PageParams(limit, starting_after, ending_before)
+                starting_after: Annotated[str | None, Query(max_length=100)] = None,
+                ending_before: Annotated[str | None, Query(max_length=100)] = None,
+                created_gt: Annotated[Stamp, Query(alias="created[gt]")] = None,
+                created_gte: Annotated[Stamp, Query(alias="created[gte]")] = None,
+                created_lt: Annotated[Stamp, Query(alias="created[lt]")] = None,
+                created_lte: Annotated[Stamp, Query(alias="created[lte]")] = None,
+                ) -> PageParams:
+    """Stripe's list parameters: `limit`, the cursors, and `created[gt|gte|lt|lte]` (Unix
+    timestamps) on every list."""
+    bounds = {"gt": created_gt, "gte": created_gte, "lt": created_lt, "lte": created_lte}
+    return PageParams(limit, starting_after, ending_before,
+                      {op: value for op, value in bounds.items() if value is not None})
 
 
 Paging = Annotated[PageParams, Depends(page_params)]

@@ -42,7 +42,8 @@ def _param(loc: tuple[Any, ...]) -> str | None:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     # pydantic also names the member of a union ("constrained-int", "literal['now']"); the
     # caller only needs the field names and list indexes.
-    parts = [p for p in parts if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*|\d+", p)]
+    parts = [p for p in parts
+             if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\[[a-z_]+\])?|\d+", p)]
     if not parts:
         return None
     return parts[0] + "".join(f"[{p}]" for p in parts[1:])

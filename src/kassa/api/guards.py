@@ -36,7 +36,7 @@ class RequestGuards:
         limit = _limit_for(scope)
         body = await _read_body(receive, limit)
         if body is None:
-            response = envelope(413, "invalid_request_error", "payload_too_large",
+            response = envelope(413, "invalid_request_error", "request_too_large",
                                 f"The request body is larger than {limit // 1024} KB.")
             await response(scope, receive, send)
             return

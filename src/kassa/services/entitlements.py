@@ -189,9 +189,14 @@ def list_active_entitlements(uow: UnitOfWork, org_id: str, customer: Any,
 
 
 def _paginate(rows: list[T], key: Callable[[T], str], *, limit: int = 10,
-              starting_after: str | None = None,
-              ending_before: str | None = None) -> scoping.Page:
-    """`scoping.paginate` over rows computed in memory: newest first, Stripe's cursors."""
+              starting_after: str | None = None, ending_before: str | None = None,
+              created: dict[str, int] | None = None) -> scoping.Page:
+    """`scoping.paginate` over rows computed in memory: newest first, Stripe's cursors (no
+    `created` filter: active entitlements are derived now, not created)."""
+    if created:
+        op = next(iter(created))
+        raise InvalidRequest("Active entitlements cannot be filtered by created.",
+                             param=f"created[{op}]")
     if not 1 <= limit <= scoping.MAX_PAGE:
         raise InvalidRequest(f"limit must be between 1 and {scoping.MAX_PAGE}.", param="limit")
     if starting_after and ending_before:

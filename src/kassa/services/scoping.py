@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from kassa.core.clock import from_unix
 from kassa.core.errors import InvalidRequest, NotFound
 
 T = TypeVar("T")
@@ -40,11 +42,21 @@ class Page:
     has_more: bool
 
 
+_CREATED = {"gt": "__gt__", "gte": "__ge__", "lt": "__lt__", "lte": "__le__"}
+
+
 def paginate(session: Session, query: Select[Any], model: Any, *, limit: int = 10,
-             starting_after: str | None = None, ending_before: str | None = None) -> Page:
-    """Newest first, by id (ids sort by creation). Cursors as Stripe's: `starting_after`."""
+             starting_after: str | None = None, ending_before: str | None = None,
+             created: Mapping[str, int] | None = None) -> Page:
+    """Newest first, by id (ids sort by creation). Cursors as Stripe's: `starting_after`;
+    `created` bounds the creation time ({"gte": unix, "lt": unix...})."""
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidRequest(f"limit must be between 1 and {MAX_PAGE}.", param="limit")
+    for op, stamp in (created or {}).items():
+        if op not in _CREATED or not hasattr(model, "created"):
+            raise InvalidRequest(f"This list cannot be filtered by created[{op}].",
+                                 param=f"created[{op}]")
+        query = query.where(getattr(model.created, _CREATED[op])(from_unix(stamp)))
     if starting_after and ending_before:
         raise InvalidRequest("Give starting_after or ending_before, not both.",
                              param="ending_before")
