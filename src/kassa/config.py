@@ -17,6 +17,7 @@ from kassa.adapters.files import FileStore, LocalFileStore
 from kassa.adapters.mail import DEFAULT_PORTS, SECURITIES, Mailer, Security, SmtpMailer
 from kassa.adapters.vies import DisabledChecker, VatChecker, ViesChecker
 from kassa.core.clock import Clock, SystemClock
+from kassa.core.ratelimit import RateLimiter
 from kassa.store.db import make_engine, make_session_factory
 from kassa.store.uow import UnitOfWork
 
@@ -54,6 +55,8 @@ class Settings:
     KASSA_STRIPE_API_KEY, KASSA_STRIPE_WEBHOOK_SECRET   turn the Stripe gateway on
     KASSA_MOLLIE_API_KEY                                turn the Mollie gateway on
     KASSA_STRIPE_API_BASE, KASSA_MOLLIE_API_BASE        another API address (tests)
+    KASSA_RATE_LIMIT    requests a second per API key and API process, bursts of twice
+                        that (default 100; 0: no limit); past it 429 with Retry-After
     The built-in `sandbox` gateway is always on (test cards and IBANs, no money moves), and
     so is `bank`: SEPA Direct Debit through the organization's own bank (pain.008 files).
     """
@@ -76,6 +79,7 @@ class Settings:
     stripe_api_base: str = ""
     mollie_api_key: str = ""
     mollie_api_base: str = ""
+    rate_limit: float = 100.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -89,6 +93,7 @@ class Settings:
                               if os.environ.get("KASSA_FILES_DIR") else None),
                    public_url=(os.environ.get("KASSA_PUBLIC_URL", "").strip().rstrip("/")
                                or "http://127.0.0.1:8000"),
+                   rate_limit=float(os.environ.get("KASSA_RATE_LIMIT", "100") or 100),
                    **_smtp_from_env(), **_gateways_from_env())
 
     @property
@@ -186,6 +191,10 @@ class Kassa:
                 s.mollie_api_key, base_url=s.mollie_api_base or None,
                 webhook_url=f"{s.public_url}/webhooks/gateways/mollie")
         return found
+
+    @cached_property
+    def rate_limiter(self) -> RateLimiter:
+        return RateLimiter(self.settings.rate_limit)
 
     @cached_property
     def session_factory(self) -> sessionmaker[Session]:

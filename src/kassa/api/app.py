@@ -22,6 +22,7 @@ from kassa.api import (
     exchange_rates,
     idempotency,
     invoices,
+    keys,
     logos,
     meters,
     payments,
@@ -46,7 +47,7 @@ def create_app(instance: Kassa) -> FastAPI:
     for module in (customers, catalog, subscriptions, invoices, credit_notes, meters, coupons,
                    clocks_and_events, entitlements, price_migrations, tax_rates,
                    exchange_rates, tax_reports, vat, emails, logos, payments, bank, dunning,
-                   webhooks, audit):
+                   webhooks, audit, keys):
         v1.include_router(module.router)
     v1.include_router(documents.router)
     app.include_router(v1)

@@ -1,6 +1,7 @@
 """Every request gets an id (`Request-Id` in the answer) and, when it carries a valid API key,
-an actor for the events it writes (core/actors.py); a mutation that succeeded is written to
-the audit log (`GET /v1/audit_log`)."""
+an actor for the events it writes (core/actors.py); the key's scope and rate are checked
+before anything runs (403, 429); a mutation that succeeded is written to the audit log
+(`GET /v1/audit_log`)."""
 
 from __future__ import annotations
 
@@ -8,15 +9,18 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kassa.api.deps import Ctx, Paging, bearer_secret, listing
+from kassa.api.errors import envelope
 from kassa.config import Kassa
 from kassa.core import actors
 from kassa.core.errors import AuthenticationFailed
 from kassa.core.ids import new_id
-from kassa.services import audit, organizations
+from kassa.core.ratelimit import retry_after
+from kassa.services import api_keys, audit, organizations
 
 router = APIRouter(tags=["audit log"])
 
@@ -49,8 +53,12 @@ class RequestActors:
         kassa: Kassa = scope["app"].state.kassa
         request_id = new_id("req")
         client = scope.get("client")
-        actor = await run_in_threadpool(_actor, kassa, scope, request_id,
-                                        client[0] if client else None)
+        actor, refusal = await run_in_threadpool(_actor, kassa, scope, request_id,
+                                                 client[0] if client else None)
+        if refusal is not None:
+            refusal.headers["request-id"] = request_id
+            await refusal(scope, receive, send)
+            return
         status = 0
         replayed = False
         captured = bytearray()
@@ -78,19 +86,36 @@ class RequestActors:
 
 
 
-def _actor(kassa: Kassa, scope: Scope, request_id: str, ip: str | None) -> actors.Actor | None:
+def _actor(kassa: Kassa, scope: Scope, request_id: str,
+           ip: str | None) -> tuple[actors.Actor | None, Response | None]:
     """The API key behind the request, if it carries a valid one (the route's own
-    authentication then reuses it); None otherwise."""
+    authentication then reuses it), or the refusal of a key whose scope does not reach the
+    resource (403) or that is over its rate (429)."""
+    now = kassa.clock.now()
     try:
         secret = bearer_secret(Request(scope))
         with kassa.uow() as uow:
-            key = organizations.api_key(uow.session, kassa.pepper, secret)
-            key_id, org_id = key.id, key.org_id
+            key = organizations.api_key(uow.session, kassa.pepper, secret, now)
+            key_id, org_id, key_scope = key.id, key.org_id, key.scope
+            if api_keys.touch(key, now):
+                uow.commit()
     except AuthenticationFailed:
-        return None
+        return None, None
+    resource = api_keys.resource_of(scope["path"])
+    write = scope["method"] not in ("GET", "HEAD", "OPTIONS")
+    if resource is not None and not api_keys.allows(key_scope, resource, write):
+        return None, envelope(403, "permission_error", "api_key_scope",
+                              f"This API key may not {'change' if write else 'read'} "
+                              f"{resource}.")
+    wait = kassa.rate_limiter.take(key_id)
+    if wait:
+        refusal = envelope(429, "rate_limit_error", "rate_limited",
+                           "Too many requests with this API key; slow down.")
+        refusal.headers["retry-after"] = retry_after(wait)
+        return None, refusal
     scope.setdefault("state", {})["org_id"] = org_id
     scope["state"]["actor_org_id"] = org_id
-    return actors.Actor("api_key", key_id, request_id, ip)
+    return actors.Actor("api_key", key_id, request_id, ip), None
 
 
 def _audit(kassa: Kassa, scope: Scope, actor: actors.Actor, status: int, body: bytes) -> None:

@@ -32,7 +32,8 @@ def authenticate(request: Request, kassa: Annotated[Kassa, Depends(get_kassa)]) 
     if cached:
         return cached
     with kassa.uow() as uow:
-        org_id = organizations.authenticate(uow.session, kassa.pepper, bearer_secret(request))
+        org_id = organizations.authenticate(uow.session, kassa.pepper, bearer_secret(request),
+                                            kassa.clock.now())
     request.state.org_id = org_id
     return org_id
 

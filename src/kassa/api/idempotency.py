@@ -80,7 +80,8 @@ def _org_of(kassa: Kassa, request: Request) -> str | None:
         return None
     try:
         with kassa.uow() as uow:
-            return organizations.authenticate(uow.session, kassa.pepper, secret.strip())
+            return organizations.authenticate(uow.session, kassa.pepper, secret.strip(),
+                                              kassa.clock.now())
     except KassaError:
         return None
 

@@ -591,3 +591,15 @@ class SecretRotation(Body):
 
 class EventResend(Body):
     webhook_endpoint: Code | None = None
+
+
+class ApiKeyCreate(Body):
+    name: Annotated[str, Field(max_length=100)] | None = None
+    type: Literal["secret", "publishable"] = "secret"
+    # "full" (default), "read_only", or {"restricted": {resource: "read" | "write"}}
+    scope: str | dict[str, dict[str, str]] | None = None
+    expires_at: UnixTime | None = None
+
+
+class ApiKeyRoll(Body):
+    expires_in: Annotated[int, Field(ge=0, le=604800)] | None = None  # seconds of overlap

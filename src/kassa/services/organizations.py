@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -132,20 +133,25 @@ def create_api_key(uow: UnitOfWork, pepper: bytes, org_id: str, name: str) -> st
     return secret
 
 
-def authenticate(session: Session, pepper: bytes, secret: str) -> str:
-    """The organization id a secret key belongs to, or AuthenticationFailed."""
-    return api_key(session, pepper, secret).org_id
+def authenticate(session: Session, pepper: bytes, secret: str, now: datetime) -> str:
+    """The organization id a live secret key belongs to, or AuthenticationFailed."""
+    return api_key(session, pepper, secret, now).org_id
 
 
-def api_key(session: Session, pepper: bytes, secret: str) -> m.ApiKey:
-    """The live key a secret is, or AuthenticationFailed."""
+def api_key(session: Session, pepper: bytes, secret: str, now: datetime) -> m.ApiKey:
+    """The live secret key a secret is (not revoked, not expired by `now`), or
+    AuthenticationFailed."""
+    if secret.startswith("pk_"):
+        raise AuthenticationFailed("A publishable key (pk_) cannot call the API; use a "
+                                   "secret key (sk_).")
     if not secret.startswith("sk_"):
         raise AuthenticationFailed("Invalid API key provided.")
     key = session.scalars(select(m.ApiKey).where(
         m.ApiKey.secret_hash == hash_secret(secret, pepper),
         m.ApiKey.revoked_at.is_(None))).first()
-    if key is None:
-        raise AuthenticationFailed("Invalid API key provided.")
+    if key is None or key.type != "secret" or (
+            key.expires_at is not None and key.expires_at <= now):
+        raise AuthenticationFailed("Invalid API key provided (revoked or expired?).")
     return key
 
 

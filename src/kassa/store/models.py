@@ -88,6 +88,12 @@ class ApiKey(Base):
     name: Mapped[str | None] = mapped_column(String(100))
     created: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+    # secret (sk_) | publishable (pk_, for the portal's browser side; no /v1 access)
+    type: Mapped[str] = mapped_column(String(20), default="secret", server_default="secret")
+    # {"mode": "full" | "read_only" | "restricted", "resources": {name: "read" | "write"}}
+    scope: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    expires_at: Mapped[datetime | None]  # a rolled key stops working then
+    last_used_at: Mapped[datetime | None]
 
 
 class TestClock(Base):
