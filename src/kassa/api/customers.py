@@ -6,8 +6,8 @@ from fastapi import APIRouter, Request
 from sqlalchemy import select
 
 from kassa.api.deps import Ctx, Paging, listing
-from kassa.api.schemas import BalanceTransactionCreate, CustomerCreate, CustomerUpdate
-from kassa.services import customers, objects, scoping
+from kassa.api.schemas import BalanceTransactionCreate, CustomerCreate, CustomerUpdate, Empty
+from kassa.services import customers, objects, privacy, scoping
 from kassa.store import models as m
 
 router = APIRouter(tags=["customers"])
@@ -59,3 +59,22 @@ def list_balance_transactions(request: Request, customer_id: str, ctx: Ctx,
             m.BalanceTransaction.customer_id == customer_id)
         result = scoping.paginate(uow.session, query, m.BalanceTransaction, **page.asdict())
         return listing(request, result, objects.balance_transaction)
+
+
+@router.get("/customers/{customer_id}/export")
+def export_customer(customer_id: str, ctx: Ctx) -> dict[str, Any]:
+    """Everything Kassa holds about the customer, as one JSON document (GDPR access and
+    portability): profile, balance, subscriptions, invoices, credit notes, payments,
+    refunds, payment methods (display data), dunning, e-mails and events."""
+    with ctx.kassa.uow() as uow:
+        return privacy.export(uow, ctx.org_id, customer_id)
+
+
+@router.post("/customers/{customer_id}/erase")
+def erase_customer(customer_id: str, ctx: Ctx, body: Empty | None = None) -> dict[str, Any]:
+    """Erase the customer's personal data (GDPR): profile, payment methods' display data,
+    e-mails, and the customer in events and the audit log. Invoices and credit notes keep
+    the buyer details they were issued with, as tax law requires. Refused while a
+    subscription is still running."""
+    with ctx.kassa.uow() as uow:
+        return objects.customer(privacy.erase(uow, ctx.org_id, customer_id))

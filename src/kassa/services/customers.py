@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from kassa.core.errors import InvalidRequest
+from kassa.core.errors import InvalidRequest, InvalidState
 from kassa.core.ids import new_id
 from kassa.core.money import normalize_currency
 from kassa.services import discounts, events, objects, scoping, validation
@@ -120,6 +120,9 @@ def update_customer(uow: UnitOfWork, org_id: str, customer_id: str,
         raise InvalidRequest("A customer's test clock is set at creation only.",
                              param="test_clock")
     customer = scoping.get(uow.session, m.Customer, org_id, customer_id, lock=True)
+    if customer.erased_at is not None:
+        raise InvalidState("This customer's personal data was erased; it takes no changes.",
+                           code="customer_erased")
     before = objects.customer(customer)
     redemption = {k: fields.pop(k) for k in ("coupon", "promotion_code") if k in fields}
     _apply(uow, org_id, customer, fields)

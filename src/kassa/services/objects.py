@@ -73,7 +73,7 @@ def customer(c: m.Customer) -> dict[str, Any]:
         "currency": c.currency, "timezone": c.timezone, "preferred_locales":
         [c.locale] if c.locale else [], "tax_exempt": c.tax_exempt, "metadata": c.metadata_,
         "external_id": c.external_id, "balance": c.balance, "test_clock": c.test_clock_id,
-        "dunning_policy": c.dunning_policy_id,
+        "dunning_policy": c.dunning_policy_id, "erased_at": _ts(c.erased_at),
         "created": _ts(c.created), "deleted": c.deleted or None,
     }
 

@@ -138,6 +138,8 @@ class Customer(Base):
     test_clock_id: Mapped[str | None] = mapped_column(ForeignKey("test_clocks.id"), index=True)
     created: Mapped[datetime]
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Personal data erased (services/privacy.py); invoices keep what tax law needs.
+    erased_at: Mapped[datetime | None]
 
 
 class BalanceTransaction(Base):
