@@ -92,3 +92,9 @@ def listing(request: Request, page: Page, render: Any) -> dict[str, Any]:
     """A Stripe-style list object."""
     return {"object": "list", "url": request.url.path, "has_more": page.has_more,
             "data": [render(row) for row in page.rows]}
+
+
+Expand = Annotated[list[str] | None, Query(
+    alias="expand[]", max_length=10,
+    description="Properties to expand into objects: customer, subscription, invoice, "
+                "latest_invoice, payment, payment_method, price, product (data.x on lists)")]

@@ -6,13 +6,14 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import select
 
-from kassa.api.deps import Ctx, Paging, listing
+from kassa.api.deps import Ctx, Expand, Paging, listing
 from kassa.api.schemas import Empty, InvoiceCreate, InvoiceItemCreate, InvoicePay
 from kassa.core.clock import MAX_TIMESTAMP
 from kassa.core.errors import InvalidRequest
 from kassa.services import (
     billing,
     einvoices,
+    expansion,
     invoices,
     objects,
     payments,
@@ -53,12 +54,14 @@ def create_invoice(body: InvoiceCreate, ctx: Ctx) -> dict[str, Any]:
 
 @router.get("/invoices")
 def list_invoices(request: Request, ctx: Ctx, page: Paging, customer: str | None = None,
-                  subscription: str | None = None, status: str | None = None) -> dict[str, Any]:
+                  subscription: str | None = None, status: str | None = None,
+                  expand: Expand = None) -> dict[str, Any]:
     with ctx.kassa.uow() as uow:
         result = invoices.list_invoices(uow, ctx.org_id, customer=customer,
                                         subscription=subscription, status=status,
                                         **page.asdict())
-        return listing(request, result, objects.invoice)
+        return expansion.expand(uow, ctx.org_id, listing(request, result, objects.invoice),
+                                expand)
 
 
 _ITEM_PARAM = re.compile(r"subscription_items\[(\d{1,2})\]\[(id|price|quantity|deleted)\]")
@@ -124,9 +127,10 @@ def upcoming_invoice(request: Request, ctx: Ctx, customer: str,
 
 
 @router.get("/invoices/{invoice_id}")
-def get_invoice(invoice_id: str, ctx: Ctx) -> dict[str, Any]:
+def get_invoice(invoice_id: str, ctx: Ctx, expand: Expand = None) -> dict[str, Any]:
     with ctx.kassa.uow() as uow:
-        return objects.invoice(scoping.get(uow.session, m.Invoice, ctx.org_id, invoice_id))
+        return expansion.expand(uow, ctx.org_id, objects.invoice(
+            scoping.get(uow.session, m.Invoice, ctx.org_id, invoice_id)), expand)
 
 
 @router.delete("/invoices/{invoice_id}")

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
 from kassa.api import bodies
-from kassa.api.deps import Ctx, Paging, get_kassa, listing
+from kassa.api.deps import Ctx, Expand, Paging, get_kassa, listing
 from kassa.api.schemas import Empty, PaymentCreate, PaymentMethodCreate, RefundCreate
-from kassa.services import gateway_events, payments, refunds, scoping
+from kassa.services import expansion, gateway_events, payments, refunds, scoping
 from kassa.store import models as m
 
 router = APIRouter(tags=["payments"])
@@ -92,17 +92,20 @@ def record_payment(body: PaymentCreate, ctx: Ctx) -> dict[str, Any]:
 def list_payments(request: Request, ctx: Ctx, page: Paging, customer: str | None = None,
                   invoice: str | None = None,
                   status: Literal["processing", "requires_action", "succeeded", "failed",
-                                  "returned"] | None = None) -> dict[str, Any]:
+                                  "returned"] | None = None,
+                  expand: Expand = None) -> dict[str, Any]:
     with ctx.kassa.uow() as uow:
         result = payments.list_payments(uow, ctx.org_id, customer=customer, invoice=invoice,
                                         status=status, **page.asdict())
-        return listing(request, result, payments.to_object)
+        return expansion.expand(uow, ctx.org_id,
+                                listing(request, result, payments.to_object), expand)
 
 
 @router.get("/payments/{payment_id}")
-def get_payment(payment_id: str, ctx: Ctx) -> dict[str, Any]:
+def get_payment(payment_id: str, ctx: Ctx, expand: Expand = None) -> dict[str, Any]:
     with ctx.kassa.uow() as uow:
-        return payments.to_object(payments.get_payment(uow, ctx.org_id, payment_id))
+        return expansion.expand(uow, ctx.org_id, payments.to_object(
+            payments.get_payment(uow, ctx.org_id, payment_id)), expand)
 
 
 @router.post("/refunds")

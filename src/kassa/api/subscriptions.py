@@ -4,7 +4,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from kassa.api.deps import Ctx, Paging, listing
+from kassa.api.deps import Ctx, Expand, Paging, listing
 from kassa.api.schemas import (
     ScheduleCreate,
     SubscriptionCancel,
@@ -13,7 +13,7 @@ from kassa.api.schemas import (
     SubscriptionResume,
     SubscriptionUpdate,
 )
-from kassa.services import objects, payments, schedules, scoping, subscriptions
+from kassa.services import expansion, objects, payments, schedules, scoping, subscriptions
 from kassa.store import models as m
 
 router = APIRouter(tags=["subscriptions"])
@@ -37,18 +37,19 @@ def create_subscription(body: SubscriptionCreate, ctx: Ctx) -> dict[str, Any]:
 
 @router.get("/subscriptions")
 def list_subscriptions(request: Request, ctx: Ctx, page: Paging, customer: str | None = None,
-                       status: str | None = None) -> dict[str, Any]:
+                       status: str | None = None, expand: Expand = None) -> dict[str, Any]:
     with ctx.kassa.uow() as uow:
         result = subscriptions.list_subscriptions(uow, ctx.org_id, customer=customer,
                                                   status=status, **page.asdict())
-        return listing(request, result, objects.subscription)
+        return expansion.expand(uow, ctx.org_id,
+                                listing(request, result, objects.subscription), expand)
 
 
 @router.get("/subscriptions/{subscription_id}")
-def get_subscription(subscription_id: str, ctx: Ctx) -> dict[str, Any]:
+def get_subscription(subscription_id: str, ctx: Ctx, expand: Expand = None) -> dict[str, Any]:
     with ctx.kassa.uow() as uow:
-        return objects.subscription(scoping.get(uow.session, m.Subscription, ctx.org_id,
-                                                subscription_id))
+        return expansion.expand(uow, ctx.org_id, objects.subscription(scoping.get(
+            uow.session, m.Subscription, ctx.org_id, subscription_id)), expand)
 
 
 @router.post("/subscriptions/{subscription_id}")
