@@ -7,11 +7,15 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
@@ -127,3 +131,22 @@ def api(kassa: Kassa, org: organizations.NewOrganization) -> Iterator[TestClient
 def make_database(template_db: str):
     """A factory of empty, migrated databases, for tests that need several in one test."""
     return lambda directory: fresh_database(template_db, directory)
+
+
+@pytest.fixture
+def live_server(kassa: Kassa) -> Iterator[str]:
+    """Kassa's application served by uvicorn on a free loopback port (for a real browser, or
+    truly concurrent clients); its base URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(shared_app(kassa), host="127.0.0.1", port=port,
+                                           log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)

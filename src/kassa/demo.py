@@ -29,6 +29,7 @@ from kassa.services import (
     invoices,
     organizations,
     payments,
+    portal,
     subscriptions,
     test_clocks,
 )
@@ -357,7 +358,17 @@ def run_demo(console: Console,
     print_changes(console, changes)
     write_pdfs(console, kassa, org_id)
     print_models(console, kassa, showcase)
+    print_portal_link(console, kassa, org_id, people[0].id)
     return kassa, created.secret_key
+
+
+def print_portal_link(console: Console, kassa: Kassa, org_id: str, customer_id: str) -> None:
+    """A customer portal link for one customer (it works once, for ten minutes)."""
+    with kassa.uow() as uow:
+        _, url = portal.create_session(uow, kassa.pepper, kassa.settings.public_url, org_id,
+                                       customer=customer_id)
+        name = uow.session.get(m.Customer, customer_id).name  # type: ignore[union-attr]
+    console.print(f"Customer portal of {name} (opens once, within 10 minutes): {url}")
 
 
 def print_summary(console: Console, kassa: Kassa, org_id: str) -> None:

@@ -4,38 +4,15 @@ request and replay it)."""
 
 from __future__ import annotations
 
-import socket
 import threading
-import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
-import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
-from api.helpers import count, create_customer, create_price, ok, shared_app
-from kassa.config import Kassa
+from api.helpers import count, create_customer, create_price, ok
 from kassa.services.organizations import NewOrganization
-
-
-@pytest.fixture
-def server(kassa: Kassa) -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(shared_app(kassa), host="127.0.0.1", port=port, log_level="error")
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not running.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    running.should_exit = True
-    thread.join(timeout=10)
 
 
 def at_once(base: str, secret: str, path: str, body: dict[str, Any],
@@ -52,7 +29,7 @@ def at_once(base: str, secret: str, path: str, body: dict[str, Any],
 
 
 def test_identical_concurrent_requests_have_one_effect_and_one_answer(
-        api: TestClient, server: str, org: NewOrganization) -> None:
+        api: TestClient, live_server: str, org: NewOrganization) -> None:
     customer = create_customer(api)
     price = create_price(api)
     ok(api.post("/v1/payment_methods", json={"customer": customer["id"],
@@ -68,7 +45,7 @@ def test_identical_concurrent_requests_have_one_effect_and_one_answer(
     ]
     for path, body, listing in cases:
         before = count(api, listing)
-        answers = at_once(server, org.secret_key, path, body)
+        answers = at_once(live_server, org.secret_key, path, body)
         assert {r.status_code for r in answers} == {200}, [r.text for r in answers]
         assert len({r.content for r in answers}) == 1, path
         assert sum(r.headers.get("idempotent-replayed") == "true" for r in answers) == 3

@@ -9,6 +9,7 @@ from kassa.adapters.gateways import sandbox_page
 from kassa.api import (
     audit,
     bank,
+    billing_portal,
     catalog,
     clocks_and_events,
     coupons,
@@ -35,6 +36,7 @@ from kassa.api import (
 )
 from kassa.api.guards import RequestGuards
 from kassa.config import Kassa
+from kassa.web import portal as web_portal
 
 
 def create_app(instance: Kassa) -> FastAPI:
@@ -47,12 +49,13 @@ def create_app(instance: Kassa) -> FastAPI:
     for module in (customers, catalog, subscriptions, invoices, credit_notes, meters, coupons,
                    clocks_and_events, entitlements, price_migrations, tax_rates,
                    exchange_rates, tax_reports, vat, emails, logos, payments, bank, dunning,
-                   webhooks, audit, keys):
+                   webhooks, audit, keys, billing_portal):
         v1.include_router(module.router)
     v1.include_router(documents.router)
     app.include_router(v1)
     app.include_router(documents.public)  # the hosted invoice page: no API key
     app.include_router(payments.public)  # gateway webhooks: verified by their signature
+    app.include_router(web_portal.router)  # the customer portal: its own session cookie
     # The sandbox gateway's own pages (hosted card fields, 3-D Secure): not Kassa's API.
     app.include_router(sandbox_page.router(instance.sandbox))
 

@@ -603,3 +603,9 @@ class ApiKeyCreate(Body):
 
 class ApiKeyRoll(Body):
     expires_in: Annotated[int, Field(ge=0, le=604800)] | None = None  # seconds of overlap
+
+
+class PortalSessionCreate(Body):
+    customer: Code
+    return_url: Annotated[str, Field(max_length=2000)] | None = None
+    locale: Annotated[str, Field(max_length=16)] | None = None

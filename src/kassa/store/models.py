@@ -1154,3 +1154,25 @@ class AuditEntry(Base):
     # [{"event", "type", "object", "object_type", "changes": {field: {"before", "after"}}}]
     changes: Mapped[list[Any]] = mapped_column(JSON)
     created: Mapped[datetime]
+
+
+class PortalSession(Base):
+    """A customer's way into the self-service portal: a one-time link (its hash), then a
+    browser session (its cookie's hash), bound to one customer; it ends at logout, at
+    `expires_at`, or when the API key that made it stops working."""
+
+    __tablename__ = "portal_sessions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = _org()
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    api_key_id: Mapped[str | None] = mapped_column(String(40))
+    link_hash: Mapped[str] = mapped_column(String(128), unique=True)
+    link_expires_at: Mapped[datetime]
+    cookie_hash: Mapped[str | None] = mapped_column(String(128), unique=True)
+    expires_at: Mapped[datetime]
+    return_url: Mapped[str | None] = mapped_column(String(2000))
+    locale: Mapped[str | None] = mapped_column(String(16))
+    created: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]

@@ -1,0 +1,1 @@
+"""Web pages: the customer self-service portal (server-rendered Jinja2, no build step)."""

@@ -1,0 +1,243 @@
+"""The customer self-service portal's pages (`/portal/...`), server-rendered with Jinja2:
+the overview (plans, renewal, balance, what is overdue with a pay button), invoices with
+their PDFs, and billing details. A visitor is one customer (services/portal.py); pages load
+only that customer's objects, forms carry a CSRF token, changes are made as the portal
+customer (the events and the audit log name them)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Cookie, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from kassa.api.deps import get_kassa
+from kassa.config import Kassa
+from kassa.core import actors, locales
+from kassa.core.clock import from_unix
+from kassa.core.errors import AuthenticationFailed, InvalidRequest, InvalidState, NotFound
+from kassa.core.ids import new_id
+from kassa.services import audit, billing, customers, documents, emails, portal
+from kassa.services.customers import now_for
+from kassa.store import models as m
+from kassa.store.uow import UnitOfWork
+from kassa.web.texts import texts
+
+router = APIRouter(include_in_schema=False)
+
+_ENV = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
+                   autoescape=select_autoescape())
+SECURITY_HEADERS = {"Cache-Control": "no-store", "X-Frame-Options": "DENY",
+                    "Referrer-Policy": "same-origin", "X-Content-Type-Options": "nosniff"}
+KassaDep = Annotated[Kassa, Depends(get_kassa)]
+PortalCookie = Annotated[str | None, Cookie(alias=portal.COOKIE)]
+DETAIL_FIELDS = (("name", "name"), ("email", "email"), ("line1", "street-address"),
+                 ("postal_code", "postal-code"), ("city", "address-level2"),
+                 ("country", "country"), ("vat_id", "off"))
+
+
+def _page(template: str, status: int = 200, **values: Any) -> HTMLResponse:
+    html = _ENV.get_template(f"portal/{template}").render(**values)
+    return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+
+
+def _ended(locale: str | None, status: int, key: str) -> HTMLResponse:
+    t = texts(locale)
+    html = (f'<!DOCTYPE html><html lang="{locales.language(locale)}"><head><meta charset="utf-8">'
+            f"<title>{t['portal']}</title></head><body><main><h1>{t['portal']}</h1>"
+            f'<p role="alert">{t[key]}</p></main></body></html>')
+    return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+
+
+def _frame(uow: UnitOfWork, kassa: Kassa, who: portal.Visitor, page: str) -> dict[str, Any]:
+    """What every page shows: the organization's name, logo and colour, the navigation."""
+    org = uow.session.get(m.Organization, who.org_id)
+    customer = portal.customer_of(uow, who)
+    assert org is not None
+    locale = who.locale or customer.locale or org.locale
+    return {"t": texts(locale), "lang": locales.language(locale), "org_name": org.name,
+            "brand": org.brand_color or "#334155",
+            "logo": documents.org_logo(org, kassa.publishing), "page": page,
+            "csrf": portal.csrf_token(kassa.pepper, who), "return_url": who.return_url,
+            "customer_name": customer.name or customer.email or customer.id,
+            "locale": locale, "org": org, "customer": customer}
+
+
+@router.get("/portal/session/{link}")
+def open_session(link: str, request: Request, kassa: KassaDep) -> Response:
+    """The one-time link: starts the browser session and goes to the overview."""
+    try:
+        with kassa.uow() as uow:
+            _, cookie = portal.open_link(uow, kassa.pepper, link)
+    except AuthenticationFailed:
+        return _ended(None, 401, "session_ended")
+    response = RedirectResponse("/portal", status_code=303, headers=SECURITY_HEADERS)
+    response.set_cookie(portal.COOKIE, cookie, max_age=int(portal.SESSION_LIFETIME
+                                                           .total_seconds()),
+                        httponly=True, samesite="lax", path="/portal",
+                        secure=kassa.settings.public_url.startswith("https://"))
+    return response
+
+
+def _visitor(kassa: Kassa, cookie: str | None) -> portal.Visitor | None:
+    try:
+        with kassa.uow() as uow:
+            return portal.visitor(uow, kassa.pepper, cookie)
+    except AuthenticationFailed:
+        return None
+
+
+@router.get("/portal")
+def overview(kassa: KassaDep, session: PortalCookie = None) -> Response:
+    who = _visitor(kassa, session)
+    if who is None:
+        return _ended(None, 401, "session_ended")
+    with kassa.uow() as uow:
+        frame = _frame(uow, kassa, who, "overview")
+        org, customer, locale, t = frame["org"], frame["customer"], frame["locale"], frame["t"]
+        now = now_for(uow, customer)
+        plans = []
+        for sub in portal.subscriptions_of(uow, who):
+            upcoming = _upcoming(uow, who, sub.id)
+            plans.append({
+                "name": emails.plan_name(org, sub), "status": t.get(sub.status, sub.status),
+                "amount": emails.amount_text(upcoming["amount_due"], upcoming["currency"],
+                                             locale) if upcoming else "",
+                "renews": emails.date_text(org, customer, from_unix(upcoming["created"])
+                                           if upcoming else sub.current_period_end)})
+        overdue = [{"amount": emails.amount_text(i.amount_remaining, i.currency, locale),
+                    "number": i.number, "pay_url": f"/i/{i.hosted_token}/pay"}
+                   for i in portal.invoices_of(uow, who)
+                   if i.status == "open" and i.amount_remaining > 0
+                   and (i.payment_failed_at is not None
+                        or (i.due_date is not None and i.due_date <= now))]
+        balance = emails.amount_text(-customer.balance, customer.currency or "eur", locale) \
+            if customer.balance < 0 else None
+        return _page("overview.html", **frame, plans=plans, overdue=overdue, balance=balance)
+
+
+def _upcoming(uow: UnitOfWork, who: portal.Visitor, sub_id: str) -> dict[str, Any] | None:
+    """The subscription's next invoice, exactly as billing would make it (None: none)."""
+    try:
+        return billing.upcoming_invoice(uow, who.org_id, who.customer_id, sub_id)
+    except InvalidRequest:
+        return None
+
+
+@router.get("/portal/invoices")
+def invoice_list(kassa: KassaDep, session: PortalCookie = None) -> Response:
+    who = _visitor(kassa, session)
+    if who is None:
+        return _ended(None, 401, "session_ended")
+    with kassa.uow() as uow:
+        frame = _frame(uow, kassa, who, "invoices")
+        t, locale = frame["t"], frame["locale"]
+        rows = [{"id": i.id, "number": i.number,
+                 "date": emails.date_text(frame["org"], frame["customer"], i.finalized_at),
+                 "amount": emails.amount_text(i.total, i.currency, locale),
+                 "status": t.get(i.status, i.status),
+                 "pay_url": f"/i/{i.hosted_token}/pay" if i.status == "open"
+                 and i.amount_remaining > 0 else None}
+                for i in portal.invoices_of(uow, who)]
+        return _page("invoices.html", **frame, invoices=rows)
+
+
+@router.get("/portal/invoices/{invoice_id}/pdf")
+def invoice_pdf(invoice_id: str, kassa: KassaDep, session: PortalCookie = None) -> Response:
+    who = _visitor(kassa, session)
+    if who is None:
+        return _ended(None, 401, "session_ended")
+    with kassa.uow() as uow:
+        try:
+            invoice = portal.owned_invoice(uow, who, invoice_id)
+        except NotFound:
+            return _ended(who.locale, 404, "not_found")
+        rendered = documents.invoice_pdf(uow, kassa.publishing, who.org_id, invoice.id)
+        uow.commit()
+    return Response(rendered.content, media_type="application/pdf", headers={
+        **SECURITY_HEADERS,
+        "Content-Disposition": f'attachment; filename="{invoice.number}.pdf"'})
+
+
+@router.get("/portal/details")
+def details(kassa: KassaDep, session: PortalCookie = None, saved: bool = False) -> Response:
+    who = _visitor(kassa, session)
+    if who is None:
+        return _ended(None, 401, "session_ended")
+    with kassa.uow() as uow:
+        frame = _frame(uow, kassa, who, "details")
+        return _page("details.html", **frame, saved=saved,
+                     fields=_fields(frame["customer"], {}), error=None, error_param=None)
+
+
+def _fields(customer: m.Customer, sent: dict[str, str]) -> list[dict[str, str]]:
+    address = customer.address or {}
+    current = {"name": customer.name or "", "email": customer.email or "",
+               "line1": address.get("line1", ""), "postal_code": address.get("postal_code", ""),
+               "city": address.get("city", ""), "country": address.get("country", "")
+               or customer.country or "", "vat_id": customer.vat_id or ""}
+    return [{"name": name, "value": sent.get(name, current[name]), "autocomplete": auto}
+            for name, auto in DETAIL_FIELDS]
+
+
+@router.post("/portal/details")
+def save_details(request: Request, kassa: KassaDep, csrf_token: Annotated[str, Form()] = "",
+                 name: Annotated[str, Form(max_length=200)] = "",
+                 email: Annotated[str, Form(max_length=320)] = "",
+                 line1: Annotated[str, Form(max_length=200)] = "",
+                 postal_code: Annotated[str, Form(max_length=20)] = "",
+                 city: Annotated[str, Form(max_length=100)] = "",
+                 country: Annotated[str, Form(max_length=2)] = "",
+                 vat_id: Annotated[str, Form(max_length=40)] = "",
+                 session: PortalCookie = None) -> Response:
+    """Change the billing details; the VAT number is checked (format and check digits) and a
+    refused value shows the form again with the reason, nothing saved."""
+    who = _visitor(kassa, session)
+    if who is None:
+        return _ended(None, 401, "session_ended")
+    sent = {"name": name, "email": email, "line1": line1, "postal_code": postal_code,
+            "city": city, "country": country.upper(), "vat_id": vat_id}
+    token = actors.current.set(actors.Actor("portal_customer", who.customer_id,
+                                            new_id("req"), request.client.host
+                                            if request.client else None))
+    try:
+        with kassa.uow() as uow:
+            portal.check_csrf(kassa.pepper, who, csrf_token)
+            customers.update_customer(
+                uow, who.org_id, who.customer_id, name=name.strip() or None,
+                email=email.strip() or None, vat_id=vat_id.strip() or None,
+                address={"line1": line1.strip(), "postal_code": postal_code.strip(),
+                         "city": city.strip(), "country": sent["country"] or None})
+        actor = actors.current.get()
+        assert actor is not None
+        with kassa.session_factory() as session_:
+            audit.record(session_, who.org_id, actor, method="POST", path="/portal/details",
+                         status_code=303, object_id=who.customer_id, now=kassa.clock.now())
+    except (InvalidRequest, InvalidState) as exc:
+        with kassa.uow() as uow:
+            frame = _frame(uow, kassa, who, "details")
+            return _page("details.html", status=400, **frame, saved=False,
+                         fields=_fields(frame["customer"], sent), error=str(exc),
+                         error_param=exc.param)
+    finally:
+        actors.current.reset(token)
+    return RedirectResponse("/portal/details?saved=true", status_code=303,
+                            headers=SECURITY_HEADERS)
+
+
+@router.post("/portal/logout")
+def logout(kassa: KassaDep, csrf_token: Annotated[str, Form()] = "",
+           session: PortalCookie = None) -> Response:
+    who = _visitor(kassa, session)
+    if who is not None:
+        with kassa.uow() as uow:
+            try:
+                portal.check_csrf(kassa.pepper, who, csrf_token)
+            except InvalidRequest:
+                return _ended(who.locale, 400, "session_ended")
+            portal.end(uow, who)
+    response = _ended(who.locale if who else None, 200, "session_ended")
+    response.delete_cookie(portal.COOKIE, path="/portal")
+    return response

@@ -1,0 +1,97 @@
+"""The portal in a real browser: Debian's Chromium (headless, --no-sandbox) driven by
+Playwright against Kassa served by uvicorn. A customer signs in through a session link, sees
+their plan and an overdue invoice with its pay button, downloads an invoice PDF, changes
+their VAT number (a wrong one is refused in the form), and cannot open another customer's
+invoice. Screenshots of each page go to test-output/portal/."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from api.helpers import create_customer, create_price, ok, subscribe
+
+CHROMIUM = os.environ.get("PLAYWRIGHT_CHROMIUM_EXECUTABLE", "/usr/bin/chromium")
+SHOTS = Path(__file__).parents[2] / "test-output" / "portal"
+
+pytestmark = pytest.mark.skipif(not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists(),
+                                reason="needs Chromium (scripts/test installs it)")
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                             args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+def shot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def test_a_customer_uses_the_portal_in_chromium(api: TestClient, live_server: str,
+                                                chromium: Browser) -> None:
+    ok(api.post("/v1/organization", json={"brand_color": "#0f766e"}))
+    ada = create_customer(api, name="Ada Lovelace", email="ada@example.com", locale="en")
+    ok(api.post("/v1/payment_methods", json={"customer": ada["id"],
+                                             "token": "pm_card_chargeDeclined"}))
+    sub = subscribe(api, ada["id"], create_price(api, 4900)["id"])
+    invoice = ok(api.get(f"/v1/invoices/{sub['latest_invoice']}"))
+    bob = create_customer(api, name="Bob")
+    bobs = subscribe(api, bob["id"], create_price(api)["id"],
+                     collection_method="send_invoice")["latest_invoice"]
+    url = ok(api.post("/v1/billing_portal/sessions", json={
+        "customer": ada["id"], "return_url": "https://app.example/account"}))["url"]
+    path = "/" + url.split("/", 3)[3]
+
+    page = chromium.new_page()
+    page.goto(live_server + path)
+    assert page.url == f"{live_server}/portal"
+    assert page.get_by_role("heading", name="Ada Lovelace").is_visible()
+    alert = page.get_by_role("alert")
+    assert "€49.00" in alert.inner_text() and invoice["number"] in alert.inner_text()
+    assert page.get_by_role("link", name="Pay now").get_attribute("href") == \
+        f"{invoice['hosted_invoice_path']}/pay"
+    assert page.get_by_role("link", name="Back to Acme Cloud").is_visible()
+    shot(page, "1-overview")
+
+    page.get_by_role("link", name="Invoices").click()
+    assert page.get_by_role("cell", name=invoice["number"]).is_visible()
+    shot(page, "2-invoices")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="PDF").first.click()
+    saved = download.value.path()
+    assert saved is not None and Path(saved).read_bytes()[:5] == b"%PDF-"
+
+    page.get_by_role("link", name="Billing details").click()
+    page.get_by_label("VAT number").fill("NL123")
+    page.get_by_role("button", name="Save").click()
+    assert "VAT" in page.get_by_role("alert").inner_text()
+    assert page.get_by_label("VAT number").get_attribute("aria-invalid") == "true"
+    shot(page, "3-details-refused")
+    page.get_by_label("VAT number").fill("NL000099998B57")
+    page.get_by_label("Country (ISO code)").fill("NL")
+    page.get_by_role("button", name="Save").click()
+    assert page.get_by_role("status").inner_text() == "Your billing details were saved."
+    shot(page, "4-details-saved")
+    assert ok(api.get(f"/v1/customers/{ada['id']}"))["vat_id"] == "NL000099998B57"
+
+    response = page.goto(f"{live_server}/portal/invoices/{bobs}/pdf")
+    assert response is not None and response.status == 404
+    shot(page, "5-other-customers-invoice")
+
+    page.goto(f"{live_server}/portal")
+    page.get_by_role("button", name="Sign out").click()
+    assert "session has ended" in page.content()
+    response = page.goto(f"{live_server}/portal")
+    assert response is not None and response.status == 401
+    page.close()
