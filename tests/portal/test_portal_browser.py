@@ -1,11 +1,13 @@
 """The portal in a real browser: Debian's Chromium (headless, --no-sandbox) driven by
 Playwright against Kassa served by uvicorn. A customer signs in through a session link, sees
 their plan and an overdue invoice with its pay button, downloads an invoice PDF, changes
-their VAT number (a wrong one is refused in the form), and cannot open another customer's
-invoice. Screenshots of each page go to test-output/portal/."""
+their VAT number (a wrong one is refused in the form), adds a card on the gateway's page
+which pays the overdue invoice at once, and cannot open another customer's invoice.
+Screenshots of each page go to test-output/portal/."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 from collections.abc import Iterator
@@ -16,6 +18,7 @@ from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from api.helpers import create_customer, create_price, ok, subscribe
+from kassa.config import Kassa
 
 CHROMIUM = os.environ.get("PLAYWRIGHT_CHROMIUM_EXECUTABLE", "/usr/bin/chromium")
 SHOTS = Path(__file__).parents[2] / "test-output" / "portal"
@@ -38,8 +41,10 @@ def shot(page: Page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
-def test_a_customer_uses_the_portal_in_chromium(api: TestClient, live_server: str,
-                                                chromium: Browser) -> None:
+def test_a_customer_uses_the_portal_in_chromium(api: TestClient, kassa: Kassa,
+                                                live_server: str, chromium: Browser) -> None:
+    # Links Kassa makes (the gateway page's way back) point at the server under test.
+    kassa.settings = dataclasses.replace(kassa.settings, public_url=live_server)
     ok(api.post("/v1/organization", json={"brand_color": "#0f766e"}))
     ada = create_customer(api, name="Ada Lovelace", email="ada@example.com", locale="en")
     ok(api.post("/v1/payment_methods", json={"customer": ada["id"],
@@ -85,9 +90,26 @@ def test_a_customer_uses_the_portal_in_chromium(api: TestClient, live_server: st
     shot(page, "4-details-saved")
     assert ok(api.get(f"/v1/customers/{ada['id']}"))["vat_id"] == "NL000099998B57"
 
+    # A working card, entered on the gateway's own page, pays what is overdue at once.
+    page.get_by_role("link", name="Payment methods").click()
+    assert page.get_by_role("cell", name="Visa •••• 0002 (12/2099) (default)").is_visible()
+    page.get_by_role("link", name="Add a card or bank account").click()
+    page.get_by_label("Card number").fill("4242 4242 4242 4242")
+    page.get_by_label("Expiry (MM / YY)").fill("12 / 34")
+    page.get_by_label("Security code").fill("123")
+    page.get_by_role("button", name="Save card").click()
+    assert page.url == f"{live_server}/portal/payment_methods?added=true"
+    assert "was added" in page.get_by_role("status").inner_text()
+    assert page.get_by_role("cell", name="Visa •••• 4242 (12/2034) (default)").is_visible()
+    shot(page, "5-payment-methods")
+    assert ok(api.get(f"/v1/invoices/{invoice['id']}"))["status"] == "paid"
+    page.get_by_role("link", name="Overview").click()
+    assert page.get_by_role("alert").count() == 0
+    shot(page, "6-overview-paid")
+
     response = page.goto(f"{live_server}/portal/invoices/{bobs}/pdf")
     assert response is not None and response.status == 404
-    shot(page, "5-other-customers-invoice")
+    shot(page, "7-other-customers-invoice")
 
     page.goto(f"{live_server}/portal")
     page.get_by_role("button", name="Sign out").click()

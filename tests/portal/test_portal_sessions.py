@@ -126,3 +126,37 @@ def test_portal_sessions_refuse_bad_input(api: TestClient) -> None:
     assert_error(api.post("/v1/billing_portal/sessions",
                           json={"customer": customer["id"], "return_url": "javascript:x"}),
                  400, param="return_url")
+
+
+def test_payment_methods_are_the_customers_own(api: TestClient, kassa: Kassa) -> None:
+    ada = create_customer(api, name="Ada")
+    bob = create_customer(api, name="Bob")
+    first = ok(api.post("/v1/payment_methods", json={"customer": ada["id"],
+                                                     "token": "pm_card_visa"}))
+    second = ok(api.post("/v1/payment_methods", json={"customer": ada["id"],
+                                                      "token": "pm_card_mastercard"}))
+    bobs = ok(api.post("/v1/payment_methods", json={"customer": bob["id"],
+                                                    "token": "pm_card_visa"}))
+    client = browser(kassa)
+    client.get("/" + portal_link(api, ada["id"]))
+    page = client.get("/portal/payment_methods")
+    assert "4242" in page.text and "4444" in page.text
+    token = csrf(page.text)
+    for path in (f"/portal/payment_methods/{bobs['id']}/remove",
+                 f"/portal/payment_methods/{bobs['id']}/default",
+                 f"/portal/payment_methods/{first['id']}/explode"):
+        assert client.post(path, data={"csrf_token": token}).status_code == 404
+    assert ok(api.get(f"/v1/payment_methods/{bobs['id']}"))["status"] == "attached"
+    assert client.post(f"/portal/payment_methods/{second['id']}/default",
+                       data={"csrf_token": "nope"}).status_code == 400
+    client.post(f"/portal/payment_methods/{second['id']}/default", data={"csrf_token": token})
+    client.post(f"/portal/payment_methods/{first['id']}/remove", data={"csrf_token": token})
+    assert ok(api.get(f"/v1/payment_methods/{first['id']}"))["status"] == "detached"
+    assert "4242" not in client.get("/portal/payment_methods").text
+    # a token coming back without this session's state attaches nothing
+    assert client.get("/portal/payment_methods/added",
+                      params={"token": "pm_card_visa", "state": "forged"}).status_code == 400
+    assert len(ok(api.get("/v1/payment_methods", params={"customer": ada["id"]}))["data"]) == 1
+    actors = {e["actor"]["type"] for e in ok(api.get("/v1/audit_log"))["data"]
+              if e["request"]["path"].startswith("/portal/")}
+    assert actors == {"portal_customer"}

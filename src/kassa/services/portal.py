@@ -158,3 +158,18 @@ def subscriptions_of(uow: UnitOfWork, who: Visitor) -> list[m.Subscription]:
         m.Subscription.org_id == who.org_id, m.Subscription.customer_id == who.customer_id,
         m.Subscription.status.not_in(("canceled", "incomplete_expired")))
         .order_by(m.Subscription.id)))
+
+
+def methods_of(uow: UnitOfWork, who: Visitor) -> list[m.PaymentMethod]:
+    return list(uow.session.scalars(select(m.PaymentMethod).where(
+        m.PaymentMethod.org_id == who.org_id, m.PaymentMethod.customer_id == who.customer_id,
+        m.PaymentMethod.status == "attached").order_by(m.PaymentMethod.id)))
+
+
+def owned_method(uow: UnitOfWork, who: Visitor, method_id: str) -> m.PaymentMethod:
+    """One of the visitor's own attached payment methods; anything else is not found."""
+    method = uow.session.get(m.PaymentMethod, method_id)
+    if method is None or method.org_id != who.org_id \
+            or method.customer_id != who.customer_id or method.status != "attached":
+        raise NotFound("No such payment method.", param="payment_method")
+    return method

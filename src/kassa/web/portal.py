@@ -6,10 +6,13 @@ customer (the events and the audit log name them)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Cookie, Depends, Form, Request
+from fastapi import APIRouter, Cookie, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -19,7 +22,7 @@ from kassa.core import actors, locales
 from kassa.core.clock import from_unix
 from kassa.core.errors import AuthenticationFailed, InvalidRequest, InvalidState, NotFound
 from kassa.core.ids import new_id
-from kassa.services import audit, billing, customers, documents, emails, portal
+from kassa.services import audit, billing, customers, documents, emails, payments, portal
 from kassa.services.customers import now_for
 from kassa.store import models as m
 from kassa.store.uow import UnitOfWork
@@ -199,32 +202,133 @@ def save_details(request: Request, kassa: KassaDep, csrf_token: Annotated[str, F
         return _ended(None, 401, "session_ended")
     sent = {"name": name, "email": email, "line1": line1, "postal_code": postal_code,
             "city": city, "country": country.upper(), "vat_id": vat_id}
-    token = actors.current.set(actors.Actor("portal_customer", who.customer_id,
-                                            new_id("req"), request.client.host
-                                            if request.client else None))
     try:
-        with kassa.uow() as uow:
+        with _as_customer(kassa, who, "/portal/details",
+                          ip=request.client.host if request.client else None), \
+                kassa.uow() as uow:
             portal.check_csrf(kassa.pepper, who, csrf_token)
             customers.update_customer(
                 uow, who.org_id, who.customer_id, name=name.strip() or None,
                 email=email.strip() or None, vat_id=vat_id.strip() or None,
                 address={"line1": line1.strip(), "postal_code": postal_code.strip(),
                          "city": city.strip(), "country": sent["country"] or None})
-        actor = actors.current.get()
-        assert actor is not None
-        with kassa.session_factory() as session_:
-            audit.record(session_, who.org_id, actor, method="POST", path="/portal/details",
-                         status_code=303, object_id=who.customer_id, now=kassa.clock.now())
     except (InvalidRequest, InvalidState) as exc:
         with kassa.uow() as uow:
             frame = _frame(uow, kassa, who, "details")
             return _page("details.html", status=400, **frame, saved=False,
                          fields=_fields(frame["customer"], sent), error=str(exc),
                          error_param=exc.param)
-    finally:
-        actors.current.reset(token)
     return RedirectResponse("/portal/details?saved=true", status_code=303,
                             headers=SECURITY_HEADERS)
+
+
+@router.get("/portal/payment_methods")
+def payment_methods(kassa: KassaDep, session: PortalCookie = None,
+                    added: bool = False) -> Response:
+    who = _visitor(kassa, session)
+    if who is None:
+        return _ended(None, 401, "session_ended")
+    with kassa.uow() as uow:
+        frame = _frame(uow, kassa, who, "payment_methods")
+        customer = frame["customer"]
+        rows = [{"id": method.id, "label": _method_label(method),
+                 "default": method.id == customer.default_payment_method_id}
+                for method in portal.methods_of(uow, who)]
+        return _page("payment_methods.html", **frame, methods=rows, added=added)
+
+
+def _method_label(method: m.PaymentMethod) -> str:
+    if method.type == "card":
+        return f"{(method.brand or 'card').title()} •••• {method.last4} " \
+               f"({method.exp_month:02d}/{method.exp_year})"
+    return f"SEPA {method.country or ''}•• •••• {method.last4} ({method.mandate_reference})"
+
+
+@router.get("/portal/payment_methods/new")
+def add_payment_method(kassa: KassaDep, session: PortalCookie = None) -> Response:
+    """On to the gateway's own page for a card or a SEPA mandate (Kassa never sees the
+    number); it comes back with a token and this session's CSRF token as `state`."""
+    who = _visitor(kassa, session)
+    if who is None:
+        return _ended(None, 401, "session_ended")
+    with kassa.uow() as uow:
+        org = uow.session.get(m.Organization, who.org_id)
+        assert org is not None
+        creditor = org.legal_name or org.name
+    query = urlencode({"return_url": f"{kassa.settings.public_url}/portal/payment_methods/added",
+                       "state": portal.csrf_token(kassa.pepper, who),
+                       "methods": "card,sepa_debit", "creditor": creditor})
+    return RedirectResponse(f"/sandbox/checkout?{query}", status_code=303,
+                            headers=SECURITY_HEADERS)
+
+
+@router.get("/portal/payment_methods/added")
+def payment_method_added(kassa: KassaDep, token: Annotated[str, Query(max_length=2000)] = "",
+                         state: Annotated[str, Query(max_length=200)] = "",
+                         session: PortalCookie = None) -> Response:
+    """Back from the gateway's page: the method becomes the customer's default and their
+    unpaid invoices are tried on it at once."""
+    who = _visitor(kassa, session)
+    if who is None:
+        return _ended(None, 401, "session_ended")
+    try:
+        portal.check_csrf(kassa.pepper, who, state)
+        with _as_customer(kassa, who, "/portal/payment_methods/added"), \
+                kassa.uow() as uow:
+            payments.attach_method(uow, kassa.gateways, who.org_id, who.customer_id,
+                                   token=token, gateway="sandbox", set_default=True)
+    except InvalidRequest:
+        return _ended(who.locale, 400, "not_found")
+    payments.collect_customer_now(kassa.session_factory, kassa.clock, kassa.gateways,
+                                  who.customer_id)
+    return RedirectResponse("/portal/payment_methods?added=true", status_code=303,
+                            headers=SECURITY_HEADERS)
+
+
+@router.post("/portal/payment_methods/{method_id}/{action}")
+def change_payment_method(method_id: str, action: str, kassa: KassaDep,
+                          csrf_token: Annotated[str, Form()] = "",
+                          session: PortalCookie = None) -> Response:
+    """`default` or `remove` one of the customer's own payment methods."""
+    who = _visitor(kassa, session)
+    if who is None:
+        return _ended(None, 401, "session_ended")
+    try:
+        portal.check_csrf(kassa.pepper, who, csrf_token)
+        with _as_customer(kassa, who, f"/portal/payment_methods/{method_id}/{action}"), \
+                kassa.uow() as uow:
+            method = portal.owned_method(uow, who, method_id)
+            if action == "default":
+                payments.set_default_method(uow, who.org_id, who.customer_id, method.id)
+            elif action == "remove":
+                payments.detach_method(uow, kassa.gateways, who.org_id, method.id)
+            else:
+                raise NotFound("No such action.")
+    except NotFound:
+        return _ended(who.locale, 404, "not_found")
+    except (InvalidRequest, InvalidState):
+        return _ended(who.locale, 400, "not_found")
+    if action == "default":
+        payments.collect_customer_now(kassa.session_factory, kassa.clock, kassa.gateways,
+                                      who.customer_id)
+    return RedirectResponse("/portal/payment_methods", status_code=303,
+                            headers=SECURITY_HEADERS)
+
+
+@contextmanager
+def _as_customer(kassa: Kassa, who: portal.Visitor, path: str, *,
+                 ip: str | None = None) -> Iterator[None]:
+    """Changes made meanwhile name the portal customer as their actor (in the events, in
+    the same transaction); when they succeed, the audit log gets its entry."""
+    actor = actors.Actor("portal_customer", who.customer_id, new_id("req"), ip)
+    token = actors.current.set(actor)
+    try:
+        yield
+    finally:
+        actors.current.reset(token)
+    with kassa.session_factory() as session:
+        audit.record(session, who.org_id, actor, method="POST", path=path, status_code=303,
+                     object_id=who.customer_id, now=kassa.clock.now())
 
 
 @router.post("/portal/logout")

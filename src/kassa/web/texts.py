@@ -6,6 +6,10 @@ from kassa.core import locales
 
 TEXTS: dict[str, dict[str, str]] = {
     "en": {
+        "payment_methods": "Payment methods", "default": "default",
+        "make_default": "Make default", "remove": "Remove",
+        "add_method": "Add a card or bank account", "no_methods": "No payment methods yet.",
+        "method_added": "Your payment method was added; anything overdue was charged to it.",
         "portal": "Billing portal", "overview": "Overview", "invoices": "Invoices",
         "details": "Billing details", "sign_out": "Sign out", "back": "Back to {org}",
         "plans": "Your plans", "no_plans": "You have no active plans.",
@@ -23,6 +27,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "active": "active", "trialing": "trial", "past_due": "past due",
     },
     "nl": {
+        "payment_methods": "Betaalmethoden", "default": "standaard",
+        "make_default": "Maak standaard", "remove": "Verwijderen",
+        "add_method": "Kaart of bankrekening toevoegen", "no_methods": "Nog geen betaalmethoden.",
+        "method_added": "Uw betaalmethode is toegevoegd; wat openstond is ermee betaald.",
         "portal": "Facturatieportaal", "overview": "Overzicht", "invoices": "Facturen",
         "details": "Factuurgegevens", "sign_out": "Afmelden", "back": "Terug naar {org}",
         "plans": "Uw abonnementen", "no_plans": "U hebt geen actieve abonnementen.",
@@ -40,6 +48,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "active": "actief", "trialing": "proefperiode", "past_due": "achterstallig",
     },
     "de": {
+        "payment_methods": "Zahlungsmethoden", "default": "Standard",
+        "make_default": "Als Standard", "remove": "Entfernen",
+        "add_method": "Karte oder Bankkonto hinzufügen",
+        "no_methods": "Noch keine Zahlungsmethoden.",
+        "method_added": "Ihre Zahlungsmethode wurde hinzugefügt; Offenes wurde damit bezahlt.",
         "portal": "Abrechnungsportal", "overview": "Übersicht", "invoices": "Rechnungen",
         "details": "Rechnungsdaten", "sign_out": "Abmelden", "back": "Zurück zu {org}",
         "plans": "Ihre Abonnements", "no_plans": "Sie haben keine aktiven Abonnements.",
@@ -57,6 +70,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "active": "aktiv", "trialing": "Testphase", "past_due": "überfällig",
     },
     "fr": {
+        "payment_methods": "Moyens de paiement", "default": "par défaut",
+        "make_default": "Par défaut", "remove": "Supprimer",
+        "add_method": "Ajouter une carte ou un compte bancaire",
+        "no_methods": "Aucun moyen de paiement pour l'instant.",
+        "method_added": "Votre moyen de paiement est ajouté ; les impayés ont été débités.",
         "portal": "Portail de facturation", "overview": "Aperçu", "invoices": "Factures",
         "details": "Coordonnées de facturation", "sign_out": "Se déconnecter",
         "back": "Retour à {org}", "plans": "Vos abonnements",
