@@ -36,3 +36,19 @@ def test_lists_filter_by_creation_time(api: TestClient, clock: FrozenClock) -> N
     assert_error(api.get("/v1/entitlements/active_entitlements",
                          params={"customer": early["id"], "created[gte]": start}), 400,
                  param="created[gte]")
+
+
+def test_promotion_codes_and_balance_transactions_carry_metadata(api: TestClient) -> None:
+    coupon = ok(api.post("/v1/coupons", json={"percent_off": 10, "duration": "once"}))
+    promo = ok(api.post("/v1/promotion_codes", json={"coupon": coupon["id"], "code": "META10",
+                                                     "metadata": {"campaign": "spring"}}))
+    assert ok(api.get(f"/v1/promotion_codes/{promo['id']}"))["metadata"] == {
+        "campaign": "spring"}
+    customer = create_customer(api)
+    credit = ok(api.post(f"/v1/customers/{customer['id']}/balance_transactions",
+                         json={"amount": -500, "currency": "eur",
+                               "metadata": {"ticket": "T-42"}}))
+    assert credit["metadata"] == {"ticket": "T-42"}
+    assert_error(api.post(f"/v1/customers/{customer['id']}/balance_transactions",
+                          json={"amount": -500, "currency": "eur", "metadata": {"k": 1}}),
+                 400)

@@ -96,6 +96,7 @@ class BalanceTransactionCreate(Body):
     amount: Amount
     currency: Code
     description: str | None = None
+    metadata: Metadata | None = None
 
 
 UnitLabel = Annotated[str, Field(min_length=1, max_length=12)]
@@ -393,6 +394,7 @@ class PromotionCodeCreate(Body):
     max_redemptions: Annotated[int, Field(ge=1, le=10**9)] | None = None
     expires_at: UnixTime | None = None
     active: bool = True
+    metadata: Metadata | None = None
 
 
 class Empty(Body):

@@ -147,7 +147,8 @@ def _save(uow: UnitOfWork, customer: m.Customer) -> None:
 
 
 def adjust_balance(uow: UnitOfWork, org_id: str, customer_id: str, *, amount: int,
-                   currency: str, description: str | None = None) -> m.BalanceTransaction:
+                   currency: str, description: str | None = None,
+                   metadata: dict[str, Any] | None = None) -> m.BalanceTransaction:
     """Credit (negative amount) or debit (positive) the customer's balance."""
     customer = scoping.get(uow.session, m.Customer, org_id, customer_id, lock=True)
     currency = normalize_currency(currency)
@@ -158,6 +159,7 @@ def adjust_balance(uow: UnitOfWork, org_id: str, customer_id: str, *, amount: in
         raise InvalidRequest("amount must be a non-zero integer in minor units.", param="amount")
     customer.currency = currency
     transaction = record_balance_change(uow, customer, amount, "adjustment", description)
+    transaction.metadata_ = validation.merge_metadata({}, metadata or {})
     uow.commit()
     return transaction
 

@@ -21,7 +21,7 @@ from kassa.core.errors import InvalidRequest
 from kassa.core.ids import new_id
 from kassa.core.money import normalize_currency, parse_decimal
 from kassa.domain import discounts as domain
-from kassa.services import scoping
+from kassa.services import scoping, validation
 from kassa.store import models as m
 from kassa.store.uow import UnitOfWork
 
@@ -89,8 +89,8 @@ def create_coupon(uow: UnitOfWork, org_id: str, *, id: str | None = None,
 
 def create_promotion_code(uow: UnitOfWork, org_id: str, *, coupon: str, code: str,
                           customer: str | None = None, max_redemptions: int | None = None,
-                          expires_at: int | None = None, active: bool = True
-                          ) -> m.PromotionCode:
+                          expires_at: int | None = None, active: bool = True,
+                          metadata: dict[str, Any] | None = None) -> m.PromotionCode:
     coupon_row = scoping.get(uow.session, m.Coupon, org_id, coupon, param="coupon")
     if not _CODE.match(code or ""):
         raise InvalidRequest("A code is 1-60 letters, digits, '_' or '-'.", param="code")
@@ -110,7 +110,7 @@ def create_promotion_code(uow: UnitOfWork, org_id: str, *, coupon: str, code: st
         customer_id=customer_id, active=active, max_redemptions=max_redemptions,
         times_redeemed=0,
         expires_at=parse_timestamp(expires_at, "expires_at") if expires_at else None,
-        created=uow.clock.now())
+        metadata_=validation.merge_metadata({}, metadata or {}), created=uow.clock.now())
     uow.session.add(promo)
     uow.commit()
     return promo

@@ -82,7 +82,8 @@ def balance_transaction(t: m.BalanceTransaction) -> dict[str, Any]:
     return {"id": t.id, "object": "customer_balance_transaction", "customer": t.customer_id,
             "amount": t.amount, "currency": t.currency, "type": t.type,
             "description": t.description, "invoice": t.invoice_id,
-            "ending_balance": t.ending_balance, "created": _ts(t.created)}
+            "ending_balance": t.ending_balance, "metadata": t.metadata_ or {},
+            "created": _ts(t.created)}
 
 
 def product(p: m.Product) -> dict[str, Any]:
@@ -349,7 +350,8 @@ def promotion_code(p: m.PromotionCode) -> dict[str, Any]:
     return {"id": p.id, "object": "promotion_code", "code": p.code, "coupon": p.coupon_id,
             "customer": p.customer_id, "active": p.active,
             "max_redemptions": p.max_redemptions, "times_redeemed": p.times_redeemed,
-            "expires_at": _ts(p.expires_at), "created": _ts(p.created)}
+            "expires_at": _ts(p.expires_at), "metadata": p.metadata_ or {},
+            "created": _ts(p.created)}
 
 
 def discount(d: m.Discount) -> dict[str, Any]:

@@ -154,6 +154,8 @@ class BalanceTransaction(Base):
     description: Mapped[str | None] = mapped_column(String(500))
     invoice_id: Mapped[str | None] = mapped_column(String(40))
     ending_balance: Mapped[int]
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict,
+                                                      server_default="{}")
     created: Mapped[datetime]
 
 
@@ -621,6 +623,8 @@ class PromotionCode(Base):
     max_redemptions: Mapped[int | None]
     times_redeemed: Mapped[int] = mapped_column(default=0)
     expires_at: Mapped[datetime | None]
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict,
+                                                      server_default="{}")
     created: Mapped[datetime]
 
 
