@@ -55,7 +55,7 @@ def create_app(instance: Kassa) -> FastAPI:
     app.include_router(v1)
     app.include_router(documents.public)  # the hosted invoice page: no API key
     app.include_router(payments.public)  # gateway webhooks: verified by their signature
-    app.include_router(web_portal.router)  # the customer portal: its own session cookie
+    web_portal.install(app)  # the customer portal: its own session cookie
     # The sandbox gateway's own pages (hosted card fields, 3-D Secure): not Kassa's API.
     app.include_router(sandbox_page.router(instance.sandbox))
 

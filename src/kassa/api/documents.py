@@ -5,11 +5,11 @@
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from kassa.adapters.gateways import sandbox_page
 from kassa.api.deps import Ctx, get_kassa
 from kassa.config import Kassa
 from kassa.core import locales
@@ -141,10 +141,9 @@ def _to_checkout(kassa: Kassa, token: str, back: str, *,
         assert org is not None
         if only_payable and not payments.payable(uow.session, invoice):
             return RedirectResponse(f"/i/{token}", status_code=303)
-    query = urlencode({"return_url": f"{kassa.settings.public_url}/i/{token}/{back}",
-                       "state": token, "methods": "card,sepa_debit",
-                       "creditor": org.legal_name or org.name})
-    return RedirectResponse(f"/sandbox/checkout?{query}", status_code=303)
+    return RedirectResponse(sandbox_page.checkout_path(
+        f"{kassa.settings.public_url}/i/{token}/{back}", token, org.legal_name or org.name),
+        status_code=303)
 
 
 @public.get("/i/{token}/paid")

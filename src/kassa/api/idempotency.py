@@ -20,8 +20,6 @@ from starlette.middleware.base import RequestResponseEndpoint
 
 from kassa.api.errors import envelope
 from kassa.config import Kassa
-from kassa.core.errors import KassaError
-from kassa.services import organizations
 from kassa.store import models as m
 
 MAX_KEY_LENGTH = 255
@@ -74,18 +72,6 @@ async def _finished(kassa: Kassa, org_id: str, key: str,
     return current
 
 
-def _org_of(kassa: Kassa, request: Request) -> str | None:
-    scheme, _, secret = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer":
-        return None
-    try:
-        with kassa.uow() as uow:
-            return organizations.authenticate(uow.session, kassa.pepper, secret.strip(),
-                                              kassa.clock.now())
-    except KassaError:
-        return None
-
-
 def install(app: FastAPI) -> None:
     @app.middleware("http")
     async def idempotency(request: Request, call_next: RequestResponseEndpoint) -> Any:
@@ -96,10 +82,10 @@ def install(app: FastAPI) -> None:
             return envelope(400, "invalid_request_error", "idempotency_key_invalid",
                             f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters.")
         kassa: Kassa = request.app.state.kassa
-        org_id = getattr(request.state, "org_id", None) \
-            or await run_in_threadpool(_org_of, kassa, request)
+        # The outer layer (api/audit.py) authenticated the key; no org: the route answers 401.
+        org_id = getattr(request.state, "org_id", None)
         if org_id is None:
-            return await call_next(request)  # the endpoint answers 401
+            return await call_next(request)
         request.state.org_id = org_id
         body = await request.body()
         digest = hashlib.sha256(request.method.encode() + b" " + request.url.path.encode()

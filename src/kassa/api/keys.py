@@ -9,7 +9,6 @@ from fastapi import APIRouter, Request
 
 from kassa.api.deps import Ctx, Paging, listing
 from kassa.api.schemas import ApiKeyCreate, ApiKeyRoll
-from kassa.core.clock import from_unix
 from kassa.services import api_keys
 
 router = APIRouter(tags=["api keys"])
@@ -20,11 +19,8 @@ def create_api_key(body: ApiKeyCreate, ctx: Ctx) -> dict[str, Any]:
     """A secret key with `scope` "full" (default), "read_only" or `{"restricted":
     {"customers": "write", "invoices": "read"}}`, or a `publishable` key; the answer has its
     `secret`, shown this once."""
-    fields = body.fields()
-    if fields.get("expires_at") is not None:
-        fields["expires_at"] = from_unix(fields["expires_at"])
     with ctx.kassa.uow() as uow:
-        row, secret = api_keys.create_key(uow, ctx.kassa.pepper, ctx.org_id, **fields)
+        row, secret = api_keys.create_key(uow, ctx.kassa.pepper, ctx.org_id, **body.fields())
         return {**api_keys.key_object(row), "secret": secret}
 
 

@@ -21,17 +21,14 @@ from kassa.store import models as m
 router = APIRouter(tags=["webhooks"])
 
 
-def _private_ok(ctx: Ctx) -> bool:
-    return ctx.kassa.settings.mode != "production"
-
-
 @router.post("/webhook_endpoints")
 def create_webhook_endpoint(body: WebhookEndpointCreate, ctx: Ctx) -> dict[str, Any]:
     """An endpoint for `enabled_events` (event types, `invoice.*`, or `*`); the answer
     carries its signing `secret` (whsec_...), shown this once."""
     with ctx.kassa.uow() as uow:
-        endpoint = webhooks.create_endpoint(uow, ctx.org_id, allow_private=_private_ok(ctx),
-                                            **body.fields())
+        endpoint = webhooks.create_endpoint(
+            uow, ctx.org_id, allow_private=ctx.kassa.settings.allows_private_urls,
+            **body.fields())
         return webhooks.endpoint_object(endpoint, webhooks.secret_of(
             ctx.kassa.pepper, endpoint.id, endpoint.secret_version))
 
@@ -57,7 +54,8 @@ def update_webhook_endpoint(endpoint_id: str, body: WebhookEndpointUpdate,
     deliveries to it (what is pending waits)."""
     with ctx.kassa.uow() as uow:
         return webhooks.endpoint_object(webhooks.update_endpoint(
-            uow, ctx.org_id, endpoint_id, allow_private=_private_ok(ctx), **body.fields()))
+            uow, ctx.org_id, endpoint_id, allow_private=ctx.kassa.settings.allows_private_urls,
+            **body.fields()))
 
 
 @router.delete("/webhook_endpoints/{endpoint_id}")

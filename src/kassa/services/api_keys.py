@@ -16,11 +16,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from kassa.core.clock import to_unix
+from kassa.core.clock import parse_timestamp, to_unix
 from kassa.core.errors import InvalidRequest, InvalidState
 from kassa.core.ids import new_id
 from kassa.core.secrets import hash_secret, new_secret
-from kassa.services import scoping
+from kassa.services import scoping, validation
 from kassa.store import models as m
 from kassa.store.uow import UnitOfWork
 
@@ -33,10 +33,7 @@ RESOURCES = (
     "sepa_debit_files", "sepa_status_reports", "subscription_items", "subscription_schedules",
     "subscriptions", "tax_rates", "tax_reports", "test_clocks", "test_helpers", "vat",
     "webhook_deliveries", "webhook_endpoints")
-MODES = ("full", "read_only", "restricted")
 TYPES = ("secret", "publishable")
-MAX_OVERLAP = timedelta(days=7)
-DEFAULT_OVERLAP = timedelta(hours=24)
 LAST_USED_EVERY = timedelta(minutes=1)
 
 
@@ -80,13 +77,15 @@ def resource_of(path: str) -> str | None:
 
 def create_key(uow: UnitOfWork, pepper: bytes, org_id: str, *, name: str | None = None,
                type: str = "secret", scope: Any = None,
-               expires_at: datetime | None = None) -> tuple[m.ApiKey, str]:
+               expires_at: Any = None) -> tuple[m.ApiKey, str]:
     """A new key of the organization; returns it and its secret, shown this once."""
     if type not in TYPES:
         raise InvalidRequest("type is secret or publishable.", param="type")
     if type == "publishable" and scope is not None:
         raise InvalidRequest("A publishable key has no scope.", param="scope")
     now = uow.clock.now()
+    if expires_at is not None:
+        expires_at = parse_timestamp(expires_at, "expires_at")
     if expires_at is not None and expires_at <= now:
         raise InvalidRequest("expires_at must be in the future.", param="expires_at")
     secret = new_secret("sk_live" if type == "secret" else "pk_live")
@@ -103,9 +102,7 @@ def roll_key(uow: UnitOfWork, pepper: bytes, org_id: str, key_id: str, *,
              expires_in: int | None = None) -> tuple[m.ApiKey, str]:
     """A new key with the old one's name, type and scope; the old one works for
     `expires_in` more seconds (default a day, at most 7 days, 0: ends now)."""
-    overlap = DEFAULT_OVERLAP if expires_in is None else timedelta(seconds=expires_in)
-    if not timedelta(0) <= overlap <= MAX_OVERLAP:
-        raise InvalidRequest("expires_in is 0 to 604800 seconds (7 days).", param="expires_in")
+    overlap = validation.overlap(expires_in)
     old = _live(uow, org_id, key_id)
     now = uow.clock.now()
     ends = now + overlap

@@ -245,7 +245,6 @@ def _policy(session: Session, case: m.DunningCase) -> domain.Policy:
 def _step(uow: UnitOfWork, org: m.Organization, case: m.DunningCase, kind: str,
           now: datetime, **details: Any) -> None:
     case.steps = [*case.steps, {"type": kind, "at": to_unix(now), **details}]
-    uow.session.flush()
     events.record(uow.session, org.id, "dunning.step", case_object(case), now)
 
 
@@ -257,15 +256,24 @@ def _tell_failed(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
                  invoice: m.Invoice, case: m.DunningCase, policy: domain.Policy,
                  payment: m.Payment, retry: datetime | None, now: datetime, *,
                  last: bool) -> None:
-    ahead = not last and case.status == "active"
     emails.payment_failed(
         uow, org, customer, invoice, reason=payment.failure_message or payment.decline_code,
         next_attempt_at=retry, attempt=payment.attempt,
         hard=payment.decline_type == "hard",
-        suspend_on=case.suspend_at if ahead and case.suspend_at and case.suspend_at > now
-        and not _took(case, "suspended") else None,
-        cancel_on=case.give_up_at if ahead and policy.final_action == "cancel_subscription"
-        and case.give_up_at and case.give_up_at > now else None)
+        **_ahead(None if last else case, policy, now))
+
+
+def _ahead(case: m.DunningCase | None, policy: domain.Policy,
+           now: datetime) -> dict[str, datetime | None]:
+    """What the customer is warned of: the suspension and the cancellation still to come
+    in an active case (`suspend_on`, `cancel_on`; None when not)."""
+    if case is None or case.status != "active":
+        return {"suspend_on": None, "cancel_on": None}
+    cancels = policy.final_action == "cancel_subscription"
+    return {"suspend_on": case.suspend_at if case.suspend_at and case.suspend_at > now
+            else None,
+            "cancel_on": case.give_up_at if cancels and case.give_up_at
+            and case.give_up_at > now else None}
 
 
 def _plan(uow: UnitOfWork, org: m.Organization, customer: m.Customer, invoice: m.Invoice,
@@ -305,12 +313,8 @@ def _remind(uow: UnitOfWork, org: m.Organization, customer: m.Customer, invoice:
     if not due:
         return
     days, moment = due[-1]
-    sent = emails.invoice_reminder(
-        uow, org, customer, invoice, days=days,
-        suspend_on=case.suspend_at if case is not None and case.suspend_at is not None
-        and case.suspend_at > now else None,
-        cancel_on=case.give_up_at if case is not None and case.give_up_at is not None
-        and case.give_up_at > now and policy.final_action == "cancel_subscription" else None)
+    sent = emails.invoice_reminder(uow, org, customer, invoice, days=days,
+                                   **_ahead(case, policy, now))
     if case is not None and sent is not None and moment >= case.started_at and not any(
             step["type"] == "reminder" and step.get("days") == days for step in case.steps):
         _step(uow, org, case, "reminder", now, days=days)

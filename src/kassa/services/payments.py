@@ -136,12 +136,10 @@ def method_updated(uow: UnitOfWork, method: m.PaymentMethod, details: Mapping[st
 
 def _display(method: m.PaymentMethod, details: MethodDetails) -> None:
     method.type = details.type
-    method.brand, method.last4 = details.brand, details.last4
-    method.exp_month, method.exp_year = details.exp_month, details.exp_year
-    method.country, method.bank_code = details.country, details.bank_code
+    for name in DISPLAY_FIELDS:
+        setattr(method, name, getattr(details, name))
     method.mandate_reference = details.mandate_reference
     method.mandate_signed_at = details.mandate_signed_at
-    method.fingerprint = details.fingerprint
 
 
 def _make_default(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
@@ -440,9 +438,19 @@ def update_on_return(session_factory: sessionmaker[Session], clock: Clock,
         invoice = uow.session.get(m.Invoice, invoice_id)
         if invoice is None:
             return
-        customer_id = invoice.customer_id
-        attach_method(uow, gateways, invoice.org_id, customer_id, token=token,
-                      gateway=gateway, set_default=True)
+        org_id, customer_id = invoice.org_id, invoice.customer_id
+    adopt_method(session_factory, clock, gateways, org_id, customer_id, token,
+                 gateway=gateway)
+
+
+def adopt_method(session_factory: sessionmaker[Session], clock: Clock, gateways: Gateways,
+                 org_id: str, customer_id: str, token: str, *,
+                 gateway: str = "sandbox") -> None:
+    """A method the customer gave themselves (the gateway's page, from an e-mail or the
+    portal): attached as their default, and their unpaid invoices tried on it at once."""
+    with UnitOfWork(session_factory, clock) as uow:
+        attach_method(uow, gateways, org_id, customer_id, token=token, gateway=gateway,
+                      set_default=True)
     collect_customer_now(session_factory, clock, gateways, customer_id)
 
 

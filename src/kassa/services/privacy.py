@@ -95,8 +95,8 @@ def erase(uow: UnitOfWork, org_id: str, customer_id: str) -> m.Customer:
     for method in uow.session.scalars(select(m.PaymentMethod).where(
             m.PaymentMethod.customer_id == customer.id)):
         method.status, method.detached_at = "detached", method.detached_at or now
-        method.brand = method.last4 = method.fingerprint = method.mandate_reference = None
-        method.exp_month = method.exp_year = None
+        for name in (*payments.DISPLAY_FIELDS, "mandate_reference"):
+            setattr(method, name, None)
     for mail in uow.session.scalars(select(m.EmailMessage).where(
             m.EmailMessage.customer_id == customer.id)):
         mail.to_address, mail.subject, mail.text_body, mail.html_body = \

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -105,6 +106,20 @@ def iban(value: Any, *, param: str) -> str:
 
 
 MAX_METADATA_KEYS = 50
+
+
+MAX_OVERLAP = timedelta(days=7)
+DEFAULT_OVERLAP = timedelta(hours=24)
+
+
+def overlap(seconds: int | None, *, param: str = "expires_in") -> timedelta:
+    """How long a replaced secret (an API key, a webhook secret) keeps working beside its
+    successor: `seconds`, default a day, at most 7 days, 0 for not at all."""
+    found = DEFAULT_OVERLAP if seconds is None else timedelta(seconds=seconds)
+    if not timedelta(0) <= found <= MAX_OVERLAP:
+        raise InvalidRequest(f"{param} is 0 to {int(MAX_OVERLAP.total_seconds())} seconds "
+                             "(7 days).", param=param)
+    return found
 
 
 def merge_metadata(current: dict[str, Any], changes: Any) -> dict[str, Any]:

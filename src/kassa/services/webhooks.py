@@ -40,7 +40,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -62,8 +62,6 @@ TIMEOUT_SECONDS = 10.0
 BATCH = 100
 PER_ENDPOINT = 20  # deliveries to one endpoint per pass, so that others get their turn
 THREADS = 8
-MAX_OVERLAP = timedelta(days=7)
-DEFAULT_OVERLAP = timedelta(hours=24)
 MAX_ENDPOINTS = 16
 _EVENT_TYPE = re.compile(r"[a-z_]+(\.[a-z_]+){0,3}(\.\*)?|\*")
 
@@ -77,8 +75,8 @@ def create_endpoint(uow: UnitOfWork, org_id: str, *, url: str, enabled_events: l
                     description: str | None = None, metadata: dict[str, Any] | None = None,
                     allow_private: bool = False) -> m.WebhookEndpoint:
     """An endpoint for `enabled_events` (types, `invoice.*`, or `*` for all)."""
-    count = len(uow.session.scalars(select(m.WebhookEndpoint.id).where(
-        m.WebhookEndpoint.org_id == org_id)).all())
+    count = uow.session.scalar(select(func.count()).select_from(m.WebhookEndpoint).where(
+        m.WebhookEndpoint.org_id == org_id)) or 0
     if count >= MAX_ENDPOINTS:
         raise InvalidRequest(f"An organization has at most {MAX_ENDPOINTS} webhook endpoints.",
                              param="url")
@@ -132,9 +130,7 @@ def rotate_secret(uow: UnitOfWork, pepper: bytes, org_id: str, endpoint_id: str,
                   overlap_seconds: int | None = None) -> tuple[m.WebhookEndpoint, str]:
     """A new secret; the previous one keeps signing alongside it for the overlap (default
     24 hours, at most 7 days, 0 to stop at once). Returns the endpoint and the new secret."""
-    overlap = DEFAULT_OVERLAP if overlap_seconds is None else timedelta(seconds=overlap_seconds)
-    if not timedelta(0) <= overlap <= MAX_OVERLAP:
-        raise InvalidRequest("expires_in is 0 to 604800 seconds (7 days).", param="expires_in")
+    overlap = validation.overlap(overlap_seconds)
     endpoint = scoping.get(uow.session, m.WebhookEndpoint, org_id, endpoint_id, lock=True)
     now = uow.clock.now()
     endpoint.previous_secret_version = endpoint.secret_version if overlap else None

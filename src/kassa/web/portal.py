@@ -10,12 +10,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlencode
 
-from fastapi import APIRouter, Cookie, Depends, Form, Query, Request
+from fastapi import APIRouter, Cookie, Depends, FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from kassa.adapters.gateways import sandbox_page
 from kassa.api.deps import get_kassa
 from kassa.config import Kassa
 from kassa.core import actors, locales
@@ -92,11 +92,30 @@ def _visitor(kassa: Kassa, cookie: str | None) -> portal.Visitor | None:
         return None
 
 
-@router.get("/portal")
-def overview(kassa: KassaDep, session: PortalCookie = None) -> Response:
+class SignedOut(Exception):
+    """No live portal session: answered with the "session ended" page (see `install`)."""
+
+
+def signed_in(kassa: KassaDep, session: PortalCookie = None) -> portal.Visitor:
+    """The visitor of a page that needs a portal session."""
     who = _visitor(kassa, session)
     if who is None:
-        return _ended(None, 401, "session_ended")
+        raise SignedOut
+    return who
+
+
+Signed = Annotated[portal.Visitor, Depends(signed_in)]
+
+
+def install(app: FastAPI) -> None:
+    """The portal's pages on `app`, and its answer to a visitor without a session."""
+    app.include_router(router)
+    app.add_exception_handler(SignedOut, lambda request, exc: _ended(None, 401,
+                                                                     "session_ended"))
+
+
+@router.get("/portal")
+def overview(kassa: KassaDep, who: Signed) -> Response:
     with kassa.uow() as uow:
         frame = _frame(uow, kassa, who, "overview")
         org, customer, locale, t = frame["org"], frame["customer"], frame["locale"], frame["t"]
@@ -130,10 +149,7 @@ def _upcoming(uow: UnitOfWork, who: portal.Visitor, sub_id: str) -> dict[str, An
 
 
 @router.get("/portal/invoices")
-def invoice_list(kassa: KassaDep, session: PortalCookie = None) -> Response:
-    who = _visitor(kassa, session)
-    if who is None:
-        return _ended(None, 401, "session_ended")
+def invoice_list(kassa: KassaDep, who: Signed) -> Response:
     with kassa.uow() as uow:
         frame = _frame(uow, kassa, who, "invoices")
         t, locale = frame["t"], frame["locale"]
@@ -148,10 +164,7 @@ def invoice_list(kassa: KassaDep, session: PortalCookie = None) -> Response:
 
 
 @router.get("/portal/invoices/{invoice_id}/pdf")
-def invoice_pdf(invoice_id: str, kassa: KassaDep, session: PortalCookie = None) -> Response:
-    who = _visitor(kassa, session)
-    if who is None:
-        return _ended(None, 401, "session_ended")
+def invoice_pdf(invoice_id: str, kassa: KassaDep, who: Signed) -> Response:
     with kassa.uow() as uow:
         try:
             invoice = portal.owned_invoice(uow, who, invoice_id)
@@ -165,10 +178,7 @@ def invoice_pdf(invoice_id: str, kassa: KassaDep, session: PortalCookie = None) 
 
 
 @router.get("/portal/details")
-def details(kassa: KassaDep, session: PortalCookie = None, saved: bool = False) -> Response:
-    who = _visitor(kassa, session)
-    if who is None:
-        return _ended(None, 401, "session_ended")
+def details(kassa: KassaDep, who: Signed, saved: bool = False) -> Response:
     with kassa.uow() as uow:
         frame = _frame(uow, kassa, who, "details")
         return _page("details.html", **frame, saved=saved,
@@ -186,20 +196,17 @@ def _fields(customer: m.Customer, sent: dict[str, str]) -> list[dict[str, str]]:
 
 
 @router.post("/portal/details")
-def save_details(request: Request, kassa: KassaDep, csrf_token: Annotated[str, Form()] = "",
+def save_details(request: Request, kassa: KassaDep, who: Signed,
+                 csrf_token: Annotated[str, Form()] = "",
                  name: Annotated[str, Form(max_length=200)] = "",
                  email: Annotated[str, Form(max_length=320)] = "",
                  line1: Annotated[str, Form(max_length=200)] = "",
                  postal_code: Annotated[str, Form(max_length=20)] = "",
                  city: Annotated[str, Form(max_length=100)] = "",
                  country: Annotated[str, Form(max_length=2)] = "",
-                 vat_id: Annotated[str, Form(max_length=40)] = "",
-                 session: PortalCookie = None) -> Response:
+                 vat_id: Annotated[str, Form(max_length=40)] = "") -> Response:
     """Change the billing details; the VAT number is checked (format and check digits) and a
     refused value shows the form again with the reason, nothing saved."""
-    who = _visitor(kassa, session)
-    if who is None:
-        return _ended(None, 401, "session_ended")
     sent = {"name": name, "email": email, "line1": line1, "postal_code": postal_code,
             "city": city, "country": country.upper(), "vat_id": vat_id}
     try:
@@ -223,11 +230,8 @@ def save_details(request: Request, kassa: KassaDep, csrf_token: Annotated[str, F
 
 
 @router.get("/portal/payment_methods")
-def payment_methods(kassa: KassaDep, session: PortalCookie = None,
+def payment_methods(kassa: KassaDep, who: Signed,
                     added: bool = False) -> Response:
-    who = _visitor(kassa, session)
-    if who is None:
-        return _ended(None, 401, "session_ended")
     with kassa.uow() as uow:
         frame = _frame(uow, kassa, who, "payment_methods")
         customer = frame["customer"]
@@ -245,54 +249,40 @@ def _method_label(method: m.PaymentMethod) -> str:
 
 
 @router.get("/portal/payment_methods/new")
-def add_payment_method(kassa: KassaDep, session: PortalCookie = None) -> Response:
+def add_payment_method(kassa: KassaDep, who: Signed) -> Response:
     """On to the gateway's own page for a card or a SEPA mandate (Kassa never sees the
     number); it comes back with a token and this session's CSRF token as `state`."""
-    who = _visitor(kassa, session)
-    if who is None:
-        return _ended(None, 401, "session_ended")
     with kassa.uow() as uow:
         org = uow.session.get(m.Organization, who.org_id)
         assert org is not None
         creditor = org.legal_name or org.name
-    query = urlencode({"return_url": f"{kassa.settings.public_url}/portal/payment_methods/added",
-                       "state": portal.csrf_token(kassa.pepper, who),
-                       "methods": "card,sepa_debit", "creditor": creditor})
-    return RedirectResponse(f"/sandbox/checkout?{query}", status_code=303,
-                            headers=SECURITY_HEADERS)
+    return RedirectResponse(sandbox_page.checkout_path(
+        f"{kassa.settings.public_url}/portal/payment_methods/added",
+        portal.csrf_token(kassa.pepper, who), creditor), status_code=303,
+        headers=SECURITY_HEADERS)
 
 
 @router.get("/portal/payment_methods/added")
-def payment_method_added(kassa: KassaDep, token: Annotated[str, Query(max_length=2000)] = "",
-                         state: Annotated[str, Query(max_length=200)] = "",
-                         session: PortalCookie = None) -> Response:
+def payment_method_added(kassa: KassaDep, who: Signed,
+                         token: Annotated[str, Query(max_length=2000)] = "",
+                         state: Annotated[str, Query(max_length=200)] = "") -> Response:
     """Back from the gateway's page: the method becomes the customer's default and their
     unpaid invoices are tried on it at once."""
-    who = _visitor(kassa, session)
-    if who is None:
-        return _ended(None, 401, "session_ended")
     try:
         portal.check_csrf(kassa.pepper, who, state)
-        with _as_customer(kassa, who, "/portal/payment_methods/added"), \
-                kassa.uow() as uow:
-            payments.attach_method(uow, kassa.gateways, who.org_id, who.customer_id,
-                                   token=token, gateway="sandbox", set_default=True)
+        with _as_customer(kassa, who, "/portal/payment_methods/added"):
+            payments.adopt_method(kassa.session_factory, kassa.clock, kassa.gateways,
+                                  who.org_id, who.customer_id, token)
     except InvalidRequest:
         return _ended(who.locale, 400, "not_found")
-    payments.collect_customer_now(kassa.session_factory, kassa.clock, kassa.gateways,
-                                  who.customer_id)
     return RedirectResponse("/portal/payment_methods?added=true", status_code=303,
                             headers=SECURITY_HEADERS)
 
 
 @router.post("/portal/payment_methods/{method_id}/{action}")
-def change_payment_method(method_id: str, action: str, kassa: KassaDep,
-                          csrf_token: Annotated[str, Form()] = "",
-                          session: PortalCookie = None) -> Response:
+def change_payment_method(method_id: str, action: str, kassa: KassaDep, who: Signed,
+                          csrf_token: Annotated[str, Form()] = "") -> Response:
     """`default` or `remove` one of the customer's own payment methods."""
-    who = _visitor(kassa, session)
-    if who is None:
-        return _ended(None, 401, "session_ended")
     try:
         portal.check_csrf(kassa.pepper, who, csrf_token)
         with _as_customer(kassa, who, f"/portal/payment_methods/{method_id}/{action}"), \

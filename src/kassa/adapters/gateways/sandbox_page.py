@@ -68,6 +68,14 @@ class _BadRequest(Exception):
     """A request the page cannot serve; the message is shown to the visitor."""
 
 
+def checkout_path(return_url: str, state: str, creditor: str,
+                  methods: str = "card,sepa_debit") -> str:
+    """Where to send a customer to enter a card or accept a SEPA mandate; the page comes
+    back to `return_url` with `token` and `state`."""
+    return "/sandbox/checkout?" + urlencode({"return_url": return_url, "state": state,
+                                             "methods": methods, "creditor": creditor})
+
+
 def router(gateway: SandboxGateway, *, creditor: str = "the merchant") -> APIRouter:
     """The sandbox's pages, to be mounted on Kassa's app; `creditor` names the merchant in the
     SEPA mandate text unless the checkout URL gives one."""
