@@ -26,6 +26,7 @@ from kassa.services import organizations
 from kassa.store.db import make_engine
 from kassa.store.migrate import upgrade
 from kassa.store.models import Base
+from smtp_server import SmtpServer
 
 PG_URL = os.environ.get("KASSA_TEST_DATABASE_URL")
 ON_POSTGRES = bool(PG_URL)
@@ -150,3 +151,12 @@ def live_server(kassa: Kassa) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    """A real SMTP server (aiosmtpd) collecting what it is sent (tests/smtp_server.py)."""
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()

@@ -133,7 +133,8 @@ def test_a_hard_decline_stops_retries_and_goes_straight_to_the_customer(
     advance(api, clock["id"], ts(2026, 3, 16, 10))
     ended = ok(api.get(f"/v1/subscriptions/{sub['id']}"))
     assert ended["status"] == "canceled"
-    assert ended["cancellation_details"] == {"reason": "payment_failed"}
+    assert ended["cancellation_details"] == {"reason": "payment_failed", "feedback": None,
+                                             "comment": None}
     assert ended["ended_at"] == ts(2026, 3, 16, 9)
     case = case_of(api, invoice)
     assert (case["status"], case["final_action"], case["canceled_subscriptions"]) == (

@@ -37,6 +37,7 @@ from kassa.api import (
 from kassa.api.guards import RequestGuards
 from kassa.config import Kassa
 from kassa.web import portal as web_portal
+from kassa.web import portal_login, portal_subscriptions
 
 
 def create_app(instance: Kassa) -> FastAPI:
@@ -55,7 +56,8 @@ def create_app(instance: Kassa) -> FastAPI:
     app.include_router(v1)
     app.include_router(documents.public)  # the hosted invoice page: no API key
     app.include_router(payments.public)  # gateway webhooks: verified by their signature
-    web_portal.install(app)  # the customer portal: its own session cookie
+    # the customer portal: its own session cookie
+    web_portal.install(app, portal_subscriptions.router, portal_login.router)
     # The sandbox gateway's own pages (hosted card fields, 3-D Secure): not Kassa's API.
     app.include_router(sandbox_page.router(instance.sandbox))
 

@@ -10,7 +10,8 @@ from fastapi import APIRouter
 from kassa.api.deps import Ctx
 from kassa.api.schemas import PortalSessionCreate
 from kassa.core import actors
-from kassa.services import portal
+from kassa.services import portal, portal_settings
+from kassa.store import models as m
 
 router = APIRouter(tags=["billing portal"])
 
@@ -27,3 +28,17 @@ def create_portal_session(body: PortalSessionCreate, ctx: Ctx) -> dict[str, Any]
             api_key_id=actor.id if actor and actor.type == "api_key" else None,
             **body.fields())
         return portal.session_object(row, url)
+
+
+@router.get("/billing_portal/configuration")
+def portal_configuration(ctx: Ctx) -> dict[str, Any]:
+    """What customers may do in the portal (`portal_settings`, changed with
+    `POST /v1/organization`) and the address of its login page when that is on."""
+    with ctx.kassa.uow() as uow:
+        org = uow.session.get(m.Organization, ctx.org_id)
+        assert org is not None
+        settings = portal_settings.effective(org.portal_settings)
+        url = ctx.kassa.settings.public_url.rstrip("/") + portal.login_path(ctx.kassa.pepper,
+                                                                            org.id)
+        return {"object": "billing_portal.configuration", **settings,
+                "login_page_url": url if settings["login_page"] else None}

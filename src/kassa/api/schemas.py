@@ -215,6 +215,12 @@ ProrationBehavior = Literal["create_prorations", "always_invoice", "none"]
 Granularity = Literal["second", "day"]
 
 
+class CancellationDetails(Body):
+    feedback: Literal["too_expensive", "missing_features", "switched_service", "unused",
+                      "customer_service", "too_complex", "low_quality", "other"] | None = None
+    comment: Annotated[str, Field(max_length=500)] | None = None
+
+
 class SubscriptionUpdate(Body):
     items: list[SubscriptionItemChange] | None = Field(None, min_length=1, max_length=20)
     proration_behavior: ProrationBehavior = "create_prorations"
@@ -226,6 +232,7 @@ class SubscriptionUpdate(Body):
     pause_collection: PauseCollection | Literal[""] | None = None
     cancel_at_period_end: bool | None = None
     cancel_at: UnixTime | None = None
+    cancellation_details: CancellationDetails | None = None
     metadata: Metadata | None = None
     days_until_due: Days | None = None
     invoice_lead_days: Annotated[int, Field(ge=0, le=90)] | None = None
@@ -234,6 +241,7 @@ class SubscriptionUpdate(Body):
 class SubscriptionCancel(Body):
     prorate: bool = False
     invoice_now: bool = False
+    cancellation_details: CancellationDetails | None = None
 
 
 class SubscriptionPause(Body):
@@ -321,6 +329,13 @@ class OrganizationUpdate(Body):
         None, max_length=10, description="Payments: `default_gateway` (sandbox | stripe | "
         "mollie), `refund_window_days` (0-3650, default 30), `sepa_return_days` (1-90, "
         "default 14). Keys sent are merged; null resets one to its default.")
+    # Checked by services/portal_settings.py.
+    portal_settings: dict[Annotated[str, Field(max_length=40)], Any] | None = Field(
+        None, max_length=10, description="The self-service portal: `plan_prices` (price ids "
+        "customers may switch to; [] = no plan changes), `quantity_changes` (bool, default "
+        "true), `proration_behavior` (always_invoice | create_prorations | none), "
+        "`downgrades` (now | period_end), `cancellation` (at_period_end | off), "
+        "`login_page` (bool, default false). Keys sent are merged; null resets one.")
 
 
 class Aggregation(Body):

@@ -358,6 +358,31 @@ TEXTS: Catalog = {
             "Déjà payée ? Merci d'ignorer ce message. Des questions ? Répondez à cet e-mail.",
             "Cordialement,\n{org}")),
     },
+    "portal_login": {
+        "en": ("Your sign-in link for {org}", (
+            "Hello {name},",
+            "Here is the link to your billing portal at {org}: {url}",
+            "It works once, within 30 minutes. If you did not ask for it, ignore this e-mail.",
+            "Kind regards,\n{org}")),
+        "nl": ("Uw aanmeldlink voor {org}", (
+            "Beste {name},",
+            "Hier is de link naar uw facturatieportaal bij {org}: {url}",
+            "Die werkt één keer, binnen 30 minuten. Hebt u er niet om gevraagd, negeer dan "
+            "deze e-mail.",
+            "Met vriendelijke groet,\n{org}")),
+        "de": ("Ihr Anmeldelink für {org}", (
+            "Hallo {name},",
+            "Hier ist der Link zu Ihrem Abrechnungsportal bei {org}: {url}",
+            "Er gilt einmal, 30 Minuten lang. Wenn Sie ihn nicht angefordert haben, ignorieren "
+            "Sie diese E-Mail.",
+            "Mit freundlichen Grüßen\n{org}")),
+        "fr": ("Votre lien de connexion pour {org}", (
+            "Bonjour {name},",
+            "Voici le lien vers votre portail de facturation chez {org} : {url}",
+            "Il fonctionne une fois, pendant 30 minutes. Si vous ne l'avez pas demandé, "
+            "ignorez cet e-mail.",
+            "Cordialement,\n{org}")),
+    },
     "service_suspended": {
         "en": ("Your access to {org} is suspended", (
             "Hello {name},",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -48,6 +49,11 @@ STATUSES = ("pending", "sent", "failed")
 LEASE = timedelta(minutes=5)  # how long a claimed message is left to its worker
 
 PUBLIC_URL = "{public_url}"  # in stored bodies: the deployment's KASSA_PUBLIC_URL
+
+# Kinds whose links sign the reader in: once sent, the stored copy loses the link, so the
+# outbox (and `GET /v1/emails`) never holds a usable one for longer than delivery takes.
+SECRET_KINDS = frozenset({"portal_login"})
+_SIGN_IN_LINK = re.compile(r"/portal/session/[A-Za-z0-9_-]+")
 
 
 # --- the outbox --------------------------------------------------------------------------
@@ -224,6 +230,13 @@ def invoice_reminder(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
         cancel_on=date_text(org, customer, cancel_on))
 
 
+def portal_login(uow: UnitOfWork, org: m.Organization, customer: m.Customer, link_path: str,
+                 session_id: str) -> m.EmailMessage | None:
+    """A sign-in link to the portal, asked for on its login page."""
+    return enqueue_rendered(uow, org, customer, "portal_login", f"portal_login:{session_id}",
+                            url=PUBLIC_URL + link_path)
+
+
 def service_suspended(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
                       invoice: m.Invoice, case_id: str) -> m.EmailMessage | None:
     """Tell the customer their service is suspended until the invoice is paid."""
@@ -287,6 +300,9 @@ def deliver_due(session_factory: sessionmaker[Session], clock: Clock, mailer: Ma
                 row.attempts += 1
                 row.message_id = message_id(row, sender or _sender(org))
                 row.next_attempt_at = None
+                if row.kind in SECRET_KINDS:
+                    row.text_body = _without_links(row.text_body)
+                    row.html_body = row.html_body and _without_links(row.html_body)
                 counts.sent += 1
             session.commit()
     return counts
@@ -326,6 +342,10 @@ def _record_failure(row: m.EmailMessage, exc: Exception, now: datetime) -> None:
         row.next_attempt_at = now + delay
         log.warning("e-mail %s not sent (attempt %s), retry at %s: %s", row.id, row.attempts,
                     row.next_attempt_at, row.last_error)
+
+
+def _without_links(body: str) -> str:
+    return _SIGN_IN_LINK.sub("/portal/session/(removed after sending)", body)
 
 
 def _sender(org: m.Organization) -> str:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from kassa.core.clock import to_unix
 from kassa.domain.entitlements import Entitlement
-from kassa.services import email_settings, payment_settings
+from kassa.services import email_settings, payment_settings, portal_settings
 from kassa.store import models as m
 
 if TYPE_CHECKING:
@@ -54,6 +54,7 @@ def organization(org: m.Organization) -> dict[str, Any]:
         "support_email": org.support_email,
         "email_settings": email_settings.effective(org.email_settings),
         "payment_settings": payment_settings.effective(org.payment_settings),
+        "portal_settings": portal_settings.effective(org.portal_settings),
         "created": _ts(org.created),
     }
 
@@ -224,7 +225,9 @@ def subscription(s: m.Subscription) -> dict[str, Any]:
         "pause_collection": s.pause_collection,
         "paused_at": _ts(s.paused_at), "resumes_at": _ts(s.resumes_at),
         "suspended_at": _ts(s.suspended_at),
-        "cancellation_details": {"reason": s.cancellation_reason},
+        "cancellation_details": {"reason": s.cancellation_reason,
+                                 "feedback": s.cancellation_feedback,
+                                 "comment": s.cancellation_comment},
         "items": {"object": "list", "data": [subscription_item(i) for i in current_items(s)]},
         "metadata": s.metadata_, "created": _ts(s.created),
     }

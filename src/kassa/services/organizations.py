@@ -16,7 +16,7 @@ from kassa.core.ids import new_id
 from kassa.core.money import normalize_currency
 from kassa.core.secrets import hash_secret, new_secret
 from kassa.domain import numbering
-from kassa.services import email_settings, payment_settings, validation
+from kassa.services import email_settings, payment_settings, portal_settings, validation
 from kassa.store import models as m
 from kassa.store.uow import UnitOfWork
 
@@ -92,6 +92,8 @@ def update_settings(org: m.Organization, settings: dict[str, Any]) -> None:
             value = email_settings.updated(org.email_settings, value)
         elif field == "payment_settings":
             value = payment_settings.updated(org.payment_settings, value)
+        elif field == "portal_settings":
+            value = portal_settings.updated(org.portal_settings, value)
         elif field == "brand_color":
             if not re.fullmatch(r"#[0-9a-fA-F]{6}", value):
                 raise InvalidRequest("brand_color must look like #1a2b3c.", param=field)
@@ -112,6 +114,8 @@ def update_organization(uow: UnitOfWork, org_id: str, settings: dict[str, Any]) 
     """Change the organization's settings (all validated before any is applied)."""
     org = get_organization(uow.session, org_id, lock=True)
     update_settings(org, settings)
+    if settings.get("portal_settings") is not None:
+        portal_settings.check_prices(uow.session, org.id, org.portal_settings)
     uow.commit()
     return org
 

@@ -1,8 +1,10 @@
 """The customer self-service portal's sessions and what a portal customer may see and do.
 
 The SaaS asks for a session for one customer (`POST /v1/billing_portal/sessions`) and sends
-the customer to its URL. The link works once and for LINK_LIFETIME; opening it starts a
-browser session (a cookie, HttpOnly, SameSite=Lax) for SESSION_LIFETIME. Only hashes of the
+the customer to its URL; or, when the organization turned its login page on, the customer
+asks for a link by e-mail there (`email_links`). The link works once and for LINK_LIFETIME
+(EMAILED_LINK_LIFETIME by e-mail); opening it starts a browser session (a cookie, HttpOnly,
+SameSite=Lax) for SESSION_LIFETIME. Only hashes of the
 link and the cookie are stored. A session ends at logout, at its end, or as soon as the API
 key that made it is revoked or expires. Everything a portal page reads goes through
 `customer_of` and the `owned` helpers, which only ever load that customer's objects: an id of
@@ -19,17 +21,20 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from kassa.core.clock import to_unix
 from kassa.core.errors import AuthenticationFailed, InvalidRequest, NotFound
 from kassa.core.ids import new_id
 from kassa.core.secrets import hash_secret
-from kassa.services import scoping
+from kassa.services import emails, portal_settings, scoping
 from kassa.store import models as m
 from kassa.store.uow import UnitOfWork
 
 LINK_LIFETIME = timedelta(minutes=10)
+EMAILED_LINK_LIFETIME = timedelta(minutes=30)  # e-mail can take a while to arrive
+EMAILED_LINK_WINDOW = timedelta(minutes=15)
+EMAILED_LINKS_PER_WINDOW = 3
 SESSION_LIFETIME = timedelta(hours=1)
 COOKIE = "kassa_portal"
 
@@ -46,16 +51,80 @@ def create_session(uow: UnitOfWork, pepper: bytes, public_url: str, org_id: str,
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise InvalidRequest("return_url is an absolute http(s) address.",
                                  param="return_url")
+    row, link = _new_session(uow, pepper, found, origin="api", lifetime=LINK_LIFETIME,
+                             return_url=return_url, locale=locale, api_key_id=api_key_id)
+    uow.commit()
+    return row, f"{public_url.rstrip('/')}{link}"
+
+
+def _new_session(uow: UnitOfWork, pepper: bytes, customer: m.Customer, *, origin: str,
+                 lifetime: timedelta, return_url: str | None = None,
+                 locale: str | None = None,
+                 api_key_id: str | None = None) -> tuple[m.PortalSession, str]:
+    """A new session row (the caller commits) and the path of its one-time link."""
     link = secrets.token_urlsafe(32)
     now = uow.clock.now()
     row = m.PortalSession(
-        id=new_id("bps"), org_id=org_id, customer_id=found.id, api_key_id=api_key_id,
-        link_hash=hash_secret("link:" + link, pepper), link_expires_at=now + LINK_LIFETIME,
-        expires_at=now + LINK_LIFETIME + SESSION_LIFETIME, return_url=return_url,
+        id=new_id("bps"), org_id=customer.org_id, customer_id=customer.id,
+        api_key_id=api_key_id, origin=origin,
+        link_hash=hash_secret("link:" + link, pepper), link_expires_at=now + lifetime,
+        expires_at=now + lifetime + SESSION_LIFETIME, return_url=return_url,
         locale=locale, created=now)
     uow.session.add(row)
+    return row, f"/portal/session/{link}"
+
+
+# --- sign-in links by e-mail ---------------------------------------------------------------
+
+def login_path(pepper: bytes, org_id: str) -> str:
+    """The address of the organization's portal login page (where customers ask for a link
+    by e-mail): the organization's id and a code only Kassa can make for it."""
+    return f"/portal/login/{org_id}/{_login_code(pepper, org_id)}"
+
+
+def _login_code(pepper: bytes, org_id: str) -> str:
+    return hmac.new(pepper, f"portal-login:{org_id}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def login_organization(uow: UnitOfWork, pepper: bytes, org_id: str,
+                       code: str) -> m.Organization:
+    """The organization of a login page address, if its login page is on; else not found."""
+    org = uow.session.get(m.Organization, org_id)
+    if org is None or not hmac.compare_digest(_login_code(pepper, org_id), code) \
+            or not portal_settings.effective(org.portal_settings)["login_page"]:
+        raise NotFound("No such page.")
+    return org
+
+
+def email_links(uow: UnitOfWork, pepper: bytes, org: m.Organization, address: str) -> int:
+    """E-mail a one-time sign-in link to every customer of `org` billed at `address`
+    (case-insensitive; erased customers never). Returns how many were sent, which the page
+    does not tell: it answers the same whether the address is known or not. At most
+    EMAILED_LINKS_PER_WINDOW links per customer in EMAILED_LINK_WINDOW (RateLimited)."""
+    wanted = address.strip().lower()
+    if not wanted or "@" not in wanted:
+        raise InvalidRequest("Enter an e-mail address.", param="email")
+    found = list(uow.session.scalars(select(m.Customer).where(
+        m.Customer.org_id == org.id, func.lower(m.Customer.email) == wanted,
+        m.Customer.erased_at.is_(None)).order_by(m.Customer.id).limit(5)))
+    now = uow.clock.now()
+    recent = uow.session.scalar(select(func.count()).select_from(m.PortalSession).where(
+        m.PortalSession.customer_id.in_([c.id for c in found]),
+        m.PortalSession.origin == "email",
+        m.PortalSession.created > now - EMAILED_LINK_WINDOW)) or 0
+    if found and recent >= EMAILED_LINKS_PER_WINDOW * len(found):
+        raise RateLimited("Too many sign-in links were asked for; try again later.")
+    for customer in found:
+        row, link = _new_session(uow, pepper, customer, origin="email",
+                                 lifetime=EMAILED_LINK_LIFETIME)
+        uow.session.flush()
+        emails.portal_login(uow, org, customer, link, row.id)
     uow.commit()
-    return row, f"{public_url.rstrip('/')}/portal/session/{link}"
+    return len(found)
+
+
+class RateLimited(Exception):
+    """Too many sign-in links for one address in a short time."""
 
 
 def session_object(row: m.PortalSession, url: str | None = None) -> dict[str, Any]:
@@ -120,6 +189,13 @@ def end(uow: UnitOfWork, who: Visitor) -> None:
         uow.commit()
 
 
+def set_locale(uow: UnitOfWork, who: Visitor, locale: str) -> None:
+    """The session's pages from now on in `locale` (the caller commits)."""
+    row = uow.session.get(m.PortalSession, who.session_id)
+    if row is not None:
+        row.locale = locale
+
+
 def csrf_token(pepper: bytes, who: Visitor) -> str:
     return hmac.new(pepper, f"portal-csrf:{who.session_id}".encode(),
                     hashlib.sha256).hexdigest()
@@ -151,6 +227,20 @@ def invoices_of(uow: UnitOfWork, who: Visitor) -> list[m.Invoice]:
     return list(uow.session.scalars(select(m.Invoice).where(
         m.Invoice.org_id == who.org_id, m.Invoice.customer_id == who.customer_id,
         m.Invoice.status != "draft").order_by(m.Invoice.id.desc()).limit(100)))
+
+
+def credit_notes_of(uow: UnitOfWork, who: Visitor) -> list[m.CreditNote]:
+    return list(uow.session.scalars(select(m.CreditNote).where(
+        m.CreditNote.org_id == who.org_id, m.CreditNote.customer_id == who.customer_id)
+        .order_by(m.CreditNote.id.desc()).limit(100)))
+
+
+def owned_credit_note(uow: UnitOfWork, who: Visitor, credit_note_id: str) -> m.CreditNote:
+    """One of the visitor's own credit notes; anything else is not found."""
+    note = uow.session.get(m.CreditNote, credit_note_id)
+    if note is None or note.org_id != who.org_id or note.customer_id != who.customer_id:
+        raise NotFound("No such credit note.", param="credit_note")
+    return note
 
 
 def subscriptions_of(uow: UnitOfWork, who: Visitor) -> list[m.Subscription]:

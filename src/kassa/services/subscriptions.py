@@ -261,6 +261,7 @@ def update_subscription(uow: UnitOfWork, org_id: str, subscription_id: str, *,
                         proration_granularity: str | None = None,
                         pause_collection: Any = ...,
                         cancel_at_period_end: bool | None = None, cancel_at: Any = ...,
+                        cancellation_details: dict[str, Any] | None = None,
                         metadata: dict[str, Any] | None = None,
                         days_until_due: int | None = None,
                         invoice_lead_days: int | None = None) -> m.Subscription:
@@ -288,6 +289,11 @@ def update_subscription(uow: UnitOfWork, org_id: str, subscription_id: str, *,
             raise InvalidRequest("cancel_at must be in the future.", param="cancel_at")
         sub.cancel_at_period_end = sub.cancel_at == sub.current_period_end
         sub.canceled_at = now if sub.cancel_at else None
+    if cancel_at_period_end is not None or cancel_at is not ...:
+        _cancellation_details(sub, cancellation_details if sub.cancel_at else None,
+                              "cancellation_requested" if sub.cancel_at else None)
+    elif cancellation_details is not None:
+        _cancellation_details(sub, cancellation_details, sub.cancellation_reason)
     if metadata is not None:
         sub.metadata_ = {**sub.metadata_, **metadata}
     if days_until_due is not None:
@@ -310,6 +316,15 @@ def update_subscription(uow: UnitOfWork, org_id: str, subscription_id: str, *,
     return sub
 
 
+def _cancellation_details(sub: m.Subscription, details: dict[str, Any] | None,
+                          reason: str | None) -> None:
+    """Why the subscription ends (`reason`) and what the customer said (`details`:
+    feedback, comment); a withdrawn cancellation clears all three."""
+    sub.cancellation_reason = reason
+    sub.cancellation_feedback = (details or {}).get("feedback")
+    sub.cancellation_comment = (details or {}).get("comment")
+
+
 def _finish(uow: UnitOfWork, ctx: changes.Context, before: dict[str, Any]) -> None:
     """Refresh the subscription, record what changed, commit."""
     record_change(uow, ctx, before)
@@ -330,7 +345,8 @@ def record_change(uow: UnitOfWork, ctx: changes.Context, before: dict[str, Any])
 
 
 def cancel_subscription(uow: UnitOfWork, org_id: str, subscription_id: str, *,
-                        prorate: bool = False, invoice_now: bool = False) -> m.Subscription:
+                        prorate: bool = False, invoice_now: bool = False,
+                        cancellation_details: dict[str, Any] | None = None) -> m.Subscription:
     """End the subscription now. With `prorate`, its unused time is credited; with
     `invoice_now`, the credit and the usage so far are invoiced at once."""
     ctx = changes.load(uow, org_id, subscription_id)
@@ -338,7 +354,7 @@ def cancel_subscription(uow: UnitOfWork, org_id: str, subscription_id: str, *,
         raise InvalidState("The subscription is already canceled.")
     before = objects.subscription(ctx.sub)
     changes.cancel_now(uow, ctx, prorate=prorate, invoice_now=invoice_now)
-    ctx.sub.cancellation_reason = "cancellation_requested"
+    _cancellation_details(ctx.sub, cancellation_details, "cancellation_requested")
     _finish(uow, ctx, before)
     return ctx.sub
 

@@ -75,6 +75,8 @@ class Organization(Base):
     support_email: Mapped[str | None] = mapped_column(String(320))
     # Payments: refund window, SEPA creditor id, accepted methods (services/payments.py).
     payment_settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # What customers may do in the self-service portal (services/portal_settings.py).
+    portal_settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created: Mapped[datetime]
 
 
@@ -253,6 +255,9 @@ class Subscription(Base):
     suspended_at: Mapped[datetime | None]
     # Why it ended: cancellation_requested | payment_failed (dunning's final action).
     cancellation_reason: Mapped[str | None] = mapped_column(String(40))
+    # What the customer said when cancelling (domain/subscriptions.CANCELLATION_FEEDBACK).
+    cancellation_feedback: Mapped[str | None] = mapped_column(String(40))
+    cancellation_comment: Mapped[str | None] = mapped_column(String(500))
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
     created: Mapped[datetime]
 
@@ -1171,6 +1176,7 @@ class PortalSession(Base):
     org_id: Mapped[str] = _org()
     customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
     api_key_id: Mapped[str | None] = mapped_column(String(40))
+    origin: Mapped[str] = mapped_column(String(10), default="api")  # api | email
     link_hash: Mapped[str] = mapped_column(String(128), unique=True)
     link_expires_at: Mapped[datetime]
     cookie_hash: Mapped[str | None] = mapped_column(String(128), unique=True)

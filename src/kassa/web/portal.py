@@ -6,8 +6,9 @@ customer (the events and the audit log name them)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from html import escape
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,7 +23,17 @@ from kassa.core import actors, locales
 from kassa.core.clock import from_unix
 from kassa.core.errors import AuthenticationFailed, InvalidRequest, InvalidState, NotFound
 from kassa.core.ids import new_id
-from kassa.services import audit, billing, customers, documents, emails, payments, portal
+from kassa.services import (
+    audit,
+    billing,
+    customers,
+    documents,
+    einvoices,
+    emails,
+    payments,
+    portal,
+    validation,
+)
 from kassa.services.customers import now_for
 from kassa.store import models as m
 from kassa.store.uow import UnitOfWork
@@ -41,20 +52,22 @@ DETAIL_FIELDS = (("name", "name"), ("email", "email"), ("line1", "street-address
                  ("country", "country"), ("vat_id", "off"))
 
 
-def _page(template: str, status: int = 200, **values: Any) -> HTMLResponse:
+def page(template: str, status: int = 200, **values: Any) -> HTMLResponse:
     html = _ENV.get_template(f"portal/{template}").render(**values)
     return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 
 
-def _ended(locale: str | None, status: int, key: str) -> HTMLResponse:
+def ended(locale: str | None, status: int, key: str, detail: str | None = None) -> HTMLResponse:
+    """A page with one message (the session ended, not found...) and maybe its reason."""
     t = texts(locale)
+    reason = f"<p>{escape(detail)}</p>" if detail else ""
     html = (f'<!DOCTYPE html><html lang="{locales.language(locale)}"><head><meta charset="utf-8">'
             f"<title>{t['portal']}</title></head><body><main><h1>{t['portal']}</h1>"
-            f'<p role="alert">{t[key]}</p></main></body></html>')
+            f'<p role="alert">{t[key]}</p>{reason}</main></body></html>')
     return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 
 
-def _frame(uow: UnitOfWork, kassa: Kassa, who: portal.Visitor, page: str) -> dict[str, Any]:
+def frame(uow: UnitOfWork, kassa: Kassa, who: portal.Visitor, current: str) -> dict[str, Any]:
     """What every page shows: the organization's name, logo and colour, the navigation."""
     org = uow.session.get(m.Organization, who.org_id)
     customer = portal.customer_of(uow, who)
@@ -62,7 +75,7 @@ def _frame(uow: UnitOfWork, kassa: Kassa, who: portal.Visitor, page: str) -> dic
     locale = who.locale or customer.locale or org.locale
     return {"t": texts(locale), "lang": locales.language(locale), "org_name": org.name,
             "brand": org.brand_color or "#334155",
-            "logo": documents.org_logo(org, kassa.publishing), "page": page,
+            "logo": documents.org_logo(org, kassa.publishing), "page": current,
             "csrf": portal.csrf_token(kassa.pepper, who), "return_url": who.return_url,
             "customer_name": customer.name or customer.email or customer.id,
             "locale": locale, "org": org, "customer": customer}
@@ -75,7 +88,7 @@ def open_session(link: str, request: Request, kassa: KassaDep) -> Response:
         with kassa.uow() as uow:
             _, cookie = portal.open_link(uow, kassa.pepper, link)
     except AuthenticationFailed:
-        return _ended(None, 401, "session_ended")
+        return ended(None, 401, "session_ended")
     response = RedirectResponse("/portal", status_code=303, headers=SECURITY_HEADERS)
     response.set_cookie(portal.COOKIE, cookie, max_age=int(portal.SESSION_LIFETIME
                                                            .total_seconds()),
@@ -96,6 +109,14 @@ class SignedOut(Exception):
     """No live portal session: answered with the "session ended" page (see `install`)."""
 
 
+class Missing(Exception):
+    """Not one of the visitor's objects: answered with the "not found" page (see `install`)."""
+
+    def __init__(self, locale: str | None) -> None:
+        super().__init__(locale)
+        self.locale = locale
+
+
 def signed_in(kassa: KassaDep, session: PortalCookie = None) -> portal.Visitor:
     """The visitor of a page that needs a portal session."""
     who = _visitor(kassa, session)
@@ -107,28 +128,35 @@ def signed_in(kassa: KassaDep, session: PortalCookie = None) -> portal.Visitor:
 Signed = Annotated[portal.Visitor, Depends(signed_in)]
 
 
-def install(app: FastAPI) -> None:
-    """The portal's pages on `app`, and its answer to a visitor without a session."""
-    app.include_router(router)
-    app.add_exception_handler(SignedOut, lambda request, exc: _ended(None, 401,
-                                                                     "session_ended"))
+def install(app: FastAPI, *more: APIRouter) -> None:
+    """The portal's pages (these and `more`) on `app`, and its answer to a visitor without
+    a session."""
+    for pages in (router, *more):
+        app.include_router(pages)
+    app.add_exception_handler(SignedOut, lambda request, exc: ended(None, 401,
+                                                                    "session_ended"))
+    app.add_exception_handler(Missing, lambda request, exc: ended(
+        exc.locale if isinstance(exc, Missing) else None, 404, "not_found"))
 
 
 @router.get("/portal")
 def overview(kassa: KassaDep, who: Signed) -> Response:
     with kassa.uow() as uow:
-        frame = _frame(uow, kassa, who, "overview")
-        org, customer, locale, t = frame["org"], frame["customer"], frame["locale"], frame["t"]
+        values = frame(uow, kassa, who, "overview")
+        org, customer = values["org"], values["customer"]
+        locale, t = values["locale"], values["t"]
         now = now_for(uow, customer)
         plans = []
         for sub in portal.subscriptions_of(uow, who):
-            upcoming = _upcoming(uow, who, sub.id)
+            next_invoice = upcoming(uow, who, sub.id)
             plans.append({
+                "id": sub.id, "ends": emails.date_text(org, customer, sub.cancel_at),
                 "name": emails.plan_name(org, sub), "status": t.get(sub.status, sub.status),
-                "amount": emails.amount_text(upcoming["amount_due"], upcoming["currency"],
-                                             locale) if upcoming else "",
-                "renews": emails.date_text(org, customer, from_unix(upcoming["created"])
-                                           if upcoming else sub.current_period_end)})
+                "amount": emails.amount_text(next_invoice["amount_due"],
+                                             next_invoice["currency"], locale)
+                if next_invoice else "",
+                "renews": emails.date_text(org, customer, from_unix(next_invoice["created"])
+                                           if next_invoice else sub.current_period_end)})
         overdue = [{"amount": emails.amount_text(i.amount_remaining, i.currency, locale),
                     "number": i.number, "pay_url": f"/i/{i.hosted_token}/pay"}
                    for i in portal.invoices_of(uow, who)
@@ -137,10 +165,10 @@ def overview(kassa: KassaDep, who: Signed) -> Response:
                         or (i.due_date is not None and i.due_date <= now))]
         balance = emails.amount_text(-customer.balance, customer.currency or "eur", locale) \
             if customer.balance < 0 else None
-        return _page("overview.html", **frame, plans=plans, overdue=overdue, balance=balance)
+        return page("overview.html", **values, plans=plans, overdue=overdue, balance=balance)
 
 
-def _upcoming(uow: UnitOfWork, who: portal.Visitor, sub_id: str) -> dict[str, Any] | None:
+def upcoming(uow: UnitOfWork, who: portal.Visitor, sub_id: str) -> dict[str, Any] | None:
     """The subscription's next invoice, exactly as billing would make it (None: none)."""
     try:
         return billing.upcoming_invoice(uow, who.org_id, who.customer_id, sub_id)
@@ -151,38 +179,101 @@ def _upcoming(uow: UnitOfWork, who: portal.Visitor, sub_id: str) -> dict[str, An
 @router.get("/portal/invoices")
 def invoice_list(kassa: KassaDep, who: Signed) -> Response:
     with kassa.uow() as uow:
-        frame = _frame(uow, kassa, who, "invoices")
-        t, locale = frame["t"], frame["locale"]
+        values = frame(uow, kassa, who, "invoices")
+        t, locale = values["t"], values["locale"]
         rows = [{"id": i.id, "number": i.number,
-                 "date": emails.date_text(frame["org"], frame["customer"], i.finalized_at),
+                 "date": emails.date_text(values["org"], values["customer"], i.finalized_at),
                  "amount": emails.amount_text(i.total, i.currency, locale),
                  "status": t.get(i.status, i.status),
                  "pay_url": f"/i/{i.hosted_token}/pay" if i.status == "open"
                  and i.amount_remaining > 0 else None}
                 for i in portal.invoices_of(uow, who)]
-        return _page("invoices.html", **frame, invoices=rows)
+        numbers = {i["id"]: i["number"] for i in rows}
+        notes = [{"id": n.id, "number": n.number,
+                  "date": emails.date_text(values["org"], values["customer"], n.created),
+                  "amount": emails.amount_text(n.total, n.currency, locale),
+                  "invoice": numbers.get(n.invoice_id, ""), "status": t.get(n.status, n.status)}
+                 for n in portal.credit_notes_of(uow, who)]
+        return page("invoices.html", **values, invoices=rows, credit_notes=notes)
 
 
-@router.get("/portal/invoices/{invoice_id}/pdf")
-def invoice_pdf(invoice_id: str, kassa: KassaDep, who: Signed) -> Response:
+@router.get("/portal/invoices/{object_id}/{fmt}")
+def invoice_document(object_id: str, fmt: str, kassa: KassaDep, who: Signed) -> Response:
+    return _download("invoices", object_id, fmt, kassa, who)
+
+
+@router.get("/portal/credit_notes/{object_id}/{fmt}")
+def credit_note_document(object_id: str, fmt: str, kassa: KassaDep, who: Signed) -> Response:
+    return _download("credit_notes", object_id, fmt, kassa, who)
+
+
+def _download(kind: str, object_id: str, fmt: str, kassa: Kassa,
+              who: portal.Visitor) -> Response:
+    """An invoice's or credit note's PDF (in the customer's language) or UBL e-invoice; the
+    customer's own documents only."""
+    if (kind, fmt) not in DOCUMENTS:
+        return ended(who.locale, 404, "not_found")
     with kassa.uow() as uow:
         try:
-            invoice = portal.owned_invoice(uow, who, invoice_id)
+            if kind == "invoices":
+                number = portal.owned_invoice(uow, who, object_id).number
+            else:
+                number = portal.owned_credit_note(uow, who, object_id).number
         except NotFound:
-            return _ended(who.locale, 404, "not_found")
-        rendered = documents.invoice_pdf(uow, kassa.publishing, who.org_id, invoice.id)
-        uow.commit()
-    return Response(rendered.content, media_type="application/pdf", headers={
-        **SECURITY_HEADERS,
-        "Content-Disposition": f'attachment; filename="{invoice.number}.pdf"'})
+            return ended(who.locale, 404, "not_found")
+        try:
+            content = DOCUMENTS[kind, fmt](uow, kassa, who.org_id, object_id)
+        except InvalidState as exc:  # e.g. no e-invoice without a tax decision
+            return ended(who.locale, 409, "no_document", str(exc))
+        uow.commit()  # a PDF rendered for the first time is stored
+    media_type = "application/pdf" if fmt == "pdf" else "application/xml"
+    return Response(content, media_type=media_type, headers={
+        **SECURITY_HEADERS, "Content-Disposition": f'attachment; filename="{number}.{fmt}"'})
+
+
+DOCUMENTS: dict[tuple[str, str], Callable[[UnitOfWork, Kassa, str, str], bytes]] = {
+    ("invoices", "pdf"): lambda uow, kassa, org, id_: documents.invoice_pdf(
+        uow, kassa.publishing, org, id_).content,
+    ("invoices", "ubl"): lambda uow, kassa, org, id_: einvoices.invoice_ubl(uow, org, id_),
+    ("credit_notes", "pdf"): lambda uow, kassa, org, id_: documents.credit_note_pdf(
+        uow, kassa.publishing, org, id_).content,
+    ("credit_notes", "ubl"): lambda uow, kassa, org, id_: einvoices.credit_note_ubl(
+        uow, org, id_),
+}
 
 
 @router.get("/portal/details")
 def details(kassa: KassaDep, who: Signed, saved: bool = False) -> Response:
     with kassa.uow() as uow:
-        frame = _frame(uow, kassa, who, "details")
-        return _page("details.html", **frame, saved=saved,
-                     fields=_fields(frame["customer"], {}), error=None, error_param=None)
+        values = frame(uow, kassa, who, "details")
+        return page("details.html", **values, saved=saved, **_languages(values),
+                     fields=_fields(values["customer"], {}), error=None, error_param=None)
+
+
+LANGUAGES = (("en", "English"), ("nl", "Nederlands"), ("de", "Deutsch"), ("fr", "Français"))
+
+
+def _languages(values: dict[str, Any], chosen: str | None = None) -> dict[str, Any]:
+    customer, org = values["customer"], values["org"]
+    return {"languages": LANGUAGES, "customer_language": chosen or locales.language(
+        customer.locale or org.locale)}
+
+
+@router.get("/portal/details/vat_check")
+def vat_check(kassa: KassaDep, who: Signed,
+              vat_id: Annotated[str, Query(max_length=40)] = "") -> Response:
+    """The VAT number checked as it is typed (format and check digits), as a fragment."""
+    if not vat_id.strip():
+        return HTMLResponse("", headers=SECURITY_HEADERS)
+    with kassa.uow() as uow:
+        t = frame(uow, kassa, who, "details")["t"]
+    try:
+        compact = validation.vat_id(vat_id, param="vat_id")
+    except InvalidRequest as exc:
+        return HTMLResponse(f'<span class="error">{escape(str(exc))}</span>',
+                            headers=SECURITY_HEADERS)
+    return HTMLResponse(f"✓ {escape(t['vat_valid'])}: {escape(compact)}",
+                        headers=SECURITY_HEADERS)
 
 
 def _fields(customer: m.Customer, sent: dict[str, str]) -> list[dict[str, str]]:
@@ -204,26 +295,35 @@ def save_details(request: Request, kassa: KassaDep, who: Signed,
                  postal_code: Annotated[str, Form(max_length=20)] = "",
                  city: Annotated[str, Form(max_length=100)] = "",
                  country: Annotated[str, Form(max_length=2)] = "",
-                 vat_id: Annotated[str, Form(max_length=40)] = "") -> Response:
+                 vat_id: Annotated[str, Form(max_length=40)] = "",
+                 locale: Annotated[str, Form(max_length=5)] = "") -> Response:
     """Change the billing details; the VAT number is checked (format and check digits) and a
-    refused value shows the form again with the reason, nothing saved."""
+    refused value shows the form again with the reason, nothing saved. The language chosen
+    is the customer's (e-mails, documents) and this session's."""
     sent = {"name": name, "email": email, "line1": line1, "postal_code": postal_code,
             "city": city, "country": country.upper(), "vat_id": vat_id}
     try:
-        with _as_customer(kassa, who, "/portal/details",
+        if locale and locale not in dict(LANGUAGES):
+            raise InvalidRequest("Choose one of the languages offered.", param="locale")
+        language = {"locale": locale} if locale else {}
+        with as_customer(kassa, who, "/portal/details",
                           ip=request.client.host if request.client else None), \
                 kassa.uow() as uow:
             portal.check_csrf(kassa.pepper, who, csrf_token)
+            if locale:
+                portal.set_locale(uow, who, locale)  # committed with the customer's change
             customers.update_customer(
                 uow, who.org_id, who.customer_id, name=name.strip() or None,
                 email=email.strip() or None, vat_id=vat_id.strip() or None,
                 address={"line1": line1.strip(), "postal_code": postal_code.strip(),
-                         "city": city.strip(), "country": sent["country"] or None})
+                         "city": city.strip(), "country": sent["country"] or None},
+                **language)
     except (InvalidRequest, InvalidState) as exc:
         with kassa.uow() as uow:
-            frame = _frame(uow, kassa, who, "details")
-            return _page("details.html", status=400, **frame, saved=False,
-                         fields=_fields(frame["customer"], sent), error=str(exc),
+            values = frame(uow, kassa, who, "details")
+            return page("details.html", status=400, **values, saved=False,
+                        **_languages(values, locale if locale in dict(LANGUAGES) else None),
+                         fields=_fields(values["customer"], sent), error=str(exc),
                          error_param=exc.param)
     return RedirectResponse("/portal/details?saved=true", status_code=303,
                             headers=SECURITY_HEADERS)
@@ -233,12 +333,12 @@ def save_details(request: Request, kassa: KassaDep, who: Signed,
 def payment_methods(kassa: KassaDep, who: Signed,
                     added: bool = False) -> Response:
     with kassa.uow() as uow:
-        frame = _frame(uow, kassa, who, "payment_methods")
-        customer = frame["customer"]
+        values = frame(uow, kassa, who, "payment_methods")
+        customer = values["customer"]
         rows = [{"id": method.id, "label": _method_label(method),
                  "default": method.id == customer.default_payment_method_id}
                 for method in portal.methods_of(uow, who)]
-        return _page("payment_methods.html", **frame, methods=rows, added=added)
+        return page("payment_methods.html", **values, methods=rows, added=added)
 
 
 def _method_label(method: m.PaymentMethod) -> str:
@@ -270,11 +370,11 @@ def payment_method_added(kassa: KassaDep, who: Signed,
     unpaid invoices are tried on it at once."""
     try:
         portal.check_csrf(kassa.pepper, who, state)
-        with _as_customer(kassa, who, "/portal/payment_methods/added"):
+        with as_customer(kassa, who, "/portal/payment_methods/added"):
             payments.adopt_method(kassa.session_factory, kassa.clock, kassa.gateways,
                                   who.org_id, who.customer_id, token)
     except InvalidRequest:
-        return _ended(who.locale, 400, "not_found")
+        return ended(who.locale, 400, "not_found")
     return RedirectResponse("/portal/payment_methods?added=true", status_code=303,
                             headers=SECURITY_HEADERS)
 
@@ -285,7 +385,7 @@ def change_payment_method(method_id: str, action: str, kassa: KassaDep, who: Sig
     """`default` or `remove` one of the customer's own payment methods."""
     try:
         portal.check_csrf(kassa.pepper, who, csrf_token)
-        with _as_customer(kassa, who, f"/portal/payment_methods/{method_id}/{action}"), \
+        with as_customer(kassa, who, f"/portal/payment_methods/{method_id}/{action}"), \
                 kassa.uow() as uow:
             method = portal.owned_method(uow, who, method_id)
             if action == "default":
@@ -295,9 +395,9 @@ def change_payment_method(method_id: str, action: str, kassa: KassaDep, who: Sig
             else:
                 raise NotFound("No such action.")
     except NotFound:
-        return _ended(who.locale, 404, "not_found")
+        return ended(who.locale, 404, "not_found")
     except (InvalidRequest, InvalidState):
-        return _ended(who.locale, 400, "not_found")
+        return ended(who.locale, 400, "not_found")
     if action == "default":
         payments.collect_customer_now(kassa.session_factory, kassa.clock, kassa.gateways,
                                       who.customer_id)
@@ -306,7 +406,7 @@ def change_payment_method(method_id: str, action: str, kassa: KassaDep, who: Sig
 
 
 @contextmanager
-def _as_customer(kassa: Kassa, who: portal.Visitor, path: str, *,
+def as_customer(kassa: Kassa, who: portal.Visitor, path: str, *,
                  ip: str | None = None) -> Iterator[None]:
     """Changes made meanwhile name the portal customer as their actor (in the events, in
     the same transaction); when they succeed, the audit log gets its entry."""
@@ -330,8 +430,8 @@ def logout(kassa: KassaDep, csrf_token: Annotated[str, Form()] = "",
             try:
                 portal.check_csrf(kassa.pepper, who, csrf_token)
             except InvalidRequest:
-                return _ended(who.locale, 400, "session_ended")
+                return ended(who.locale, 400, "session_ended")
             portal.end(uow, who)
-    response = _ended(who.locale if who else None, 200, "session_ended")
+    response = ended(who.locale if who else None, 200, "session_ended")
     response.delete_cookie(portal.COOKIE, path="/portal")
     return response
