@@ -94,6 +94,11 @@ def _catalog(kassa: Kassa, org_id: str) -> dict[str, str]:
                                                     "interval_count": count},
                                          lookup_key=key)
             prices[key] = price.id
+    with kassa.uow() as uow:  # what customers may do in the portal
+        organizations.update_organization(uow, org_id, {"portal_settings": {
+            "plan_prices": [prices[key] for key in ("starter", "pro", "pro_yearly",
+                                                    "starter_usd", "pro_yearly_usd")],
+            "login_page": True}})
     return prices
 
 
@@ -368,7 +373,11 @@ def print_portal_link(console: Console, kassa: Kassa, org_id: str, customer_id: 
         _, url = portal.create_session(uow, kassa.pepper, kassa.settings.public_url, org_id,
                                        customer=customer_id)
         name = uow.session.get(m.Customer, customer_id).name  # type: ignore[union-attr]
-    console.print(f"Customer portal of {name} (opens once, within 10 minutes): {url}")
+    # soft_wrap: a long address stays on one line, to be copied whole.
+    console.print(f"Customer portal of {name} (opens once, within 10 minutes): {url}",
+                  soft_wrap=True)
+    login = kassa.settings.public_url.rstrip("/") + portal.login_path(kassa.pepper, org_id)
+    console.print(f"Portal login page (a sign-in link by e-mail): {login}", soft_wrap=True)
 
 
 def print_summary(console: Console, kassa: Kassa, org_id: str) -> None:

@@ -112,6 +112,8 @@ def test_demo_bills_twelve_months_correctly(tmp_path):
     months = re.findall(r"^│ (20\d\d-\d\d) ", result.output, flags=re.M)
     assert months[:12] == [f"2026-{month:02d}" for month in range(1, 13)]
     assert "Totals by currency" in result.output and "API key: sk_live_" in result.output
+    assert re.search(r"Customer portal of .*/portal/session/\S+", result.output)
+    assert re.search(r"Portal login page .*/portal/login/org_\w+/[0-9a-f]{32}", result.output)
     collected = result.output[result.output.index("Payments collected"):]
     for text in ("card", "sepa_debit", "bank_transfer", "insufficient_funds", "stolen_card",
                  "AM04"):

@@ -37,7 +37,7 @@ from kassa.services import (
 from kassa.services.customers import now_for
 from kassa.store import models as m
 from kassa.store.uow import UnitOfWork
-from kassa.web.texts import texts
+from kassa.web.texts import interval_text, texts
 
 router = APIRouter(include_in_schema=False)
 
@@ -152,6 +152,7 @@ def overview(kassa: KassaDep, who: Signed) -> Response:
             plans.append({
                 "id": sub.id, "ends": emails.date_text(org, customer, sub.cancel_at),
                 "name": emails.plan_name(org, sub), "status": t.get(sub.status, sub.status),
+                "cycle": _cycle(t, sub),
                 "amount": emails.amount_text(next_invoice["amount_due"],
                                              next_invoice["currency"], locale)
                 if next_invoice else "",
@@ -166,6 +167,13 @@ def overview(kassa: KassaDep, who: Signed) -> Response:
         balance = emails.amount_text(-customer.balance, customer.currency or "eur", locale) \
             if customer.balance < 0 else None
         return page("overview.html", **values, plans=plans, overdue=overdue, balance=balance)
+
+
+def _cycle(t: dict[str, str], sub: m.Subscription) -> str:
+    items = [item for item in sub.items if item.ended_at is None]
+    price = items[0].price if items else None
+    return interval_text(t, price.recurring_interval if price else None,
+                         price.recurring_interval_count if price else None)
 
 
 def upcoming(uow: UnitOfWork, who: portal.Visitor, sub_id: str) -> dict[str, Any] | None:

@@ -35,6 +35,7 @@ from kassa.web.portal import (
     page,
     upcoming,
 )
+from kassa.web.texts import interval_text
 
 router = APIRouter(include_in_schema=False)
 
@@ -52,17 +53,13 @@ def htmx_script() -> Response:
         "X-Content-Type-Options": "nosniff"})
 
 
-def interval_text(t: dict[str, str], price: m.Price) -> str:
-    count, unit = price.recurring_interval_count or 1, price.recurring_interval or "month"
-    return t[unit] if count == 1 else t[unit + "s"].format(count=count)
-
-
 def price_label(t: dict[str, str], price: m.Price, quantity: int, locale: str) -> str:
     """"Pro · €49.00 per month" for `quantity` units."""
     name = price.product.name + (f" ({price.nickname})" if price.nickname else "")
     amount = emails.amount_text(self_service.amount_per_interval(price, quantity),
                                 price.currency, locale)
-    return f"{name} · {t['per_interval'].format(amount=amount, interval=interval_text(t, price))}"
+    every = interval_text(t, price.recurring_interval, price.recurring_interval_count)
+    return f"{name} · {t['per_interval'].format(amount=amount, interval=every)}"
 
 
 def _owned(uow: UnitOfWork, who: portal.Visitor, subscription_id: str) -> m.Subscription:

@@ -29,6 +29,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "credited": "{amount} goes to your credit balance and pays your next invoices.",
         "no_document": "This document cannot be made.",
         "so_far": "{meter} so far, day by day",
+        "billing_cycle": "Billed every",
         "usage": "Usage",
         "manage": "Manage",
         "plan": "Plan",
@@ -125,6 +126,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "credited": "{amount} komt op uw tegoed en wordt met uw volgende facturen verrekend.",
         "no_document": "Dit document kan niet worden gemaakt.",
         "so_far": "{meter} tot nu toe, per dag",
+        "billing_cycle": "Gefactureerd per",
         "usage": "Verbruik",
         "manage": "Beheren",
         "plan": "Abonnement",
@@ -225,6 +227,7 @@ TEXTS: dict[str, dict[str, str]] = {
                     "und mit Ihren nächsten Rechnungen verrechnet.",
         "no_document": "Dieses Dokument kann nicht erstellt werden.",
         "so_far": "{meter} bisher, Tag für Tag",
+        "billing_cycle": "Abrechnung pro",
         "usage": "Verbrauch",
         "manage": "Verwalten",
         "plan": "Tarif",
@@ -326,6 +329,7 @@ TEXTS: dict[str, dict[str, str]] = {
                     "créditeur et déduit de vos prochaines factures.",
         "no_document": "Ce document ne peut pas être établi.",
         "so_far": "{meter} à ce jour, jour par jour",
+        "billing_cycle": "Facturé par",
         "usage": "Consommation",
         "manage": "Gérer",
         "plan": "Formule",
@@ -399,6 +403,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "no_change_here": "Cet abonnement ne peut pas être modifié ici ; contactez-nous.",
     },
 }
+
+
+def interval_text(t: dict[str, str], interval: str | None, count: int | None) -> str:
+    """"month", "3 months", "Monat", ... for a billing interval."""
+    unit = interval or "month"
+    return t[unit] if (count or 1) == 1 else t[unit + "s"].format(count=count)
 
 
 def texts(locale: str | None) -> dict[str, str]:
