@@ -56,6 +56,8 @@ def test_a_link_opens_a_session_once_for_its_customer_only(api: TestClient,
     page = client.get("/portal")
     assert page.status_code == 200 and "Ada" in page.text and "Bob" not in page.text
     assert "<th scope=\"col\">Billed every</th>" in page.text and "<td>month</td>" in page.text
+    policy = page.headers["content-security-policy"]  # htmx works under it (Chromium tests)
+    assert "script-src 'self';" in policy and "frame-ancestors 'none'" in policy
     assert "https://app.example/account" in page.text
     assert client.get(f"/portal/invoices/{ada_invoice}/pdf").headers[
         "content-type"] == "application/pdf"
