@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from fastapi.testclient import TestClient
 
-from api.helpers import assert_error, create_customer, ok
+from api.helpers import assert_error, create_customer, create_price, ok
 from kassa.core.clock import FrozenClock, to_unix
 
 
@@ -52,3 +52,30 @@ def test_promotion_codes_and_balance_transactions_carry_metadata(api: TestClient
     assert_error(api.post(f"/v1/customers/{customer['id']}/balance_transactions",
                           json={"amount": -500, "currency": "eur", "metadata": {"k": 1}}),
                  400)
+
+
+def test_subscription_items_carry_metadata_and_a_metadata_change_bills_nothing(
+        api: TestClient) -> None:
+    customer = create_customer(api)
+    base, extra = create_price(api, 1000)["id"], create_price(api, 500, name="Extra")["id"]
+    sub = ok(api.post("/v1/subscriptions", json={
+        "customer": customer["id"],
+        "items": [{"price": base, "metadata": {"crm_line": "L-1"}}]}))
+    [item] = sub["items"]["data"]
+    assert item["metadata"] == {"crm_line": "L-1"}
+    updated = ok(api.post(f"/v1/subscriptions/{sub['id']}", json={
+        "items": [{"id": item["id"], "metadata": {"seat_pool": "eu"}}]}))
+    assert updated["items"]["data"][0]["metadata"] == {"crm_line": "L-1", "seat_pool": "eu"}
+    assert updated["latest_invoice"] == sub["latest_invoice"]
+    assert ok(api.get("/v1/invoices/upcoming", params={"customer": customer["id"]}))[
+        "amount_due"] == 1000  # nothing prorated
+    added = ok(api.post(f"/v1/subscriptions/{sub['id']}", json={
+        "items": [{"price": extra, "metadata": {"addon": "yes"}}],
+        "proration_behavior": "none"}))
+    assert {row["price"]["id"]: row["metadata"] for row in added["items"]["data"]} == {
+        base: {"crm_line": "L-1", "seat_pool": "eu"}, extra: {"addon": "yes"}}
+    refused = api.post(f"/v1/subscriptions/{sub['id']}", json={
+        "items": [{"id": "si_nope", "metadata": {"a": "b"}}]})
+    assert refused.status_code == 400
+    assert_error(api.post(f"/v1/subscriptions/{sub['id']}", json={
+        "items": [{"id": item["id"], "metadata": {"k" * 41: "v"}}]}), 400)

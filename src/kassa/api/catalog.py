@@ -4,9 +4,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from kassa.api.deps import Ctx, Paging, listing
+from kassa.api.deps import Ctx, Expand, Paging, listing
 from kassa.api.schemas import PriceCreate, ProductCreate
-from kassa.services import catalog, objects, scoping
+from kassa.services import catalog, expansion, objects, scoping
 from kassa.store import models as m
 
 router = APIRouter(tags=["catalog"])
@@ -39,14 +39,16 @@ def create_price(body: PriceCreate, ctx: Ctx) -> dict[str, Any]:
 
 @router.get("/prices")
 def list_prices(request: Request, ctx: Ctx, page: Paging, product: str | None = None,
-                active: bool | None = None) -> dict[str, Any]:
+                active: bool | None = None, expand: Expand = None) -> dict[str, Any]:
     with ctx.kassa.uow() as uow:
         result = catalog.list_prices(uow, ctx.org_id, product=product, active=active,
                                      **page.asdict())
-        return listing(request, result, objects.price)
+        return expansion.expand(uow, ctx.org_id, listing(request, result, objects.price),
+                                expand)
 
 
 @router.get("/prices/{price_id}")
-def get_price(price_id: str, ctx: Ctx) -> dict[str, Any]:
+def get_price(price_id: str, ctx: Ctx, expand: Expand = None) -> dict[str, Any]:
     with ctx.kassa.uow() as uow:
-        return objects.price(scoping.get(uow.session, m.Price, ctx.org_id, price_id))
+        return expansion.expand(uow, ctx.org_id, objects.price(
+            scoping.get(uow.session, m.Price, ctx.org_id, price_id)), expand)

@@ -4,9 +4,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from kassa.api.deps import Ctx, Paging, listing
+from kassa.api.deps import Ctx, Expand, Paging, listing
 from kassa.api.schemas import CreditNoteCreate, Empty
-from kassa.services import credit_notes, einvoices, objects
+from kassa.services import credit_notes, einvoices, expansion, objects
 
 router = APIRouter(tags=["credit_notes"])
 
@@ -28,7 +28,7 @@ def preview_credit_note(body: CreditNoteCreate, ctx: Ctx) -> dict[str, Any]:
 
 @router.get("/credit_notes")
 def list_credit_notes(request: Request, ctx: Ctx, page: Paging, invoice: str | None = None,
-                      customer: str | None = None) -> dict[str, Any]:
+                      customer: str | None = None, expand: Expand = None) -> dict[str, Any]:
     """Credit notes, newest first. Filtered by `invoice`, the list also carries the invoice's
     `pre_payment_credit_notes_amount` and `post_payment_credit_notes_amount`."""
     with ctx.kassa.uow() as uow:
@@ -37,14 +37,14 @@ def list_credit_notes(request: Request, ctx: Ctx, page: Paging, invoice: str | N
         body = listing(request, result, objects.credit_note)
         if invoice:
             body.update(credit_notes.credited_amounts(uow, ctx.org_id, invoice))
-        return body
+        return expansion.expand(uow, ctx.org_id, body, expand)
 
 
 @router.get("/credit_notes/{credit_note_id}")
-def get_credit_note(credit_note_id: str, ctx: Ctx) -> dict[str, Any]:
+def get_credit_note(credit_note_id: str, ctx: Ctx, expand: Expand = None) -> dict[str, Any]:
     with ctx.kassa.uow() as uow:
-        return objects.credit_note(credit_notes.get_credit_note(uow, ctx.org_id,
-                                                                credit_note_id))
+        return expansion.expand(uow, ctx.org_id, objects.credit_note(
+            credit_notes.get_credit_note(uow, ctx.org_id, credit_note_id)), expand)
 
 
 @router.post("/credit_notes/{credit_note_id}/void")

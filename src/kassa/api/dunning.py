@@ -8,10 +8,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from kassa.api.deps import Ctx, Paging, listing
+from kassa.api.deps import Ctx, Expand, Paging, listing
 from kassa.api.schemas import DunningPolicyCreate, DunningPolicyUpdate
 from kassa.core.clock import parse_day
-from kassa.services import dunning, scoping
+from kassa.services import dunning, expansion, scoping
 from kassa.store import models as m
 
 router = APIRouter(tags=["dunning"])
@@ -62,18 +62,20 @@ def update_dunning_policy(policy_id: str, body: DunningPolicyUpdate,
 
 @router.get("/dunning_cases")
 def list_dunning_cases(request: Request, ctx: Ctx, page: Paging, customer: str | None = None,
-                       invoice: str | None = None,
-                       status: str | None = None) -> dict[str, Any]:
+                       invoice: str | None = None, status: str | None = None,
+                       expand: Expand = None) -> dict[str, Any]:
     with ctx.kassa.uow() as uow:
         result = dunning.list_cases(uow, ctx.org_id, customer=customer, invoice=invoice,
                                     status=status, **page.asdict())
-        return listing(request, result, dunning.case_object)
+        return expansion.expand(uow, ctx.org_id,
+                                listing(request, result, dunning.case_object), expand)
 
 
 @router.get("/dunning_cases/{case_id}")
-def get_dunning_case(case_id: str, ctx: Ctx) -> dict[str, Any]:
+def get_dunning_case(case_id: str, ctx: Ctx, expand: Expand = None) -> dict[str, Any]:
     with ctx.kassa.uow() as uow:
-        return dunning.case_object(scoping.get(uow.session, m.DunningCase, ctx.org_id, case_id))
+        return expansion.expand(uow, ctx.org_id, dunning.case_object(
+            scoping.get(uow.session, m.DunningCase, ctx.org_id, case_id)), expand)
 
 
 @router.get("/reports/dunning")

@@ -122,16 +122,18 @@ def create_refund(body: RefundCreate, ctx: Ctx) -> dict[str, Any]:
 
 @router.get("/refunds")
 def list_refunds(request: Request, ctx: Ctx, page: Paging,
-                 payment: str | None = None) -> dict[str, Any]:
+                 payment: str | None = None, expand: Expand = None) -> dict[str, Any]:
     with ctx.kassa.uow() as uow:
         result = refunds.list_refunds(uow, ctx.org_id, payment=payment, **page.asdict())
-        return listing(request, result, refunds.to_object)
+        return expansion.expand(uow, ctx.org_id, listing(request, result, refunds.to_object),
+                                expand)
 
 
 @router.get("/refunds/{refund_id}")
-def get_refund(refund_id: str, ctx: Ctx) -> dict[str, Any]:
+def get_refund(refund_id: str, ctx: Ctx, expand: Expand = None) -> dict[str, Any]:
     with ctx.kassa.uow() as uow:
-        return refunds.to_object(scoping.get(uow.session, m.Refund, ctx.org_id, refund_id))
+        return expansion.expand(uow, ctx.org_id, refunds.to_object(
+            scoping.get(uow.session, m.Refund, ctx.org_id, refund_id)), expand)
 
 
 @router.get("/disputes")

@@ -175,6 +175,7 @@ class PriceCreate(Body):
 class SubscriptionItemInput(Body):
     price: Code
     quantity: Quantity = 1
+    metadata: Metadata | None = None
 
 
 class SubscriptionCreate(Body):
@@ -204,6 +205,7 @@ class SubscriptionItemChange(Body):
     price: Code | None = None
     quantity: Quantity | None = None
     deleted: bool = False
+    metadata: Metadata | None = None
 
 
 class PauseCollection(Body):

@@ -18,6 +18,7 @@ _TARGETS: dict[str, tuple[type[Any], Render]] = {
     "customer": (m.Customer, lambda uow, row: objects.customer(row)),
     "subscription": (m.Subscription, lambda uow, row: objects.subscription(row)),
     "invoice": (m.Invoice, lambda uow, row: objects.invoice(row)),
+    "credit_note": (m.CreditNote, lambda uow, row: objects.credit_note(row)),
     "latest_invoice": (m.Invoice, lambda uow, row: objects.invoice(row)),
     "payment": (m.Payment, lambda uow, row: payments.to_object(row)),
     "payment_method": (m.PaymentMethod, lambda uow, row: payments.method_view(uow, row)),

@@ -170,7 +170,8 @@ def subscription_item(item: m.SubscriptionItem) -> dict[str, Any]:
                    "effective_at": _ts(item.migrate_at)}
     return {"id": item.id, "object": "subscription_item", "subscription": item.subscription_id,
             "price": price(item.price), "quantity": item.quantity,
-            "pending_change": pending, "created": _ts(item.created)}
+            "pending_change": pending, "metadata": item.metadata_,
+            "created": _ts(item.created)}
 
 
 def current_items(s: m.Subscription) -> list[m.SubscriptionItem]:

@@ -154,8 +154,9 @@ def create_subscription(uow: UnitOfWork, org_id: str, *, customer: str, items: l
         invoice_lead_days=invoice_lead_days, minimum_amount=minimum_amount,
         proration_granularity=proration_granularity, metadata_=metadata or {}, created=now)
     sub.items = [m.SubscriptionItem(id=new_id("si"), org_id=org_id, price=price,
-                                    quantity=quantity, created=now)
-                 for price, quantity in chosen]
+                                    quantity=quantity, metadata_=dict(spec.get("metadata") or {}),
+                                    created=now)
+                 for (price, quantity), spec in zip(chosen, items, strict=True)]
     sub.billing_cycle_anchor = _anchor(org, cust, sub, billing_cycle_anchor, paid_from, now)
     if later or end_with_last_phase:
         _add_phases(org, cust, sub, first_phase_iterations, later, end_with_last_phase, now)
@@ -273,10 +274,15 @@ def update_subscription(uow: UnitOfWork, org_id: str, subscription_id: str, *,
     if sub.status in ("canceled", "incomplete_expired"):
         raise InvalidState("A canceled subscription cannot be changed.")
     before = objects.subscription(sub)
+    items, labels = _item_metadata(sub, items)
     changes.change_items(uow, ctx, items=items, proration_behavior=proration_behavior,
                          effective_at=effective_at, proration_date=proration_date,
                          billing_cycle_anchor=billing_cycle_anchor,
                          proration_granularity=proration_granularity)
+    for price_id, metadata in labels:  # items added just now, found by their price
+        for row in sub.items:
+            if row.price.id == price_id and row.ended_at is None and row.phase_start is None:
+                row.metadata_ = {**(row.metadata_ or {}), **metadata}
     if pause_collection is not ...:
         changes.set_pause_collection(ctx, pause_collection)
     if cancel_at_period_end is not None:
@@ -314,6 +320,36 @@ def update_subscription(uow: UnitOfWork, org_id: str, subscription_id: str, *,
                              "its end, or now with prorate.", param="cancel_at")
     _finish(uow, ctx, before)
     return sub
+
+
+def _item_metadata(sub: m.Subscription, items: list[Any] | None
+                   ) -> tuple[list[Any] | None, list[tuple[str, dict[str, Any]]]]:
+    """Take `metadata` out of the item changes: merged into current items at once (a change
+    of metadata alone bills nothing), returned with their price for new items, to be set
+    once they exist. An item change left with nothing but its id is dropped; an unknown id
+    is left for the item change to refuse."""
+    if not items:
+        return items, []
+    current = {row.id: row for row in sub.items if row.ended_at is None}
+    rest: list[Any] = []
+    added: list[tuple[str, dict[str, Any]]] = []
+    for spec in items:
+        metadata = spec.get("metadata") if isinstance(spec, dict) else None
+        if not metadata:
+            rest.append(spec)
+            continue
+        spec = {k: v for k, v in spec.items() if k != "metadata"}
+        row = current.get(spec.get("id"))  # type: ignore[arg-type]
+        if row is not None and not spec.get("deleted"):
+            row.metadata_ = {**row.metadata_, **metadata}
+            if set(spec) - {"id", "deleted"}:
+                rest.append(spec)
+        elif spec.get("id") is None and spec.get("price") is not None:
+            added.append((spec["price"], metadata))
+            rest.append(spec)
+        else:
+            rest.append(spec)
+    return rest or None, added
 
 
 def _cancellation_details(sub: m.Subscription, details: dict[str, Any] | None,

@@ -282,6 +282,7 @@ class SubscriptionItem(Base):
     migrate_at: Mapped[datetime | None]
     # A change at the period's end (a downgrade) may also set the quantity from then on.
     migrate_quantity: Mapped[int | None]
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
     created: Mapped[datetime]
 
     subscription: Mapped[Subscription] = relationship(back_populates="items")
