@@ -77,6 +77,8 @@ class Organization(Base):
     payment_settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # What customers may do in the self-service portal (services/portal_settings.py).
     portal_settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Gross margin in percent, for customer lifetime value and CAC payback (reports).
+    gross_margin_percent: Mapped[Decimal] = mapped_column(default=Decimal(80))
     created: Mapped[datetime]
 
 
@@ -1187,3 +1189,20 @@ class PortalSession(Base):
     created: Mapped[datetime]
     used_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
+
+
+class AcquisitionCost(Base):
+    """What the organization spent on acquiring customers in one month through one channel
+    (entered by finance); CAC is this over the month's new customers."""
+
+    __tablename__ = "acquisition_costs"
+    __table_args__ = (UniqueConstraint("org_id", "month", "channel", "currency"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = _org()
+    month: Mapped[str] = mapped_column(String(7))  # YYYY-MM
+    channel: Mapped[str] = mapped_column(String(60))
+    amount: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(3))
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    created: Mapped[datetime]
