@@ -329,6 +329,58 @@ def list_emails(status: Annotated[str | None, typer.Option(
     console.print(table)
 
 
+@app.command("report")
+def report(name: Annotated[str, typer.Argument(
+               help="mrr, customers, retention, cohorts, unit-economics, cash, ar-aging or "
+                    "late-payers")],
+           first: Annotated[str | None, typer.Option(
+               "--from", help="First month, YYYY-MM (default: twelve months back)")] = None,
+           last: Annotated[str | None, typer.Option(
+               "--to", help="Last month, YYYY-MM (default: this month)")] = None,
+           as_of: Annotated[str | None, typer.Option(
+               help="As known at this moment (ISO date or date-time; default now)")] = None,
+           csv_out: Annotated[bool, typer.Option("--csv", help="Print CSV")] = False,
+           org: OrgOption = None) -> None:
+    """A report from the invoices, payments and refunds (see README, "Reports")."""
+    import csv
+    from datetime import UTC, datetime
+
+    from rich.table import Table
+
+    from kassa.core.errors import InvalidRequest
+    from kassa.services import reports
+
+    kassa = _kassa()
+    with _readable_errors():
+        _migrate(kassa)
+        org_id = _organization_id(kassa, org)
+        moment = None
+        if as_of is not None:
+            try:
+                moment = datetime.fromisoformat(as_of)
+            except ValueError:
+                raise InvalidRequest("as_of is an ISO date or date-time.",
+                                     param="as_of") from None
+            moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        with kassa.uow() as uow:
+            body = reports.report(uow, org_id, name.replace("-", "_"), first=first,
+                                  last=last, as_of=moment)
+    header, rows = reports.csv_rows(body)
+    if csv_out:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(header)
+        writer.writerows(rows)
+        return
+    table = Table(title=f"{body['name']} ({body['currency'].upper()}, minor units; "
+                        f"{body['from']} to {body['to']})")
+    for index, title in enumerate(header):  # numbers are folded, never cut short
+        table.add_column(title.replace("_", " "), no_wrap=index == 0, overflow="fold",
+                         justify="left" if index == 0 else "right")
+    for row in rows:
+        table.add_row(*("" if value is None else escape(str(value)) for value in row))
+    console.print(table)
+
+
 def main() -> None:
     try:
         app()

@@ -26,6 +26,7 @@ from kassa.services import (
     customers,
     documents,
     dunning,
+    exchange_rates,
     invoices,
     organizations,
     payments,
@@ -100,6 +101,20 @@ def _catalog(kassa: Kassa, org_id: str) -> dict[str, str]:
                                                     "starter_usd", "pro_yearly_usd")],
             "login_page": True}})
     return prices
+
+
+# Illustrative euro-dollar rates for the first of each month (not the ECB's figures): the
+# reports convert the dollar customers to euros with them.
+DEMO_USD_PER_EUR = ("1.0850", "1.0820", "1.0790", "1.0880", "1.0910", "1.0870", "1.0830",
+                    "1.0960", "1.1010", "1.0980", "1.0940", "1.0900", "1.0920", "1.0950")
+
+
+def _exchange_rates(kassa: Kassa, org_id: str) -> None:
+    with kassa.uow() as uow:
+        for index, rate in enumerate(DEMO_USD_PER_EUR):  # December 2025 to January 2027
+            year, month = divmod(2025 * 12 + 11 + index, 12)
+            exchange_rates.create_exchange_rate(uow, org_id, date=f"{year}-{month + 1:02d}-01",
+                                                base="eur", currency="usd", rate=rate)
 
 
 def _customers(kassa: Kassa, org_id: str, clock_id: str,
@@ -332,6 +347,7 @@ def run_demo(console: Console,
         dunning.create_policy(uow, org_id, name="Standard", is_default=True,
                               suspend_after_days=14, final_action="cancel_subscription")
     prices = _catalog(kassa, org_id)
+    _exchange_rates(kassa, org_id)
     people = _customers(kassa, org_id, clock.id, prices)
     showcase = demo_models.setup(kassa, org_id, clock.id, YEAR_START)
     people += [DemoCustomer(person.customer_id, 3) for person in showcase]

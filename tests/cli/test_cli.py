@@ -3,6 +3,9 @@ and `serve` answering HTTP with the key `init` printed."""
 
 from __future__ import annotations
 
+import csv
+import io
+import itertools
 import os
 import re
 import socket
@@ -131,8 +134,20 @@ def test_demo_bills_twelve_months_correctly(tmp_path):
     for change in ("upgrade to Pro now", "downgrade to Starter at the", "cancel now",
                    "Unused time on Starter after"):
         assert change in changes, change
-    kassa = Kassa(Settings(data_dir=tmp_path / "data",
-                           database_url=f"sqlite:///{tmp_path / 'data' / 'demo.db'}",
+    # The year's reports, from the demo's own invoices (dollars converted with its rates).
+    demo_db = f"sqlite:///{tmp_path / 'data' / 'demo.db'}"
+    mrr = runner.invoke(app, ["report", "mrr", "--from", "2026-01", "--to", "2026-12",
+                              "--as-of", "2027-01-02", "--csv"], env=_env(tmp_path, demo_db))
+    assert mrr.exit_code == 0, mrr.output
+    rows = list(csv.DictReader(io.StringIO(mrr.output)))
+    assert [row["month"] for row in rows] == [f"2026-{month:02d}" for month in range(1, 13)]
+    assert all(int(row["mrr"]) > 0 for row in rows)
+    for before, after in itertools.pairwise(rows):  # movements explain each month
+        moved = int(after["net_new_mrr"]) + int(after["fx_difference"])
+        assert abs(int(before["mrr"]) + moved - int(after["mrr"])) <= 2  # rounding
+    unknown = runner.invoke(app, ["report", "everything"], env=_env(tmp_path, demo_db))
+    assert unknown.exit_code == 1 and unknown.output.startswith("error: Reports: mrr,")
+    kassa = Kassa(Settings(data_dir=tmp_path / "data", database_url=demo_db,
                            secret_key="cli-pepper"))
     with kassa.uow() as uow:
         anchored = uow.session.scalars(select(m.Customer).where(

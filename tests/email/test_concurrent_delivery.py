@@ -8,12 +8,12 @@ import threading
 from collections import Counter
 
 import pytest
-from smtp_server import SmtpServer
 
 from kassa.config import Kassa
 from kassa.services import emails, organizations
 from kassa.services.emails import deliver_due
 from kassa.store import models as m
+from smtp_server import SmtpServer
 
 pytestmark = pytest.mark.postgres_only
 

@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi.testclient import TestClient
-from smtp_server import SmtpServer
 
 from api.helpers import (
     advance,
@@ -26,6 +25,7 @@ from kassa.config import Kassa
 from kassa.services import emails
 from kassa.services.emails import deliver_due
 from kassa.store import models as m
+from smtp_server import SmtpServer
 
 JAN_1 = ts(2026, 1, 1, 9)
 DAY = 86400

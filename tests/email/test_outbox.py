@@ -8,7 +8,6 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
-from smtp_server import SmtpServer
 from sqlalchemy import select
 
 from api.helpers import create_customer, create_price, ok, subscribe
@@ -19,6 +18,7 @@ from kassa.jobs.emails import deliver_emails
 from kassa.services import emails
 from kassa.services.emails import deliver_due
 from kassa.store import models as m
+from smtp_server import SmtpServer
 
 PDF = b"%PDF-1.4 test"
 

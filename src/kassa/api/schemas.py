@@ -331,6 +331,9 @@ class OrganizationUpdate(Body):
         None, max_length=10, description="Payments: `default_gateway` (sandbox | stripe | "
         "mollie), `refund_window_days` (0-3650, default 30), `sepa_return_days` (1-90, "
         "default 14). Keys sent are merged; null resets one to its default.")
+    # Checked by services/organizations.py (0 to 100; "72.5" as a string).
+    gross_margin_percent: Annotated[int, Field(ge=0, le=100)] | DecimalText | None = Field(
+        None, description="Gross margin in percent, for CLTV and CAC payback (default 80).")
     # Checked by services/portal_settings.py.
     portal_settings: dict[Annotated[str, Field(max_length=40)], Any] | None = Field(
         None, max_length=10, description="The self-service portal: `plan_prices` (price ids "
@@ -628,3 +631,16 @@ class PortalSessionCreate(Body):
     customer: Code
     return_url: Annotated[str, Field(max_length=2000)] | None = None
     locale: Annotated[str, Field(max_length=16)] | None = None
+
+
+class AcquisitionCostCreate(Body):
+    month: Annotated[str, Field(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM")]
+    channel: Annotated[str, Field(min_length=1, max_length=60)]
+    amount: Annotated[int, Field(ge=0, le=10**12)]
+    currency: Annotated[str, Field(min_length=3, max_length=3)]
+    metadata: Metadata | None = None
+
+
+class AcquisitionCostUpdate(Body):
+    amount: Annotated[int, Field(ge=0, le=10**12)] | None = None
+    metadata: Metadata | None = None

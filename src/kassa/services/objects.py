@@ -55,6 +55,7 @@ def organization(org: m.Organization) -> dict[str, Any]:
         "email_settings": email_settings.effective(org.email_settings),
         "payment_settings": payment_settings.effective(org.payment_settings),
         "portal_settings": portal_settings.effective(org.portal_settings),
+        "gross_margin_percent": str(org.gross_margin_percent),
         "created": _ts(org.created),
     }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -94,6 +95,15 @@ def update_settings(org: m.Organization, settings: dict[str, Any]) -> None:
             value = payment_settings.updated(org.payment_settings, value)
         elif field == "portal_settings":
             value = portal_settings.updated(org.portal_settings, value)
+        elif field == "gross_margin_percent":
+            try:
+                value = Decimal(str(value))
+            except ArithmeticError:
+                value = Decimal(-1)
+            if isinstance(settings[field], bool) or not value.is_finite() \
+                    or not Decimal(0) <= value <= 100:
+                raise InvalidRequest("gross_margin_percent is a number from 0 to 100.",
+                                     param=field)
         elif field == "brand_color":
             if not re.fullmatch(r"#[0-9a-fA-F]{6}", value):
                 raise InvalidRequest("brand_color must look like #1a2b3c.", param=field)
