@@ -381,6 +381,59 @@ def report(name: Annotated[str, typer.Argument(
     console.print(table)
 
 
+operator_app = typer.Typer(help="Operators: the staff who use the operator dashboard "
+                                "(/dashboard).", no_args_is_help=True)
+app.add_typer(operator_app, name="operator")
+
+
+@operator_app.command("create")
+def create_operator(email: Annotated[str, typer.Argument(help="Their e-mail: their login")],
+                    role: Annotated[str, typer.Option(help="admin, finance or support")],
+                    password_stdin: Annotated[bool, typer.Option(
+                        "--password-stdin", help="Read the password (12 characters or "
+                        "more) from standard input; otherwise a strong one is made and "
+                        "printed once")] = False,
+                    org: OrgOption = None) -> None:
+    """Add an operator who signs in to the organization's dashboard."""
+    from kassa.services import operators
+
+    kassa = _kassa()
+    with _readable_errors():
+        _migrate(kassa)
+        org_id = _organization_id(kassa, org)
+        password = sys.stdin.readline().rstrip("\r\n") if password_stdin \
+            else operators.new_password()
+        with kassa.uow() as uow:
+            made = operators.create_operator(uow, org_id, email=email, role=role,
+                                             password=password)
+    console.print(f"Operator {escape(made.email)} ({made.role}) of {org_id}: {made.id}")
+    if not password_stdin:
+        console.print("Password (store it now; it is not shown again):")
+        print(password)
+
+
+@operator_app.command("list")
+def list_operators(org: OrgOption = None) -> None:
+    """The organization's operators."""
+    from rich.table import Table
+
+    from kassa.services import operators
+
+    kassa = _kassa()
+    with _readable_errors():
+        _migrate(kassa)
+        org_id = _organization_id(kassa, org)
+        with kassa.uow() as uow:
+            rows = operators.list_operators(uow, org_id)
+    table = Table("id", "e-mail", "role", "status", "last sign-in", "added")
+    for row in rows:
+        table.add_row(row.id, escape(row.email), row.role,
+                      "active" if row.active else "deactivated",
+                      f"{row.last_login_at:%Y-%m-%d %H:%M}" if row.last_login_at else "never",
+                      f"{row.created:%Y-%m-%d}")
+    console.print(table)
+
+
 def main() -> None:
     try:
         app()

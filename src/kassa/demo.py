@@ -28,6 +28,7 @@ from kassa.services import (
     dunning,
     exchange_rates,
     invoices,
+    operators,
     organizations,
     payments,
     portal,
@@ -380,6 +381,7 @@ def run_demo(console: Console,
     write_pdfs(console, kassa, org_id)
     print_models(console, kassa, showcase)
     print_portal_link(console, kassa, org_id, people[0].id)
+    print_dashboard_login(console, kassa, org_id)
     return kassa, created.secret_key
 
 
@@ -394,6 +396,19 @@ def print_portal_link(console: Console, kassa: Kassa, org_id: str, customer_id: 
                   soft_wrap=True)
     login = kassa.settings.public_url.rstrip("/") + portal.login_path(kassa.pepper, org_id)
     console.print(f"Portal login page (a sign-in link by e-mail): {login}", soft_wrap=True)
+
+
+def print_dashboard_login(console: Console, kassa: Kassa, org_id: str) -> None:
+    """An admin operator of the demo's dashboard: its address, and the e-mail and password
+    to sign in with (made now, printed once)."""
+    password = operators.new_password()
+    with kassa.uow() as uow:
+        admin = operators.create_operator(uow, org_id, email="admin@demo-saas.example",
+                                          role="admin", password=password)
+    url = kassa.settings.public_url.rstrip("/") + "/dashboard/login"
+    console.print(f"Operator dashboard: {url}", soft_wrap=True, highlight=False)
+    console.print(f"Dashboard login: {admin.email} password {password}", soft_wrap=True,
+                  highlight=False)
 
 
 def print_summary(console: Console, kassa: Kassa, org_id: str) -> None:

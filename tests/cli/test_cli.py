@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 
 from kassa.cli import app
 from kassa.config import Kassa, Settings
+from kassa.services import operators
 from kassa.store import models as m
 
 runner = CliRunner()
@@ -117,6 +118,9 @@ def test_demo_bills_twelve_months_correctly(tmp_path):
     assert "Totals by currency" in result.output and "API key: sk_live_" in result.output
     assert re.search(r"Customer portal of .*/portal/session/\S+", result.output)
     assert re.search(r"Portal login page .*/portal/login/org_\w+/[0-9a-f]{32}", result.output)
+    assert re.search(r"^Operator dashboard: http\S+/dashboard/login$", result.output, re.M)
+    login = re.search(r"^Dashboard login: (\S+@\S+) password (\S{24,})$", result.output, re.M)
+    assert login is not None
     collected = result.output[result.output.index("Payments collected"):]
     for text in ("card", "sepa_debit", "bank_transfer", "insufficient_funds", "stolen_card",
                  "AM04"):
@@ -146,7 +150,7 @@ def test_demo_bills_twelve_months_correctly(tmp_path):
         moved = int(after["net_new_mrr"]) + int(after["fx_difference"])
         assert abs(int(before["mrr"]) + moved - int(after["mrr"])) <= 2  # rounding
     unknown = runner.invoke(app, ["report", "everything"], env=_env(tmp_path, demo_db))
-    assert unknown.exit_code == 1 and unknown.output.startswith("error: Reports: mrr,")
+    assert unknown.exit_code == 1 and unknown.output.startswith("error: No such report.")
     kassa = Kassa(Settings(data_dir=tmp_path / "data", database_url=demo_db,
                            secret_key="cli-pepper"))
     with kassa.uow() as uow:
@@ -176,6 +180,8 @@ def test_demo_bills_twelve_months_correctly(tmp_path):
         assert inv.total_excluding_tax == sum(line.amount_excluding_tax for line in inv.lines)
         assert inv.tax == sum(line.tax_amount for line in inv.lines) == \
             sum(group["tax_amount"] for group in inv.tax_breakdown or [])
+    with kassa.uow() as uow:  # the printed login signs in to the dashboard
+        operators.sign_in(uow, kassa.pepper, login.group(1), login.group(2))
     kassa.engine.dispose()
 
 

@@ -228,3 +228,16 @@ def test_a_card_that_has_expired_is_not_charged_but_declined_hard(
     assert (payment["status"], payment["failure"]["decline_code"], payment["failure"]["type"],
             payment["gateway_reference"]) == ("failed", "expired_card", "hard", None)
     assert ok(api.get(f"/v1/payment_methods/{method['id']}"))["card"]["expiry"] == "expired"
+
+
+def test_a_refused_pay_request_leaves_the_planned_retry(api: TestClient) -> None:
+    customer = _customer_with(api, "pm_card_chargeDeclined")
+    invoice = subscribe(api, customer["id"], create_price(api)["id"])["latest_invoice"]
+    before = ok(api.get(f"/v1/invoices/{invoice}"))
+    assert before["next_payment_attempt"] is not None  # dunning planned a retry
+    [method] = ok(api.get("/v1/payment_methods", params={"customer": customer["id"]}))["data"]
+    ok(api.post(f"/v1/payment_methods/{method['id']}/detach"))
+    before = ok(api.get(f"/v1/invoices/{invoice}"))
+    assert_error(api.post(f"/v1/invoices/{invoice}/pay"), 400,
+                 code="invoice_payment_method_missing")
+    assert ok(api.get(f"/v1/invoices/{invoice}")) == before  # a refused request writes nothing

@@ -10,36 +10,18 @@ Screenshots of each page go to test-output/portal/."""
 from __future__ import annotations
 
 import dataclasses
-import os
-import shutil
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from api.helpers import create_customer, create_price, ok, subscribe
 from kassa.config import Kassa
 from kassa.core.clock import FrozenClock
 from portal.test_portal_self_service import api_calls_price
 
-CHROMIUM = os.environ.get("PLAYWRIGHT_CHROMIUM_EXECUTABLE", "/usr/bin/chromium")
 SHOTS = Path(__file__).parents[2] / "test-output" / "portal"
-
-pytestmark = pytest.mark.skipif(not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists(),
-                                reason="needs Chromium (scripts/test installs it)")
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                             args=["--no-sandbox"])
-        yield browser
-        browser.close()
-
 
 def shot(page: Page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -26,7 +27,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.helpers import advance, create_clock, create_price, invoices_of, ok, ts
+from dashboard.world import signed_in
+from kassa.config import Kassa
 from kassa.core.clock import FrozenClock
+from kassa.services.organizations import NewOrganization
 
 MONTHS = ["2026-01", "2026-02", "2026-03", "2026-04", "2026-05", "2026-06"]
 
@@ -240,6 +244,22 @@ def test_csv_export_and_bad_input(api: TestClient, portfolio: dict[str, str]) ->
                           ({"from": "2026-08", "to": "2026-09"}, "from")):
         bad = api.get("/v1/reports/mrr", params=params)
         assert bad.status_code == 400 and bad.json()["error"]["param"] == param
-    assert api.get("/v1/reports/everything").status_code == 400
+    assert api.get("/v1/reports/everything").status_code == 404
 
 
+
+
+def test_the_dashboard_home_shows_the_same_figures(api: TestClient, kassa: Kassa,
+                                                   org: NewOrganization,
+                                                   portfolio: dict[str, str]) -> None:
+    client = signed_in(kassa, org.organization.id, "support")
+    page = client.get("/dashboard")
+    assert page.status_code == 200
+    figures = dict(re.findall(r'id="figure-([a-z]+)">([^<]+)<', page.text))
+    # July: no movement yet; MRR is June's €800 (A 300, B 100, C 100, D 100, E 100, F 100)
+    assert figures == {"mrr": "€800.00", "arr": "€9,600.00", "paying": "6",
+                       "arpa": "€133.33"}
+    assert page.text.count('<rect') >= 12 + 8 + 5  # MRR chart, waterfall, aging chart
+    assert "<title>Jun 26: 800</title>" in page.text
+    assert "Receivables aging: €400.00" in page.text  # F: March to June
+    assert re.search(r'Over 90 days</th><td class="num">€100.00', page.text)

@@ -37,6 +37,7 @@ from kassa.api import (
 )
 from kassa.api.guards import RequestGuards
 from kassa.config import Kassa
+from kassa.web import dashboard as web_dashboard
 from kassa.web import portal as web_portal
 from kassa.web import portal_login, portal_subscriptions
 
@@ -59,6 +60,7 @@ def create_app(instance: Kassa) -> FastAPI:
     app.include_router(payments.public)  # gateway webhooks: verified by their signature
     # the customer portal: its own session cookie
     web_portal.install(app, portal_subscriptions.router, portal_login.router)
+    web_dashboard.install(app)  # the operator dashboard: its own session cookie
     # The sandbox gateway's own pages (hosted card fields, 3-D Secure): not Kassa's API.
     app.include_router(sandbox_page.router(instance.sandbox))
 

@@ -25,9 +25,9 @@ from kassa.store import models as m
 from kassa.store.uow import UnitOfWork
 
 RESOURCES = (
-    "api_keys", "audit_log", "balance_transactions", "bank_statements", "bank_transactions",
-    "billing", "billing_portal", "coupons", "credit_notes", "customers", "disputes",
-    "dunning_cases", "dunning_policies", "email_messages", "entitlements", "events",
+    "acquisition_costs", "api_keys", "audit_log", "balance_transactions", "bank_statements",
+    "bank_transactions", "billing", "billing_portal", "coupons", "credit_notes", "customers",
+    "disputes", "dunning_cases", "dunning_policies", "email_messages", "entitlements", "events",
     "exchange_rates", "invoiceitems", "invoices", "organization", "payment_methods", "payments",
     "price_migrations", "prices", "products", "promotion_codes", "refunds", "reports",
     "sepa_debit_files", "sepa_status_reports", "subscription_items", "subscription_schedules",

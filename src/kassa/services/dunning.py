@@ -518,8 +518,8 @@ def report(uow: UnitOfWork, org_id: str, first_day: date, last_day: date) -> dic
     paid: dict[str, list[tuple[datetime, int]]] = defaultdict(list)
     for invoice_id, at, amount in uow.session.execute(select(
             m.Payment.invoice_id, m.Payment.succeeded_at, m.Payment.amount).where(
-            m.Payment.org_id == org_id, m.Payment.status == "succeeded",
-            m.Payment.invoice_id.in_({case.invoice_id for case in cases}))):
+            m.Payment.invoice_id.in_({case.invoice_id for case in cases}),
+            m.Payment.org_id == org_id, m.Payment.status == "succeeded")) if cases else ():
         if at is not None:
             paid[invoice_id].append((at, amount))
     facts = [domain.CaseFacts(

@@ -382,15 +382,16 @@ def _claim(session_factory: sessionmaker[Session], clock: Clock, invoice_id: str
             return None  # a charge of this invoice is still processing
         method = (uow.session.get(m.PaymentMethod, customer.default_payment_method_id)
                   if customer.default_payment_method_id else None)
-        invoice.next_payment_attempt = None
         if method is None or method.status != "attached" \
                 or method.gateway not in (customer.gateway_refs or {}):
-            uow.commit()  # waits for a payment method: attaching one tries again
-            if force:
+            if force:  # refused: nothing changes
                 raise InvalidRequest("The customer has no default payment method to charge.",
                                      param="payment_method",
                                      code="invoice_payment_method_missing")
+            invoice.next_payment_attempt = None
+            uow.commit()  # waits for a payment method: attaching one tries again
             return None
+        invoice.next_payment_attempt = None
         invoice.attempt_count += 1
         payment = m.Payment(
             id=new_id("py"), org_id=invoice.org_id, customer_id=customer.id,

@@ -16,7 +16,7 @@ apart, per month and as a trailing three-month average, because it is not recurr
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select
 
-from kassa.core.errors import ExchangeRateMissing, InvalidRequest
+from kassa.core.errors import ExchangeRateMissing, InvalidRequest, NotFound
 from kassa.core.money import exponent, normalize_currency
 from kassa.domain import fx
 from kassa.domain import metrics as domain
@@ -140,8 +140,32 @@ class _Charge:
     discount: Decimal
 
 
+# The charges read for an organization, by the state of its invoices (how many are
+# finalized, the latest finalization and voiding): finalized lines never change, so the
+# same state has the same charges. Only reports of the present use it.
+_READ: OrderedDict[tuple[Any, ...], list[_Charge]] = OrderedDict()
+_READ_KEPT = 16
+
+
 def _charges(uow: UnitOfWork, ctx: Context) -> list[_Charge]:
     """The recurring licensed charges of the known invoices, normalized to a month."""
+    count, finalized, voided = uow.session.execute(select(
+        func.count(), func.max(m.Invoice.finalized_at), func.max(m.Invoice.voided_at))
+        .where(m.Invoice.org_id == ctx.org.id, m.Invoice.finalized_at.is_not(None))).one()
+    key = (ctx.org.id, count, finalized, voided)
+    present = all(at is None or at <= ctx.as_of for at in (finalized, voided))
+    if present and key in _READ:
+        _READ.move_to_end(key)
+        return _READ[key]
+    charges = _read_charges(uow, ctx)
+    if present:
+        _READ[key] = charges
+        while len(_READ) > _READ_KEPT:
+            _READ.popitem(last=False)
+    return charges
+
+
+def _read_charges(uow: UnitOfWork, ctx: Context) -> list[_Charge]:
     # Per price: its interval, intervals counted, and the unit amount when a full interval
     # is simply the unit amount times the quantity.
     prices = {price.id: (price.recurring_interval, price.recurring_interval_count or 1,
@@ -165,6 +189,7 @@ def _charges(uow: UnitOfWork, ctx: Context) -> list[_Charge]:
         if terms is None:
             continue
         interval, count, unit = terms
+        assert interval is not None  # as the price query asks
         full = None if unit is None else unit * (exact_quantity or quantity)
         gross = domain.per_month(Decimal(amount), fraction, interval, count, full)
         off = domain.per_month(Decimal(discount), fraction, interval, count) \
@@ -374,6 +399,7 @@ def cash(uow: UnitOfWork, ctx: Context, months: list[Month]) -> list[dict[str, A
     times its days), payment attempts and the share that failed, and dunning recovery of
     the invoices that entered dunning in it."""
     rows = []
+    open_ones = _receivables(uow, ctx, min(months[0].end, ctx.as_of))
     for month in months:
         at = min(month.end, ctx.as_of)
         day = month.last_day
@@ -395,8 +421,8 @@ def cash(uow: UnitOfWork, ctx: Context, months: list[Month]) -> list[dict[str, A
             m.Payment.org_id == ctx.org.id, m.Payment.created >= month.start,
             m.Payment.created < at, m.Payment.created <= ctx.as_of,
             m.Payment.method_type != "manual")).one()
-        receivable = sum((amount for _, amount, _ in _outstanding(uow, ctx, at, day)),
-                         Decimal(0))
+        receivable = sum((amount for _, amount, _ in _outstanding(uow, ctx, open_ones, at,
+                                                                   day)), Decimal(0))
         days = (month.end - month.start).days
         recovered = dunning.report(uow, ctx.org.id, month.start.date(), month.last_day) \
             if month.start < ctx.as_of else None
@@ -424,38 +450,77 @@ def _sum_converted(uow: UnitOfWork, ctx: Context, day: date, query: Any) -> Deci
     return total
 
 
-def _outstanding(uow: UnitOfWork, ctx: Context, at: datetime,
-                 day: date) -> list[tuple[m.Invoice, Decimal, int]]:
-    """What each invoice still owed at `at` (converted), with its days past due then:
-    finalized before, not voided, paid or written off by then, less the payments and the
-    credit notes (on the open invoice) made by then."""
-    invoices = list(uow.session.scalars(select(m.Invoice).where(
-        *_known_invoice(ctx), m.Invoice.finalized_at < at, m.Invoice.amount_due > 0,
-        or_(m.Invoice.voided_at.is_(None), m.Invoice.voided_at >= at),
-        or_(m.Invoice.paid_at.is_(None), m.Invoice.paid_at >= at),
-        or_(m.Invoice.marked_uncollectible_at.is_(None),
-            m.Invoice.marked_uncollectible_at >= at))))
-    if not invoices:
+@dataclass(frozen=True)
+class _Open:
+    """An invoice as the receivables see it."""
+
+    id: str
+    customer: str
+    currency: str
+    amount_due: int
+    finalized_at: datetime
+    due: datetime
+    settled_at: datetime | None  # paid, voided or written off, whichever came first
+    payments: tuple[tuple[datetime, int], ...]  # succeeded: when, how much
+    credits: tuple[tuple[datetime, int], ...]  # credit notes on the open invoice
+
+
+def _receivables(uow: UnitOfWork, ctx: Context, since: datetime) -> list[_Open]:
+    """The known invoices that may have been owed at some moment from `since` on: never
+    paid, or paid at `since` or later (read along the paid-at index, not a scan)."""
+    columns = m.Invoice.__table__.c
+    picked = [columns.id, columns.customer_id, columns.currency, columns.amount_due,
+              columns.finalized_at, columns.due_date, columns.paid_at, columns.voided_at,
+              columns.marked_uncollectible_at]
+    rows = [row for paid in (columns.paid_at.is_(None), columns.paid_at >= since)
+            for row in uow.session.connection().execute(select(*picked).where(
+                columns.org_id == ctx.org.id, paid, columns.finalized_at.is_not(None),
+                columns.amount_due > 0))
+            if row.finalized_at <= ctx.as_of
+            and (row.voided_at is None or row.voided_at > ctx.as_of)]
+    if not rows:
         return []
-    ids = [invoice.id for invoice in invoices]
-    paid = dict(uow.session.execute(select(m.Payment.invoice_id, func.sum(m.Payment.amount))
-                                    .where(m.Payment.invoice_id.in_(ids),
-                                           m.Payment.succeeded_at < at)
-                                    .group_by(m.Payment.invoice_id)).all())
-    credited = dict(uow.session.execute(select(m.CreditNote.invoice_id,
-                                               func.sum(m.CreditNote.pre_payment_amount))
-                                        .where(m.CreditNote.invoice_id.in_(ids),
-                                               m.CreditNote.created < at)
-                                        .group_by(m.CreditNote.invoice_id)).all())
+    ids = [row.id for row in rows]
+    payments: dict[str, list[tuple[datetime, int]]] = defaultdict(list)
+    credits: dict[str, list[tuple[datetime, int]]] = defaultdict(list)
+    for chunk in range(0, len(ids), 5000):
+        part = ids[chunk:chunk + 5000]
+        for invoice, at, amount in uow.session.execute(select(
+                m.Payment.invoice_id, m.Payment.succeeded_at, m.Payment.amount).where(
+                m.Payment.invoice_id.in_(part), m.Payment.succeeded_at.is_not(None))):
+            if invoice is not None and at is not None:
+                payments[invoice].append((at, amount))
+        for invoice, at, amount in uow.session.execute(select(
+                m.CreditNote.invoice_id, m.CreditNote.created, m.CreditNote.pre_payment_amount)
+                .where(m.CreditNote.invoice_id.in_(part), m.CreditNote.pre_payment_amount > 0)):
+            credits[invoice].append((at, amount))
+    result = []
+    for row in rows:
+        ends = [at for at in (row.paid_at, row.voided_at, row.marked_uncollectible_at)
+                if at is not None]
+        result.append(_Open(row.id, row.customer_id, row.currency, row.amount_due,
+                            row.finalized_at, row.due_date or row.finalized_at,
+                            min(ends) if ends else None, tuple(payments[row.id]),
+                            tuple(credits[row.id])))
+    return result
+
+
+def _outstanding(uow: UnitOfWork, ctx: Context, invoices: list[_Open], at: datetime,
+                 day: date) -> list[tuple[_Open, Decimal, int]]:
+    """What each invoice still owed at `at` (converted at `day`'s rates), with its days past
+    due then: finalized before, not yet paid, voided or written off, less the payments and
+    credit notes made before."""
     result = []
     for invoice in invoices:
-        owed = invoice.amount_due - int(paid.get(invoice.id) or 0) \
-            - int(credited.get(invoice.id) or 0)
+        if invoice.finalized_at >= at or (invoice.settled_at is not None
+                                          and invoice.settled_at < at):
+            continue
+        owed = invoice.amount_due - sum(amount for when, amount in invoice.payments
+                                        if when < at) \
+            - sum(amount for when, amount in invoice.credits if when < at)
         if owed <= 0:
             continue
-        due = invoice.due_date or invoice.finalized_at
-        assert due is not None
-        late = (at - due).days if at > due else 0
+        late = (at - invoice.due).days if at > invoice.due else 0
         result.append((invoice, owed * _factor(uow, ctx, invoice.currency, day), late))
     return result
 
@@ -467,10 +532,11 @@ def ar_aging(uow: UnitOfWork, ctx: Context) -> dict[str, Any]:
     buckets: dict[str, Decimal] = {name: Decimal(0) for name, _, _ in AGING_BUCKETS}
     per_customer: dict[str, dict[str, Decimal]] = defaultdict(
         lambda: {name: Decimal(0) for name, _, _ in AGING_BUCKETS})
-    for invoice, owed, late in _outstanding(uow, ctx, ctx.as_of, day):
+    open_ones = _receivables(uow, ctx, ctx.as_of)
+    for invoice, owed, late in _outstanding(uow, ctx, open_ones, ctx.as_of, day):
         name = _bucket(late)
         buckets[name] += owed
-        per_customer[invoice.customer_id][name] += owed
+        per_customer[invoice.customer][name] += owed
     names = dict(uow.session.execute(select(m.Customer.id, m.Customer.name).where(
         m.Customer.id.in_(list(per_customer)))).all()) if per_customer else {}
     totals = {customer: _money(sum(values.values(), Decimal(0)))
@@ -526,7 +592,7 @@ def report(uow: UnitOfWork, org_id: str, name: str, *, first: str | None = None,
     """The report `name` for the months `first` to `last` (YYYY-MM; default: the twelve
     months up to as_of's), as known at `as_of`."""
     if name not in NAMES:
-        raise InvalidRequest(f"Reports: {', '.join(NAMES)}.", param="name")
+        raise NotFound(f"No such report. Reports: {', '.join(NAMES)}.", param="name")
     ctx = context(uow, org_id, as_of)
     current = ctx.as_of.astimezone(ctx.zone).date().replace(day=1)
     back = current.year * 12 + current.month - 1 - 11  # twelve months, as_of's the last
@@ -560,3 +626,20 @@ def csv_rows(body: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
         data = body["data"]
     header = list(data[0]) if data else ["month"]
     return header, [[row.get(key) for key in header] for row in data]
+
+
+def overview(uow: UnitOfWork, org_id: str, *, as_of: datetime | None = None) -> dict[str, Any]:
+    """What the dashboard's home page shows, worked out once: the last twelve months of MRR
+    (with this month's movements), customers and retention, three months of cash,
+    receivables aging, and dunning over the last thirty days."""
+    ctx = context(uow, org_id, as_of)
+    current = ctx.as_of.astimezone(ctx.zone).date().replace(day=1)
+    back = current.year * 12 + current.month - 1 - 11
+    months = _months(ctx.zone, f"{back // 12}-{back % 12 + 1:02d}", current.strftime("%Y-%m"))
+    today = ctx.as_of.astimezone(ctx.zone).date()
+    return {"currency": ctx.currency, "as_of": ctx.as_of,
+            # one month-by-month working-out for the three (it is kept on the context)
+            "mrr": mrr(uow, ctx, months), "customers": customers(uow, ctx, months)[-1:],
+            "retention": retention(uow, ctx, months)[-2:],
+            "cash": cash(uow, ctx, months[-3:]), "ar_aging": ar_aging(uow, ctx),
+            "dunning": dunning.report(uow, org_id, today - timedelta(days=29), today)}

@@ -300,6 +300,9 @@ class Invoice(Base):
         UniqueConstraint("org_id", "number"),
         Index("ix_invoices_auto_finalize", "status", "auto_finalize_at"),
         Index("ix_invoices_customer_billing", "customer_id", "billing_at", "currency"),
+        # Reports: what was invoiced in a month, what was still unpaid at a moment.
+        Index("ix_invoices_org_finalized", "org_id", "finalized_at"),
+        Index("ix_invoices_org_paid", "org_id", "paid_at"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -887,7 +890,10 @@ class Payment(Base):
     __tablename__ = "payments"
     __table_args__ = (UniqueConstraint("org_id", "idempotency_key"),
                       UniqueConstraint("gateway", "gateway_ref"),
-                      Index("ix_payments_status", "status", "next_check_at"))
+                      Index("ix_payments_status", "status", "next_check_at"),
+                      # Reports: collected and attempted per month.
+                      Index("ix_payments_org_succeeded", "org_id", "succeeded_at"),
+                      Index("ix_payments_org_created", "org_id", "created"))
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     org_id: Mapped[str] = _org()
@@ -1205,4 +1211,51 @@ class AcquisitionCost(Base):
     amount: Mapped[int]
     currency: Mapped[str] = mapped_column(String(3))
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    created: Mapped[datetime]
+
+
+class Operator(Base):
+    """A person of the SaaS's own staff (finance, support) who signs in to the operator
+    dashboard of one organization, with a role (services/operators.py). The e-mail is the
+    login, unique in the installation; only an argon2 hash of the password is kept."""
+
+    __tablename__ = "operators"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = _org()
+    email: Mapped[str] = mapped_column(String(320), unique=True)  # lower case
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(10))  # admin | finance | support
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created: Mapped[datetime]
+    last_login_at: Mapped[datetime | None]
+    deactivated_at: Mapped[datetime | None]
+
+
+class OperatorSession(Base):
+    """An operator's browser session in the dashboard: the hash of its cookie, its end
+    (8 hours after sign-in), when it was last used (it ends after 30 idle minutes) and
+    when it was ended (sign-out, or the operator was deactivated)."""
+
+    __tablename__ = "operator_sessions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = _org()
+    operator_id: Mapped[str] = mapped_column(ForeignKey("operators.id"), index=True)
+    cookie_hash: Mapped[str] = mapped_column(String(128), unique=True)
+    ip: Mapped[str | None] = mapped_column(String(64))
+    created: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+
+
+class OperatorLoginFailure(Base):
+    """One failed sign-in to the dashboard, by the keyed hash of the e-mail typed (known
+    or not, so a lockout tells nothing about which addresses exist)."""
+
+    __tablename__ = "operator_login_failures"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    email_hash: Mapped[str] = mapped_column(String(128), index=True)
     created: Mapped[datetime]
