@@ -1,4 +1,4 @@
-"""Who is acting: the API key (or, later, operator or portal customer) behind the request
+"""Who is acting: the API key, operator (dashboard) or portal customer behind the request
 being served, with the request's id and address. The API sets it for the whole request;
 every event written meanwhile carries it (services/events.py), which is what the audit log
 reads. Background work has no actor (None): the system acts."""
