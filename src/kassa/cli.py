@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -170,9 +171,13 @@ def demo(serve_after: Annotated[bool, typer.Option("--serve/--no-serve",
     """Bill a year of a demo SaaS on a fresh SQLite file in seconds, then serve it."""
     from kassa.demo import run_demo
 
-    with _readable_errors():
-        kassa, secret = run_demo(console, progress_bar)
     url = f"http://{host}:{port}"
+    with _readable_errors():
+        # The links it prints (portal, dashboard) point where it serves, unless
+        # KASSA_PUBLIC_URL says otherwise.
+        kassa, secret = run_demo(console, progress_bar,
+                                 public_url=None if os.environ.get("KASSA_PUBLIC_URL")
+                                 else url)
     console.print(f"\nAPI key: [bold]{secret}[/]", soft_wrap=True)
     console.print(f"Try:     curl -H 'Authorization: Bearer {secret}' {url}/v1/invoices",
                   soft_wrap=True)

@@ -3,6 +3,7 @@ whole year on a test clock in seconds, through exactly the code that bills in re
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import shutil
 from collections import Counter, defaultdict
@@ -329,10 +330,14 @@ def print_changes(console: Console, made: list[PlanChange]) -> None:
     console.print(table)
 
 
-def run_demo(console: Console,
-             progress_bar: Callable[[], Progress]) -> tuple[Kassa, str]:
-    """Build the demo, bill a year, print the summary; returns the instance and the API key."""
-    kassa = fresh_instance(Settings.from_env())
+def run_demo(console: Console, progress_bar: Callable[[], Progress], *,
+             public_url: str | None = None) -> tuple[Kassa, str]:
+    """Build the demo, bill a year, print the summary; returns the instance and the API key.
+    `public_url` (else the settings') is where the printed links point."""
+    settings = Settings.from_env()
+    if public_url is not None:
+        settings = dataclasses.replace(settings, public_url=public_url)
+    kassa = fresh_instance(settings)
     with kassa.uow() as uow:
         created = organizations.create_organization(
             uow, kassa.pepper, name="Demo SaaS", legal_name="Demo SaaS B.V.", country="NL",

@@ -111,12 +111,14 @@ def test_bill_runs_due_renewals_and_reports_them(tmp_path, database_url, kassa, 
 
 @pytest.mark.slow
 def test_demo_bills_twelve_months_correctly(tmp_path):
-    result = runner.invoke(app, ["demo", "--no-serve"], env=_env(tmp_path))
+    result = runner.invoke(app, ["demo", "--no-serve", "--port", "8765"], env=_env(tmp_path))
     assert result.exit_code == 0, result.output
     months = re.findall(r"^│ (20\d\d-\d\d) ", result.output, flags=re.M)
     assert months[:12] == [f"2026-{month:02d}" for month in range(1, 13)]
     assert "Totals by currency" in result.output and "API key: sk_live_" in result.output
-    assert re.search(r"Customer portal of .*/portal/session/\S+", result.output)
+    # The printed links point where the demo serves (--port).
+    assert re.search(r"Customer portal of .*http://127\.0\.0\.1:8765/portal/session/\S+",
+                     result.output)
     assert re.search(r"Portal login page .*/portal/login/org_\w+/[0-9a-f]{32}", result.output)
     assert re.search(r"^Operator dashboard: http\S+/dashboard/login$", result.output, re.M)
     login = re.search(r"^Dashboard login: (\S+@\S+) password (\S{24,})$", result.output, re.M)

@@ -163,3 +163,20 @@ def test_payment_methods_are_the_customers_own(api: TestClient, kassa: Kassa) ->
     actors = {e["actor"]["type"] for e in ok(api.get("/v1/audit_log"))["data"]
               if e["request"]["path"].startswith("/portal/")}
     assert actors == {"portal_customer"}
+
+
+def test_malformed_forms_and_unknown_addresses_are_pages_not_json(api: TestClient,
+                                                                  kassa: Kassa) -> None:
+    customer = create_customer(api, name="Ada", email="ada@example.com")
+    client = browser(kassa)
+    client.get("/" + portal_link(api, customer["id"]))
+    token = csrf(client.get("/portal/details").text)
+    too_long = client.post("/portal/details", data={"csrf_token": token, "name": "x" * 201})
+    assert too_long.status_code == 400
+    assert too_long.headers["content-type"].startswith("text/html")
+    assert "That could not be done." in too_long.text and "name" in too_long.text
+    assert ok(api.get(f"/v1/customers/{customer['id']}"))["name"] == "Ada"
+    missing = client.get("/portal/nowhere/at/all")
+    assert missing.status_code == 404 and missing.headers["content-type"].startswith(
+        "text/html")
+    assert api.get("/v1/nowhere").json()["error"]["code"] == "resource_missing"  # API: JSON

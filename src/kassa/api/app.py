@@ -68,7 +68,7 @@ def create_app(instance: Kassa) -> FastAPI:
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    errors.install(app)
+    errors.install(app, pages={"/portal": web_portal.error_page})
     idempotency.install(app)
     app.add_middleware(RequestGuards)  # runs before idempotency
     app.add_middleware(audit.RequestActors)  # outermost: ids every request

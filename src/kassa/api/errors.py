@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kassa.core import errors
@@ -69,23 +71,36 @@ def _validation_error(exc: RequestValidationError) -> JSONResponse:
                     f"Invalid {param}: {first.get('msg', 'invalid value')}.", param)
 
 
-def install(app: FastAPI) -> None:
-    """Map every error to the envelope; nothing but a bug may become a 5xx."""
+PageRenderer = Callable[[Request, int, str], Response]
+
+
+def install(app: FastAPI, pages: Mapping[str, PageRenderer] | None = None) -> None:
+    """Map every error to the envelope; nothing but a bug may become a 5xx. Under the path
+    prefixes of `pages` (web pages, not the API), a malformed request or an unknown address
+    is answered with the page `pages[prefix]` renders from its status and message."""
+
+    def _as_page(request: Request, response: JSONResponse) -> Response:
+        for prefix, render in (pages or {}).items():
+            if request.url.path == prefix or request.url.path.startswith(prefix + "/"):
+                message = json.loads(response.body)["error"]["message"]
+                return render(request, response.status_code, message)
+        return response
 
     @app.exception_handler(errors.KassaError)
     async def _kassa(_: Request, exc: errors.KassaError) -> JSONResponse:
         return envelope(status_of(exc), exc.type, exc.code, exc.message, exc.param)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return _validation_error(exc)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        return _as_page(request, _validation_error(exc))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code = {404: "resource_missing", 405: "method_not_allowed"}.get(exc.status_code,
                                                                        "invalid_request")
         message = "Unrecognized request URL." if exc.status_code == 404 else str(exc.detail)
-        return envelope(exc.status_code, "invalid_request_error", code, message)
+        return _as_page(request, envelope(exc.status_code, "invalid_request_error", code,
+                                          message))
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> JSONResponse:

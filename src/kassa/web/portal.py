@@ -73,6 +73,11 @@ def ended(locale: str | None, status: int, key: str, detail: str | None = None) 
     return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 
 
+def error_page(request: Request, status: int, message: str) -> HTMLResponse:
+    """A malformed form or an unknown address under /portal, as a page (api/errors.py)."""
+    return ended(None, status, "not_found" if status == 404 else "bad_request", message)
+
+
 def frame(uow: UnitOfWork, kassa: Kassa, who: portal.Visitor, current: str) -> dict[str, Any]:
     """What every page shows: the organization's name, logo and colour, the navigation."""
     org = uow.session.get(m.Organization, who.org_id)
