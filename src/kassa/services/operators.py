@@ -18,8 +18,6 @@ operator is deactivated. Forms carry a CSRF token derived from the session.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 import secrets
 from dataclasses import dataclass
@@ -33,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 
 from kassa.core.errors import AuthenticationFailed, InvalidRequest, InvalidState
 from kassa.core.ids import new_id
-from kassa.core.secrets import hash_secret
+from kassa.core.secrets import check_form_token, form_token, hash_secret
 from kassa.services import scoping
 from kassa.store import models as m
 from kassa.store.uow import UnitOfWork
@@ -307,11 +305,8 @@ def sign_out(uow: UnitOfWork, who: Staff) -> None:
 
 
 def csrf_token(pepper: bytes, who: Staff) -> str:
-    return hmac.new(pepper, f"dashboard-csrf:{who.session_id}".encode(),
-                    hashlib.sha256).hexdigest()
+    return form_token(pepper, "dashboard", who.session_id)
 
 
 def check_csrf(pepper: bytes, who: Staff, token: str | None) -> None:
-    if not token or not hmac.compare_digest(csrf_token(pepper, who), token):
-        raise InvalidRequest("The form has expired; reload the page and try again.",
-                             param="csrf_token", code="csrf_invalid")
+    check_form_token(pepper, "dashboard", who.session_id, token)

@@ -13,7 +13,6 @@ anyone else's is "not found". Forms carry a CSRF token derived from the session.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from sqlalchemy import func, select
 from kassa.core.clock import to_unix
 from kassa.core.errors import AuthenticationFailed, InvalidRequest, NotFound
 from kassa.core.ids import new_id
-from kassa.core.secrets import hash_secret
+from kassa.core.secrets import check_form_token, form_token, hash_secret
 from kassa.services import emails, portal_settings, scoping
 from kassa.store import models as m
 from kassa.store.uow import UnitOfWork
@@ -83,7 +82,7 @@ def login_path(pepper: bytes, org_id: str) -> str:
 
 
 def _login_code(pepper: bytes, org_id: str) -> str:
-    return hmac.new(pepper, f"portal-login:{org_id}".encode(), hashlib.sha256).hexdigest()[:32]
+    return hash_secret(f"portal-login:{org_id}", pepper)[:32]
 
 
 def login_organization(uow: UnitOfWork, pepper: bytes, org_id: str,
@@ -197,14 +196,11 @@ def set_locale(uow: UnitOfWork, who: Visitor, locale: str) -> None:
 
 
 def csrf_token(pepper: bytes, who: Visitor) -> str:
-    return hmac.new(pepper, f"portal-csrf:{who.session_id}".encode(),
-                    hashlib.sha256).hexdigest()
+    return form_token(pepper, "portal", who.session_id)
 
 
 def check_csrf(pepper: bytes, who: Visitor, token: str | None) -> None:
-    if not token or not hmac.compare_digest(csrf_token(pepper, who), token):
-        raise InvalidRequest("The form has expired; reload the page and try again.",
-                             param="csrf_token", code="csrf_invalid")
+    check_form_token(pepper, "portal", who.session_id, token)
 
 
 def customer_of(uow: UnitOfWork, who: Visitor) -> m.Customer:

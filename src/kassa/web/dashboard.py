@@ -11,8 +11,6 @@ and the audit log name them)."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 import secrets
 from collections.abc import Callable, Iterator, Mapping
@@ -34,6 +32,7 @@ from kassa.core import actors
 from kassa.core.errors import AuthenticationFailed, InvalidRequest, KassaError, NotFound
 from kassa.core.ids import new_id
 from kassa.core.money import exponent
+from kassa.core.secrets import check_form_token, form_token
 from kassa.services import audit, documents, emails, operators, scoping
 from kassa.services.operators import Staff
 from kassa.store import models as m
@@ -253,15 +252,10 @@ def act(request: Request, kassa: Kassa, who: Staff, action: str, fields: Mapping
 
 # --- signing in and out ----------------------------------------------------------------------
 
-def _login_token(pepper: bytes, cookie: str) -> str:
-    return hmac.new(pepper, f"dashboard-login-form:{cookie}".encode(),
-                    hashlib.sha256).hexdigest()
-
-
 def _login_page(kassa: Kassa, cookie: str, *, status: int = 200, error: str | None = None,
                 email: str = "", notice: str | None = None) -> Response:
     response = page("login.html", status=status, org_name="Kassa", brand="#334155", logo=None,
-                    who=None, csrf=_login_token(kassa.pepper, cookie), error=error,
+                    who=None, csrf=form_token(kassa.pepper, "dashboard-login", cookie), error=error,
                     email=email, notice=notice)
     response.set_cookie(LOGIN_COOKIE, cookie, httponly=True, samesite="strict",
                         path="/dashboard/login",
@@ -283,8 +277,9 @@ def login(request: Request, kassa: KassaDep, fields: Fields,
           form: LoginCookie = None) -> Response:
     """Sign in; the same answer for an unknown e-mail and a wrong password."""
     email, password = fields.get("email", "")[:320], fields.get("password", "")
-    if not form or not hmac.compare_digest(_login_token(kassa.pepper, form),
-                                           fields.get("csrf_token", "")):
+    try:
+        check_form_token(kassa.pepper, "dashboard-login", form, fields.get("csrf_token"))
+    except InvalidRequest:
         return _login_page(kassa, form or secrets.token_urlsafe(24), status=400, email=email,
                            error="The form has expired; please sign in again.")
     if not email.strip() or not password:

@@ -5,8 +5,6 @@ to a cookie set with the form (double submit), as there is no session yet."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
 from typing import Annotated
 
@@ -15,6 +13,7 @@ from fastapi.responses import Response
 
 from kassa.core import locales
 from kassa.core.errors import InvalidRequest, NotFound
+from kassa.core.secrets import check_form_token, form_token
 from kassa.services import documents, portal
 from kassa.store import models as m
 from kassa.web.portal import KassaDep, ended, page
@@ -26,17 +25,13 @@ COOKIE = "kassa_portal_login"
 LoginCookie = Annotated[str | None, Cookie(alias=COOKIE)]
 
 
-def _token(pepper: bytes, cookie: str) -> str:
-    return hmac.new(pepper, f"portal-login-form:{cookie}".encode(), hashlib.sha256).hexdigest()
-
-
 def _login_page(org: m.Organization, kassa: KassaDep, cookie: str, *, sent: bool = False,
                 error: str | None = None, status: int = 200) -> Response:
     t = texts(org.locale)
     response = page("login.html", status=status, t=t, lang=locales.language(org.locale),
                     org_name=org.name, brand=org.brand_color or "#334155",
                     logo=documents.org_logo(org, kassa.publishing), login=True,
-                    csrf=_token(kassa.pepper, cookie), sent=sent, error=error,
+                    csrf=form_token(kassa.pepper, "portal-login", cookie), sent=sent, error=error,
                     action=portal.login_path(kassa.pepper, org.id), return_url=None)
     response.set_cookie(COOKIE, cookie, httponly=True, samesite="strict", path="/portal/login",
                         secure=kassa.settings.public_url.startswith("https://"))
@@ -62,7 +57,9 @@ def ask_for_link(org_id: str, code: str, kassa: KassaDep, form: LoginCookie = No
             org = portal.login_organization(uow, kassa.pepper, org_id, code)
         except NotFound:
             return ended(None, 404, "not_found")
-        if not form or not hmac.compare_digest(_token(kassa.pepper, form), csrf_token):
+        try:
+            check_form_token(kassa.pepper, "portal-login", form, csrf_token)
+        except InvalidRequest:
             return _login_page(org, kassa, form or secrets.token_urlsafe(24), status=400,
                                error=texts(org.locale)["session_ended"])
         try:
