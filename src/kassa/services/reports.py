@@ -91,6 +91,13 @@ def context(uow: UnitOfWork, org_id: str, as_of: datetime | None) -> Context:
     return Context(org, currency, timezone_of(org), as_of or uow.clock.now(), None)
 
 
+def _last_twelve(ctx: Context) -> tuple[str, str]:
+    """The first and last of the twelve months up to as_of's (YYYY-MM)."""
+    current = ctx.as_of.astimezone(ctx.zone).date()
+    back = current.year * 12 + current.month - 1 - 11
+    return f"{back // 12}-{back % 12 + 1:02d}", current.strftime("%Y-%m")
+
+
 def _month_of(ctx: Context, instant: datetime) -> str:
     return instant.astimezone(ctx.zone).strftime("%Y-%m")
 
@@ -594,11 +601,8 @@ def report(uow: UnitOfWork, org_id: str, name: str, *, first: str | None = None,
     if name not in NAMES:
         raise NotFound(f"No such report. Reports: {', '.join(NAMES)}.", param="name")
     ctx = context(uow, org_id, as_of)
-    current = ctx.as_of.astimezone(ctx.zone).date().replace(day=1)
-    back = current.year * 12 + current.month - 1 - 11  # twelve months, as_of's the last
-    default_first = date(back // 12, back % 12 + 1, 1)
-    months = _months(ctx.zone, first or default_first.strftime("%Y-%m"),
-                     last or current.strftime("%Y-%m"))
+    twelve = _last_twelve(ctx)
+    months = _months(ctx.zone, first or twelve[0], last or twelve[1])
     if months[0].start > ctx.as_of:
         raise InvalidRequest("from is a month up to as_of's.", param="from")
     months = [month for month in months if month.start <= ctx.as_of]
@@ -633,9 +637,7 @@ def overview(uow: UnitOfWork, org_id: str, *, as_of: datetime | None = None) -> 
     (with this month's movements), customers and retention, three months of cash,
     receivables aging, and dunning over the last thirty days."""
     ctx = context(uow, org_id, as_of)
-    current = ctx.as_of.astimezone(ctx.zone).date().replace(day=1)
-    back = current.year * 12 + current.month - 1 - 11
-    months = _months(ctx.zone, f"{back // 12}-{back % 12 + 1:02d}", current.strftime("%Y-%m"))
+    months = _months(ctx.zone, *_last_twelve(ctx))
     today = ctx.as_of.astimezone(ctx.zone).date()
     return {"currency": ctx.currency, "as_of": ctx.as_of,
             # one month-by-month working-out for the three (it is kept on the context)

@@ -229,6 +229,13 @@ class MeterUsage:
             result.append((day, total))
         return result
 
+    def chart(self) -> tuple[list[tuple[date, Decimal]], Decimal | None]:
+        """What a chart of it shows: for counts and sums the running total day by day
+        against the units included; for other meters each day's own figure, no limit."""
+        if self.adds_up:
+            return self.so_far(), self.included
+        return self.per_day, None
+
 
 def _included(model: pricing.PriceModel) -> Decimal | None:
     """Units at no charge: a first tier that costs nothing."""

@@ -85,15 +85,14 @@ def _quantity(value: Decimal) -> str:
 
 
 def _usage_chart(used: self_service.MeterUsage, color: str, ident: str) -> Markup:
-    """Counts and sums: the total at the end of each day against the units included;
-    other meters: each day's own figure (as the customer's portal draws it)."""
-    bars = used.so_far() if used.adds_up else used.per_day
+    """The meter's chart (MeterUsage.chart), as the customer's portal draws it."""
+    bars, limit = used.chart()
     title = f"{used.name} so far, day by day" if used.adds_up else f"{used.name} per day"
     return charts.bar_chart(
         [(day.strftime("%d %b"), value) for day, value in bars], title=title,
         description=f"Usage of {used.name} per day from {used.period_start:%Y-%m-%d} to "
                     f"{used.period_end:%Y-%m-%d}.",
-        color=color, limit=used.included if used.adds_up else None, limit_label="Included",
+        color=color, limit=limit, limit_label="Included",
         ident=ident)
 
 

@@ -266,17 +266,15 @@ def usage_page(kassa: KassaDep, who: Signed) -> Response:
 
 def _usage_chart(values: dict[str, Any], used: self_service.MeterUsage, language: str,
                  start: str | None, end: str | None, ident: str) -> Markup:
-    """Counts and sums: the total so far at the end of each day, against the units
-    included; other meters (a maximum, unique users): each day's own figure."""
+    """The meter's chart (MeterUsage.chart) in the customer's language."""
     t = values["t"]
-    bars = used.so_far() if used.adds_up else used.per_day
+    bars, limit = used.chart()
     title = t["so_far" if used.adds_up else "per_day"].format(meter=used.name)
     return charts.bar_chart(
         [(format_date(day, format="d MMM", locale=language), value) for day, value in bars],
         title=title, description=t["per_day_desc"].format(meter=used.name, start=start,
                                                           end=end),
-        color=values["brand"], limit=used.included if used.adds_up else None,
-        limit_label=t["included"], ident=ident)
+        color=values["brand"], limit=limit, limit_label=t["included"], ident=ident)
 
 
 def _number(value: Decimal) -> str:
