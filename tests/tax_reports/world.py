@@ -1,5 +1,6 @@
 """Finalized invoices and credit notes with the tax columns the engine fills, written straight
-into the store, so the reports can be checked against figures worked out by hand."""
+into the store (each whole in one flush: the ledger posts it then), so the reports can be
+checked against figures worked out by hand."""
 
 from __future__ import annotations
 
@@ -48,7 +49,6 @@ def invoice(kassa: Kassa, org_id: str, customer_id: str, currency: str, *lines: 
                             "tax_amount": line.tax} for line in lines if line.category],
             supply_date=supply, created=finalized,
             finalized_at=None if status == "draft" else finalized))
-        uow.session.flush()
         ids = []
         for position, line in enumerate(lines):
             ids.append(new_id("il"))
@@ -73,8 +73,8 @@ def credit_note(kassa: Kassa, org_id: str, customer_id: str, invoice_line_id: st
             id=note_id, org_id=org_id, customer_id=customer_id, invoice_id=invoice_id,
             number=f"CN-{note_id[-8:]}", status=status, type="post_payment",
             currency=currency, subtotal=line.net, tax=line.tax, total=line.net + line.tax,
-            amount=line.net + line.tax, created=created))
-        uow.session.flush()
+            amount=line.net + line.tax, out_of_band_amount=line.net + line.tax,
+            created=created))
         uow.session.add(m.CreditNoteLine(
             id=new_id("cnli"), org_id=org_id, credit_note_id=note_id, position=0,
             type="invoice_line_item" if invoice_line_id else "custom_line_item",

@@ -369,6 +369,13 @@ def void_invoice(uow: UnitOfWork, org_id: str, invoice_id: str) -> m.Invoice:
     if invoice.status not in ("open", "uncollectible"):
         raise InvalidState(f"Invoice is {invoice.status}; only open or uncollectible invoices "
                            "can be voided.")
+    if invoice.amount_paid:
+        raise InvalidState("Invoice has payments; issue a credit note instead of voiding it.",
+                           code="invoice_has_payments")
+    if uow.session.scalar(select(m.CreditNote.id).where(
+            m.CreditNote.invoice_id == invoice.id, m.CreditNote.status == "issued").limit(1)):
+        raise InvalidState("Invoice has credit notes; credit what remains instead of voiding "
+                           "it.", code="invoice_has_credit_notes")
     void(uow, org, customer, invoice, now)
     refresh_subscriptions(uow, org, customer, invoice, now)
     uow.commit()

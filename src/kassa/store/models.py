@@ -1259,3 +1259,131 @@ class OperatorLoginFailure(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     email_hash: Mapped[str] = mapped_column(String(128), index=True)
     created: Mapped[datetime]
+
+
+class LedgerAccount(Base):
+    """An account of the organization's chart (services/ledger.py): its code and name as
+    finance knows them, and the role (and key: a gateway, a jurisdiction, a product) whose
+    postings it receives (domain/ledger.py)."""
+
+    __tablename__ = "ledger_accounts"
+    __table_args__ = (UniqueConstraint("org_id", "code"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = _org()
+    code: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(10))  # asset | liability | equity | revenue | expense
+    role: Mapped[str] = mapped_column(String(30))
+    key: Mapped[str | None] = mapped_column(String(60))
+    created: Mapped[datetime]
+
+
+class JournalEntry(Base):
+    """One balanced journal entry, posted in the same transaction as the change it records
+    and never changed after: a correction is a reversing entry. One entry per source and
+    kind (the database's guard against posting an event twice)."""
+
+    __tablename__ = "journal_entries"
+    __table_args__ = (UniqueConstraint("org_id", "source_id", "kind"),
+                      Index("ix_journal_entries_org_posted", "org_id", "posted_on"))
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = _org()
+    kind: Mapped[str] = mapped_column(String(40))
+    source_type: Mapped[str] = mapped_column(String(30))
+    source_id: Mapped[str] = mapped_column(String(60))
+    # The accounting date (in the organization's timezone): the period it belongs to.
+    posted_on: Mapped[date]
+    description: Mapped[str] = mapped_column(String(300))
+    reverses_id: Mapped[str | None] = mapped_column(String(40))
+    created: Mapped[datetime]
+
+    lines: Mapped[list[JournalLine]] = relationship(
+        back_populates="entry", lazy="selectin", order_by="JournalLine.position",
+        cascade="all, delete-orphan")
+
+
+class JournalLine(Base):
+    """A debit (amount > 0) or credit (amount < 0) of one account in one currency, with the
+    customer, product and invoice it concerns."""
+
+    __tablename__ = "journal_lines"
+    __table_args__ = (Index("ix_journal_lines_org_account", "org_id", "account_id", "posted_on"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = _org()
+    entry_id: Mapped[str] = mapped_column(ForeignKey("journal_entries.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    account_id: Mapped[str] = mapped_column(ForeignKey("ledger_accounts.id"))
+    amount: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(3))
+    posted_on: Mapped[date]
+    customer_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    product_id: Mapped[str | None] = mapped_column(String(40))
+    invoice_id: Mapped[str | None] = mapped_column(String(40))
+
+    entry: Mapped[JournalEntry] = relationship(back_populates="lines")
+
+
+class RevenueSchedule(Base):
+    """How one invoice line (or credit note line, with a negative amount) is earned: evenly
+    per day over its service period, usage over the period it was used, a one-off on the
+    invoice's date (domain/recognition.py). `recognized_through` is the first day whose
+    share is not yet posted from deferred to recognized revenue."""
+
+    __tablename__ = "revenue_schedules"
+    __table_args__ = (UniqueConstraint("org_id", "source_id", "entry_id"),
+                      Index("ix_revenue_schedules_due", "done", "recognized_through"))
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = _org()
+    entry_id: Mapped[str] = mapped_column(String(40))
+    customer_id: Mapped[str] = mapped_column(String(40), index=True)
+    invoice_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    source_id: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(12))  # subscription | usage | one_off
+    product_id: Mapped[str | None] = mapped_column(String(40))
+    currency: Mapped[str] = mapped_column(String(3))
+    amount: Mapped[int]
+    first_day: Mapped[date]
+    end_day: Mapped[date]
+    recognized: Mapped[int] = mapped_column(default=0)
+    recognized_through: Mapped[date]
+    done: Mapped[bool] = mapped_column(Boolean, default=False)
+    created: Mapped[datetime]
+
+
+class LedgerPeriod(Base):
+    """A closed month ("YYYY-MM"): nothing dated in it may be posted any more."""
+
+    __tablename__ = "ledger_periods"
+    __table_args__ = (UniqueConstraint("org_id", "period"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = _org()
+    period: Mapped[str] = mapped_column(String(7))
+    closed_at: Mapped[datetime]
+    closed_by: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class Payout(Base):
+    """Money a gateway moved from its balance (the clearing account) to the organization's
+    bank: `amount` left the gateway in `currency`, of which `fee` the gateway kept;
+    `bank_amount` arrived in `bank_currency`."""
+
+    __tablename__ = "payouts"
+    __table_args__ = (UniqueConstraint("org_id", "gateway", "reference"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = _org()
+    gateway: Mapped[str] = mapped_column(String(20))
+    reference: Mapped[str] = mapped_column(String(255))
+    amount: Mapped[int]
+    fee: Mapped[int] = mapped_column(default=0)
+    currency: Mapped[str] = mapped_column(String(3))
+    bank_amount: Mapped[int]
+    bank_currency: Mapped[str] = mapped_column(String(3))
+    arrival_date: Mapped[date]
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    created: Mapped[datetime]

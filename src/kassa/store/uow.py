@@ -19,6 +19,9 @@ class UnitOfWork:
 
     def __enter__(self) -> UnitOfWork:
         self.session = self._session_factory()
+        # What runs inside the session without the unit of work (the ledger's posting on
+        # flush) asks this clock for "now".
+        self.session.info["clock"] = self.clock
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
