@@ -6,7 +6,7 @@ import logging
 import os
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -376,14 +376,83 @@ def report(name: Annotated[str, typer.Argument(
         writer.writerow(header)
         writer.writerows(rows)
         return
-    table = Table(title=f"{body['name']} ({body['currency'].upper()}, minor units; "
-                        f"{body['from']} to {body['to']})")
+    unit = f"{body['currency'].upper()}, minor units" if body.get("currency") \
+        else "minor units of each row's currency"
+    table = Table(title=f"{body['name']} ({unit}; {body['from']} to {body['to']})")
     for index, title in enumerate(header):  # numbers are folded, never cut short
         table.add_column(title.replace("_", " "), no_wrap=index == 0, overflow="fold",
                          justify="left" if index == 0 else "right")
     for row in rows:
         table.add_row(*("" if value is None else escape(str(value)) for value in row))
     console.print(table)
+    for currency, total in (body.get("totals") or {}).items():
+        console.print(f"{currency.upper()}: debits {total['debits']}, credits "
+                      f"{total['credits']}; closing debits {total['closing_debits']}, "
+                      f"closing credits {total['closing_credits']}")
+    if "balanced" in body:
+        console.print("Balanced." if body["balanced"] else "[red]NOT balanced.[/red]")
+        if not body["balanced"]:
+            raise typer.Exit(1)
+
+
+ledger_app = typer.Typer(help="The ledger: close a month, export the journal, recognize "
+                              "revenue (reports: kassa report trial-balance...).",
+                         no_args_is_help=True)
+app.add_typer(ledger_app, name="ledger")
+
+
+@ledger_app.command("close")
+def close_period(period: Annotated[str, typer.Argument(help="The month, YYYY-MM")],
+                 org: OrgOption = None) -> None:
+    """Close a month that has ended: revenue recognized, then nothing dated in it accepted."""
+    from kassa.services import accounting
+
+    kassa = _kassa()
+    with _readable_errors():
+        _migrate(kassa)
+        org_id = _organization_id(kassa, org)
+        with kassa.uow() as uow:
+            accounting.close_period(uow, org_id, period)
+    console.print(f"Closed {period}.")
+
+
+@ledger_app.command("export")
+def export_journal(first: Annotated[str, typer.Option("--from", help="First month, YYYY-MM")],
+                   last: Annotated[str, typer.Option("--to", help="Last month, YYYY-MM")],
+                   output: Annotated[Path | None, typer.Option(
+                       help="Write to this file (default: standard output)")] = None,
+                   org: OrgOption = None) -> None:
+    """The journal as CSV in the import layout of docs/ledger.md."""
+    import csv
+
+    from kassa.services import ledger_reports
+
+    kassa = _kassa()
+    with _readable_errors():
+        _migrate(kassa)
+        org_id = _organization_id(kassa, org)
+        start, end = ledger_reports.month_span(first, last)
+        with kassa.uow() as uow:
+            rows = list(ledger_reports.journal_rows(uow.session, org_id, start, end))
+    with (output.open("w", newline="") if output else nullcontext(sys.stdout)) as out:
+        writer = csv.writer(out)
+        writer.writerow(ledger_reports.JOURNAL_COLUMNS)
+        writer.writerows(rows)
+    if output:
+        console.print(f"{len(rows)} postings written to {output}.")
+
+
+@ledger_app.command("recognize")
+def recognize_revenue() -> None:
+    """Post the revenue earned up to today now, for every organization (the workers do it
+    every hour; customers on test clocks move with their clock)."""
+    from kassa.services import recognition
+
+    kassa = _kassa()
+    with _readable_errors():
+        _migrate(kassa)
+        moved = recognition.recognize_due(kassa.session_factory, kassa.clock)
+    console.print(f"{moved} revenue schedules moved.")
 
 
 operator_app = typer.Typer(help="Operators: the staff who use the operator dashboard "

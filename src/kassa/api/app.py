@@ -24,6 +24,7 @@ from kassa.api import (
     idempotency,
     invoices,
     keys,
+    ledger,
     logos,
     meters,
     payments,
@@ -52,7 +53,7 @@ def create_app(instance: Kassa) -> FastAPI:
     for module in (customers, catalog, subscriptions, invoices, credit_notes, meters, coupons,
                    clocks_and_events, entitlements, price_migrations, tax_rates,
                    exchange_rates, tax_reports, vat, emails, logos, payments, bank, dunning,
-                   webhooks, audit, keys, billing_portal, reports):
+                   webhooks, audit, keys, billing_portal, reports, ledger):
         v1.include_router(module.router)
     v1.include_router(documents.router)
     app.include_router(v1)

@@ -644,3 +644,31 @@ class AcquisitionCostCreate(Body):
 class AcquisitionCostUpdate(Body):
     amount: Annotated[int, Field(ge=0, le=10**12)] | None = None
     metadata: Metadata | None = None
+
+
+class LedgerAccountCreate(Body):
+    code: Annotated[str, Field(min_length=1, max_length=20)]
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    role: Annotated[str, Field(min_length=1, max_length=30)]
+    key: Annotated[str, Field(min_length=1, max_length=60)] | None = None
+
+
+class LedgerAccountUpdate(Body):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class LedgerPeriodClose(Body):
+    period: Annotated[str, Field(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM")]
+
+
+class PayoutCreate(Body):
+    gateway: Annotated[str, Field(min_length=1, max_length=20)]
+    reference: Annotated[str, Field(min_length=1, max_length=255)]
+    amount: Annotated[int, Field(gt=0, le=10**12)]
+    fee: Annotated[int, Field(ge=0, le=10**12)] = 0
+    currency: Annotated[str, Field(min_length=3, max_length=3)]
+    bank_amount: Annotated[int, Field(gt=0, le=10**12)] | None = None
+    bank_currency: Annotated[str, Field(min_length=3, max_length=3)] | None = None
+    arrival_date: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$",
+                                       description="YYYY-MM-DD")]
+    metadata: Metadata | None = None

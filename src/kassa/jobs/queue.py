@@ -25,6 +25,7 @@ from kassa.core.clock import from_unix, to_unix
 from kassa.jobs.billing import bill_customers, due_customers
 from kassa.jobs.documents import render_documents
 from kassa.jobs.emails import deliver_emails
+from kassa.jobs.ledger import recognize_revenue
 from kassa.jobs.payments import collect_payments
 from kassa.jobs.webhooks import deliver_webhooks
 
@@ -83,6 +84,11 @@ def build_app(kassa: Kassa) -> procrastinate.App:
         counts = deliver_webhooks(kassa)
         return {"delivered": counts.delivered, "retrying": counts.retrying,
                 "failed": counts.failed}
+
+    @app.periodic(cron="7 * * * *", periodic_id="recognition")
+    @app.task(name="kassa.recognize_revenue", queue=QUEUE, queueing_lock="recognize_revenue")
+    def recognize_revenue_tick(timestamp: int) -> int:
+        return recognize_revenue(kassa)
 
     return app
 

@@ -1,6 +1,6 @@
 """The in-process scheduler for the embedded (SQLite) mode: the same billing run as the
 workers', collection of payments, the storing of new PDFs, the e-mail and the webhook
-delivery, on a timer thread inside `kassa serve`."""
+delivery and revenue recognition, on a timer thread inside `kassa serve`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from kassa.config import Kassa
 from kassa.jobs.billing import run_billing
 from kassa.jobs.documents import render_documents
 from kassa.jobs.emails import deliver_emails
+from kassa.jobs.ledger import recognize_revenue
 from kassa.jobs.payments import collect_payments
 from kassa.jobs.webhooks import deliver_webhooks
 
@@ -56,4 +57,8 @@ class Scheduler:
                 deliver_webhooks(self.kassa)
             except Exception:
                 log.exception("webhook delivery failed")
+            try:
+                recognize_revenue(self.kassa)
+            except Exception:
+                log.exception("revenue recognition failed")
             self._stop.wait(self.interval)

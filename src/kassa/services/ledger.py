@@ -304,20 +304,43 @@ def _deferred(session: Session, invoice: m.Invoice, line: Any, source: m.Invoice
                     customer_id=invoice.customer_id, invoice_id=invoice.id)]
 
 
-def invoice_finalized(session: Session, invoice: m.Invoice) -> Draft:
-    """Receivable for the total; deferred revenue per line (net of discounts and tax) with
-    a schedule each; tax payable per jurisdiction."""
-    dims = {"customer_id": invoice.customer_id, "invoice_id": invoice.id}
-    currency, tax, total = invoice.currency, invoice.tax or 0, invoice.total or 0
+def _invoice_nets(session: Session,
+                  invoice: m.Invoice) -> tuple[list[m.InvoiceLine], list[int]]:
+    """An invoice's lines and what each adds to its revenue (net of discounts and tax),
+    adding up to the invoice's total less its tax."""
+    tax, total = invoice.tax or 0, invoice.total or 0
     lines = _children(session, invoice.lines, m.InvoiceLine, "invoice_id", invoice.id)
     nets = [line.amount_excluding_tax for line in lines]
     if sum(nets) + tax != total:  # no tax decision was stored on the lines
         nets = [line.amount - (line.discount_amount or 0) - (
             line.tax_amount if line.tax_behavior == "inclusive" else 0) for line in lines]
-    nets = domain.fit(nets, total - tax) if lines else []
+    return lines, domain.fit(nets, total - tax) if lines else []
+
+
+def _lump_sum(session: Session, invoice: m.Invoice, amount: int, day: date,
+              schedules: list[dict[str, Any]]) -> list[Posting]:
+    """A credit note's `amount` that names no lines (a refund's) taken back from the
+    invoice's charges in proportion to their revenue, each over its own service period, so
+    the revenue the invoice defers is reduced as it would have been earned."""
+    lines, nets = _invoice_nets(session, invoice)
+    charges = [(line, net) for line, net in zip(lines, nets, strict=True) if net > 0]
+    charged = sum(net for _, net in charges)
+    if not charged:
+        return _deferred(session, invoice, invoice, None, amount, day, schedules)
+    parts = domain.fit([amount * net // charged for _, net in charges], amount)
+    return [posting for (line, _), part in zip(charges, parts, strict=True)
+            for posting in _deferred(session, invoice, line, line, part, day, schedules)]
+
+
+def invoice_finalized(session: Session, invoice: m.Invoice) -> Draft:
+    """Receivable for the total; deferred revenue per line (net of discounts and tax) with
+    a schedule each; tax payable per jurisdiction."""
+    dims = {"customer_id": invoice.customer_id, "invoice_id": invoice.id}
+    currency, tax, total = invoice.currency, invoice.tax or 0, invoice.total or 0
+    lines, nets = _invoice_nets(session, invoice)
     day = _day(session, invoice.org_id, invoice.finalized_at or invoice.created)
     postings = [Posting("receivable", total, currency, **dims)]
-    schedules = []
+    schedules: list[dict[str, Any]] = []
     for line, net in zip(lines, nets, strict=True):
         postings += _deferred(session, invoice, line, line, -net, day, schedules)
     postings += _tax_postings(invoice.tax_breakdown,
@@ -428,11 +451,11 @@ def credit_note_issued(session: Session, note: m.CreditNote) -> Draft:
     nets = domain.fit(nets, note.subtotal) if lines else []
     tax = note.tax or 0
     postings: list[Posting] = []
-    schedules = []
+    schedules: list[dict[str, Any]] = []
     for line, source, net in zip(lines, credited, nets, strict=True):
         postings += _deferred(session, invoice, line, source, net, day, schedules)
     if not lines and note.subtotal:
-        postings.append(Posting("deferred_revenue", note.subtotal, currency, **dims))
+        postings += _lump_sum(session, invoice, note.subtotal, day, schedules)
     # A custom line's tax is the invoice's, when the invoice was taxed in one jurisdiction.
     keys = {domain.jurisdiction(group.get("country"), group.get("region"))
             for group in invoice.tax_breakdown or []}

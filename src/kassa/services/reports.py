@@ -29,7 +29,7 @@ from kassa.core.errors import ExchangeRateMissing, InvalidRequest, NotFound
 from kassa.core.money import exponent, normalize_currency
 from kassa.domain import fx
 from kassa.domain import metrics as domain
-from kassa.services import dunning, exchange_rates
+from kassa.services import dunning, exchange_rates, ledger_reports
 from kassa.services.organizations import get_organization, timezone_of
 from kassa.store import models as m
 from kassa.store.uow import UnitOfWork
@@ -39,8 +39,9 @@ AGING_BUCKETS = (("current", None, 0), ("1_30", 1, 30), ("31_60", 31, 60),
                  ("61_90", 61, 90), ("over_90", 91, None))
 LATE_AFTER = timedelta(days=1)  # paid more than a day after it was due is late
 LATE_SHARE = Decimal("0.5")  # customers late on at least half of their paid invoices
+# The business reports; then the ledger's (services/ledger_reports.py), from the journal.
 NAMES = ("mrr", "customers", "retention", "cohorts", "unit_economics", "cash", "ar_aging",
-         "late_payers")
+         "late_payers", *ledger_reports.NAMES)
 
 
 @dataclass(frozen=True)
@@ -602,6 +603,9 @@ def report(uow: UnitOfWork, org_id: str, name: str, *, first: str | None = None,
         raise NotFound(f"No such report. Reports: {', '.join(NAMES)}.", param="name")
     ctx = context(uow, org_id, as_of)
     twelve = _last_twelve(ctx)
+    if name in ledger_reports.NAMES:
+        return ledger_reports.report(uow.session, org_id, name, first or twelve[0],
+                                     last or twelve[1])
     months = _months(ctx.zone, first or twelve[0], last or twelve[1])
     if months[0].start > ctx.as_of:
         raise InvalidRequest("from is a month up to as_of's.", param="from")
@@ -621,6 +625,8 @@ def csv_rows(body: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
     """A report's table as a header and rows, for CSV export."""
     if body["name"] == "ar_aging":
         data = body["customers"]
+    elif body["name"] == "reconciliation":
+        data = body["data"] + body["differences"]
     elif body["name"] == "cohorts":
         width = max((len(row["retention"]) for row in body["data"]), default=0)
         header = ["cohort", "customers"] + [f"month_{index}" for index in range(width)]
@@ -628,7 +634,7 @@ def csv_rows(body: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
                         for row in body["data"]]
     else:
         data = body["data"]
-    header = list(data[0]) if data else ["month"]
+    header = list(dict.fromkeys(key for row in data for key in row)) or ["month"]
     return header, [[row.get(key) for key in header] for row in data]
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from kassa.core.clock import Clock, parse_timestamp
 from kassa.core.errors import InvalidRequest, InvalidState
 from kassa.core.ids import new_id
-from kassa.services import billing, collection, objects, payments, scoping
+from kassa.services import billing, collection, objects, payments, recognition, scoping
 from kassa.store import models as m
 from kassa.store.uow import UnitOfWork
 
@@ -67,6 +67,7 @@ def advance(session_factory: sessionmaker[Session], clock: Clock, org_id: str, c
                                  test_clock_id=clock_id)
             if step >= target:
                 break
+        _recognize(session_factory, clock, org_id, clock_id)
     finally:
         with UnitOfWork(session_factory, clock) as uow:
             test_clock = uow.session.get(m.TestClock, clock_id)
@@ -74,6 +75,21 @@ def advance(session_factory: sessionmaker[Session], clock: Clock, org_id: str, c
             test_clock.status = "ready"
             uow.commit()
     return objects.test_clock(test_clock)
+
+
+def _recognize(session_factory: sessionmaker[Session], clock: Clock, org_id: str,
+               clock_id: str) -> None:
+    """Revenue the clock's customers earned by its new time, posted (services/recognition.py)."""
+    with UnitOfWork(session_factory, clock) as uow:
+        test_clock = uow.session.get(m.TestClock, clock_id)
+        assert test_clock is not None
+        customer_ids = list(uow.session.scalars(select(m.Customer.id).where(
+            m.Customer.org_id == org_id, m.Customer.test_clock_id == clock_id)))
+        while customer_ids and recognition.recognize(
+                uow.session, org_id, test_clock.frozen_time,
+                customer_ids=customer_ids) == recognition.BATCH:
+            uow.session.flush()
+        uow.commit()
 
 
 def _set_time(session_factory: sessionmaker[Session], clock: Clock, clock_id: str,
