@@ -54,6 +54,9 @@ def create_account(uow: UnitOfWork, org_id: str, *, code: str, name: str, role: 
     if role == "tax_payable" and key:
         key = key.upper()
     list_accounts(uow, org_id)
+    if uow.session.scalar(select(m.LedgerAccount.id).where(
+            m.LedgerAccount.org_id == org_id, m.LedgerAccount.code == code)):
+        raise InvalidState(f"Account code {code} is already in use.", param="code")
     taken = uow.session.scalars(select(m.LedgerAccount).where(
         m.LedgerAccount.org_id == org_id, m.LedgerAccount.role == role,
         m.LedgerAccount.key == key if key is not None else m.LedgerAccount.key.is_(None))

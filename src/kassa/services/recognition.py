@@ -5,8 +5,11 @@ Each schedule (services/ledger.py opens one per invoice or credit note line) ear
 evenly over its days (domain/recognition.py). A run posts, for every schedule, what it earned
 from the first day not yet recognized up to today (the customer's today on a test clock), as
 one entry per accounting date: the last day of each month it falls in, or yesterday for the
-month under way. What was earned in a month already closed is posted in the first open month
-after it (a correction goes into the open period). Running twice posts nothing more.
+month under way. A schedule that starts before the day it was made (a credit note on a past
+service period, a backdated change) posts what it earned before then on that day: a
+cumulative catch-up, so earlier months do not move; usage billed after the period it was
+used in is revenue of that period. What falls in a closed month is posted in the first open
+month after it (a correction goes into the open period). Running twice posts nothing more.
 """
 
 from __future__ import annotations
@@ -76,14 +79,19 @@ def recognize(session: Session, org_id: str, now: datetime, *,
         if stop <= schedule.recognized_through:
             continue
         earning = Schedule(schedule.amount, schedule.first_day, schedule.end_day)
+        # Usage is revenue of the days it was used, even when invoiced after them; any
+        # other schedule that starts before it was made (a credit note, a backdated
+        # change) catches up on the day it was made, not in the months before.
+        floor = None if schedule.kind == "usage" else schedule.created.astimezone(zone).date()
         for start, end in pairwise(month_starts(schedule.recognized_through,
                                                 stop - timedelta(days=1))):
             part = earning.earned_between(max(start, schedule.recognized_through),
                                           min(end, stop))
             if not part:
                 continue
-            month = _open_month(start, closed)
-            posted_on = max(month, min(_month_end(month), today - timedelta(days=1)))
+            month = _open_month(max(start, floor.replace(day=1)) if floor else start, closed)
+            posted_on = max(month, min(_month_end(month), today - timedelta(days=1)),
+                            floor or month)
             amounts[posted_on][(schedule.currency, schedule.product_id)] += part
         schedule.recognized = earning.earned_by(stop)
         schedule.recognized_through = stop
