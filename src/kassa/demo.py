@@ -9,7 +9,8 @@ import shutil
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from time import perf_counter
 from typing import Any
 
@@ -21,14 +22,16 @@ from sqlalchemy import select
 from kassa import demo_models
 from kassa.config import Kassa, Settings
 from kassa.core.clock import to_unix
-from kassa.core.money import to_major
+from kassa.core.money import round_minor, to_major
 from kassa.services import (
+    accounting,
     catalog,
     customers,
     documents,
     dunning,
     exchange_rates,
     invoices,
+    ledger_reports,
     operators,
     organizations,
     payments,
@@ -378,11 +381,13 @@ def run_demo(console: Console, progress_bar: Callable[[], Progress], *,
             if change is not None:
                 changes.append(change)
             bar.advance(task)
+    _payouts(kassa, org_id)
     print_summary(console, kassa, org_id)
     print_payments(console, kassa, org_id)
     print_dunning(console, kassa, org_id)
     print_taxes(console, kassa, org_id)
     print_changes(console, changes)
+    print_ledger(console, kassa, org_id)
     write_pdfs(console, kassa, org_id)
     print_models(console, kassa, showcase)
     print_portal_link(console, kassa, org_id, people[0].id)
@@ -520,3 +525,60 @@ def print_models(console: Console, kassa: Kassa,
                           f"{to_major(sum(i.total for i in invoices), 'eur'):,}",
                           f"{to_major(invoices[-1].total, 'eur'):,}" if invoices else "")
     console.print(table)
+
+
+def _payouts(kassa: Kassa, org_id: str) -> None:
+    """The sandbox gateway pays out each month's net card and SEPA takings on the 3rd of
+    the next month, less a 1.4% fee; dollars arrive in the euro bank account at the demo's
+    rate (through the FX differences account)."""
+    net: dict[tuple[str, str], int] = defaultdict(int)
+    with kassa.uow() as uow:
+        for payment in uow.session.scalars(select(m.Payment).where(
+                m.Payment.org_id == org_id, m.Payment.gateway.is_not(None),
+                m.Payment.succeeded_at.is_not(None))):
+            assert payment.succeeded_at is not None
+            month = payment.succeeded_at.strftime("%Y-%m")
+            kept = 0 if payment.status == "returned" else payment.amount
+            net[(month, payment.currency)] += kept - payment.amount_refunded
+    for (month, currency), amount in sorted(net.items()):
+        if amount <= 0:
+            continue
+        year, number = (int(part) for part in month.split("-"))
+        arrival = date(year + number // 12, number % 12 + 1, 3)
+        fee = amount * 14 // 1000
+        rate = Decimal(DEMO_USD_PER_EUR[min(number, len(DEMO_USD_PER_EUR) - 1)])
+        bank = None if currency == "eur" else round_minor((amount - fee) / rate)
+        with kassa.uow() as uow:
+            accounting.record_payout(uow, org_id, gateway="sandbox",
+                                     reference=f"po_demo_{month}_{currency}", amount=amount,
+                                     fee=fee, currency=currency, arrival_date=arrival,
+                                     bank_amount=bank, bank_currency="eur")
+
+
+def print_ledger(console: Console, kassa: Kassa, org_id: str) -> None:
+    """The year's books: the trial balance (it balances) and revenue recognized by month."""
+    year_end = (YEAR_START + timedelta(days=365)).date()
+    with kassa.uow() as uow:
+        balance = ledger_reports.trial_balance(uow.session, org_id, YEAR_START.date(),
+                                               year_end)
+        waterfall = ledger_reports.revenue_waterfall(uow.session, org_id, YEAR_START.date(),
+                                                     year_end)
+    table = Table(title="Trial balance 2026 (kassa report trial-balance --from 2026-01 --to "
+                        "2026-12): " + ("balanced" if balance["balanced"] else "NOT balanced"))
+    for column in ("Account", "Name", "Currency", "Debits", "Credits", "Balance"):
+        table.add_column(column, justify="right" if column in ("Debits", "Credits", "Balance")
+                         else "left")
+    for row in balance["data"]:
+        currency = row["currency"]
+        table.add_row(row["account"], row["name"], currency.upper(),
+                      f"{to_major(row['debits'], currency):,}",
+                      f"{to_major(row['credits'], currency):,}",
+                      f"{to_major(row['balance'], currency):,}")
+    console.print(table)
+    months: dict[str, int] = defaultdict(int)
+    for row in waterfall["data"]:
+        if row["currency"] == "eur":
+            months[row["month"]] += row["recognized"]
+    console.print("Revenue recognized by month, EUR (kassa report revenue-waterfall): "
+                  + ", ".join(f"{month[5:]} {to_major(amount, 'eur'):,}"
+                              for month, amount in sorted(months.items())))

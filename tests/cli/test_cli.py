@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -151,6 +152,33 @@ def test_demo_bills_twelve_months_correctly(tmp_path):
     for before, after in itertools.pairwise(rows):  # movements explain each month
         moved = int(after["net_new_mrr"]) + int(after["fx_difference"])
         assert abs(int(before["mrr"]) + moved - int(after["mrr"])) <= 2  # rounding
+    # The year's books: a trial balance that balances, a waterfall, the journal.
+    assert re.search(r"Trial balance 2026 .*: balanced", result.output)
+    trial = runner.invoke(app, ["report", "trial-balance", "--from", "2026-01", "--to",
+                                "2026-12"], env=_env(tmp_path, demo_db))
+    assert trial.exit_code == 0 and "Balanced." in trial.output, trial.output
+    assert "Deferred revenue" in trial.output and "Tax payable NL" in trial.output
+    waterfall = runner.invoke(app, ["report", "revenue-waterfall", "--from", "2026-01",
+                                    "--to", "2026-12", "--csv"], env=_env(tmp_path, demo_db))
+    assert waterfall.exit_code == 0, waterfall.output
+    flows = list(csv.DictReader(io.StringIO(waterfall.output)))
+    assert {row["month"] for row in flows} == {f"2026-{month:02d}" for month in range(1, 13)}
+    assert sum(int(row["recognized"]) for row in flows if row["currency"] == "eur") > 0
+    for row in flows:
+        assert int(row["deferred_closing"]) == int(row["deferred_opening"]) + int(
+            row["billed"]) - int(row["recognized"])
+    reconciled = runner.invoke(app, ["report", "reconciliation", "--from", "2026-01", "--to",
+                                     "2026-12"], env=_env(tmp_path, demo_db))
+    assert reconciled.exit_code == 0 and "Balanced." in reconciled.output, reconciled.output
+    journal = tmp_path / "journal.csv"
+    exported = runner.invoke(app, ["ledger", "export", "--from", "2026-01", "--to", "2026-12",
+                                   "--output", str(journal)], env=_env(tmp_path, demo_db))
+    assert exported.exit_code == 0, exported.output
+    sides: dict[str, Decimal] = {}
+    for row in csv.DictReader(journal.open()):
+        sides[row["Currency"]] = sides.get(row["Currency"], Decimal(0)) + Decimal(
+            row["Debit"] or 0) - Decimal(row["Credit"] or 0)
+    assert set(sides) == {"EUR", "USD"} and set(sides.values()) == {Decimal(0)}
     unknown = runner.invoke(app, ["report", "everything"], env=_env(tmp_path, demo_db))
     assert unknown.exit_code == 1 and unknown.output.startswith("error: No such report.")
     kassa = Kassa(Settings(data_dir=tmp_path / "data", database_url=demo_db,
