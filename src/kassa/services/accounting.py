@@ -91,7 +91,8 @@ def close_period(uow: UnitOfWork, org_id: str, period: str) -> m.LedgerPeriod:
     if not _PERIOD.match(period or ""):
         raise InvalidRequest("period is a month, YYYY-MM.", param="period")
     _, following = ledger_reports.month_span(period, period)
-    org = uow.session.get(m.Organization, org_id)
+    # Locked: postings wait for the close and then see it (services/ledger.write).
+    org = uow.session.get(m.Organization, org_id, with_for_update=True)
     assert org is not None
     now = uow.clock.now()
     if now.astimezone(timezone_of(org)).date() < following:

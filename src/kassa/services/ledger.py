@@ -30,7 +30,7 @@ from kassa.core.ids import new_id
 from kassa.domain import ledger as domain
 from kassa.domain.ledger import Posting
 from kassa.store import models as m
-from kassa.store.db import upsert_insert
+from kassa.store.db import is_postgres, upsert_insert
 
 
 class PeriodClosed(InvalidState):
@@ -143,6 +143,11 @@ def write(session: Session, org_id: str, draft: Draft, now: datetime) -> m.Journ
     if not postings and not draft.schedules:
         return None
     domain.check_balanced(postings)
+    if is_postgres(session):
+        # A close takes the organization's row for update (services/accounting.py): with
+        # this lock held first, a posting and a close of its month never cross.
+        session.execute(select(m.Organization.id).where(m.Organization.id == org_id)
+                        .with_for_update(key_share=True))
     check_open(session, org_id, draft.posted_on)
     accounts = Accounts(session, org_id, now)
     entry = m.JournalEntry(
