@@ -9,10 +9,14 @@ import io
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from api.helpers import assert_error, auth, create_customer, create_price, ok
 from credit_notes.helpers import open_invoice
+from kassa.config import Kassa
 from kassa.core.clock import FrozenClock
 from kassa.services.organizations import NewOrganization
 
@@ -176,3 +180,17 @@ def test_another_organization_sees_none_of_the_ledger(
                          params={"from": "2026-01", "to": "2026-01"}))
     assert balance["data"] == [] and balance["balanced"] is True
     assert_error(api.get("/v1/ledger/everything"), 404)
+
+
+def test_the_database_refuses_to_change_or_delete_a_posted_entry(
+        api: TestClient, kassa: Kassa) -> None:
+    customer = create_customer(api)["id"]
+    invoice = open_invoice(api, customer)
+    [entry] = entries(api, source=invoice["id"])
+    for statement in ("UPDATE journal_lines SET amount = amount + 1 WHERE entry_id = :id",
+                      "DELETE FROM journal_lines WHERE entry_id = :id",
+                      "UPDATE journal_entries SET description = 'x' WHERE id = :id",
+                      "DELETE FROM journal_entries WHERE id = :id"):
+        with kassa.uow() as uow, pytest.raises(DBAPIError, match="immutable"):
+            uow.session.execute(text(statement), {"id": entry["id"]})
+    assert entries(api, source=invoice["id"]) == [entry]
