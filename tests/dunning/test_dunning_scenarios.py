@@ -372,3 +372,15 @@ def test_a_voided_invoice_closes_its_case_and_lifts_the_suspension(api: TestClie
     assert (case["status"], case["steps"][-1]["type"]) == ("closed", "closed")
     assert len(payments_of(api, sub["latest_invoice"])) == 2  # no retry after the void
     assert invoices_of(api, customer["id"])[0]["status"] == "void"
+
+
+def test_an_invoice_written_off_by_hand_is_not_charged_again(api: TestClient) -> None:
+    clock = create_clock(api, ts(2026, 3, 2, 8))
+    customer = paying_customer(api, clock, "pm_card_chargeDeclined")
+    sub = subscribe(api, customer["id"], create_price(api)["id"])
+    advance(api, clock["id"], ts(2026, 3, 3, 12))
+    tried = len(payments_of(api, sub["latest_invoice"]))
+    written_off = ok(api.post(f"/v1/invoices/{sub['latest_invoice']}/mark_uncollectible"))
+    assert written_off["next_payment_attempt"] is None
+    advance(api, clock["id"], ts(2026, 3, 20))
+    assert len(payments_of(api, sub["latest_invoice"])) == tried

@@ -407,9 +407,12 @@ def mark_uncollectible(uow: UnitOfWork, org_id: str, invoice_id: str) -> m.Invoi
 
 
 def write_off(uow: UnitOfWork, org: m.Organization, invoice: m.Invoice, now: datetime) -> None:
-    """Open -> uncollectible. Records `invoice.marked_uncollectible`; the caller commits."""
+    """Open -> uncollectible: no more automatic charges (a payment is still taken, and a
+    new payment method is still tried). Records `invoice.marked_uncollectible`; the caller
+    commits."""
     invoice.status = "uncollectible"
     invoice.marked_uncollectible_at = now
+    invoice.next_payment_attempt = None
     events.record(uow.session, org.id, "invoice.marked_uncollectible",
                   objects.invoice(invoice), now)
 

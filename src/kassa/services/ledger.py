@@ -16,13 +16,13 @@ it to revenue as it is earned).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from itertools import chain
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import event, inspect, select
+from sqlalchemy import event, func, inspect, select
 from sqlalchemy.orm import Session
 
 from kassa.core.errors import InvalidState
@@ -370,13 +370,33 @@ def invoice_written_off(session: Session, invoice: m.Invoice) -> Draft:
 
 
 def invoice_voided(session: Session, invoice: m.Invoice) -> Draft:
-    """The invoice's finalization (and write-off) reversed, its schedules with it."""
+    """The invoice's finalization reversed, its schedules with it, and its bad debt (its
+    write-off, and any credit note voided after it) back on the receivable the reversal
+    clears."""
     assert invoice.voided_at is not None
-    entries = posted(session, invoice.org_id, invoice.id,
-                     ("invoice.finalized", "invoice.written_off"))
-    return _reversal(session, "invoice.voided", "invoice", invoice.id, entries,
-                     _day(session, invoice.org_id, invoice.voided_at),
-                     f"Invoice {invoice.number} voided")
+    entries = posted(session, invoice.org_id, invoice.id, ("invoice.finalized",))
+    draft = _reversal(session, "invoice.voided", "invoice", invoice.id, entries,
+                      _day(session, invoice.org_id, invoice.voided_at),
+                      f"Invoice {invoice.number} voided")
+    draft.postings += domain.pair("receivable", "bad_debt",
+                                  _invoice_balance(session, invoice, "bad_debt"),
+                                  invoice.currency, customer_id=invoice.customer_id,
+                                  invoice_id=invoice.id)
+    return draft
+
+
+def _invoice_balance(session: Session, invoice: m.Invoice, role: str) -> int:
+    """What the ledger holds for one invoice on the accounts of a role (debits positive),
+    entries written and pending alike."""
+    accounts = set(session.scalars(select(m.LedgerAccount.id).where(
+        m.LedgerAccount.org_id == invoice.org_id, m.LedgerAccount.role == role)))
+    stored = session.scalar(select(func.sum(m.JournalLine.amount)).where(
+        m.JournalLine.org_id == invoice.org_id, m.JournalLine.invoice_id == invoice.id,
+        m.JournalLine.account_id.in_(accounts)))
+    pending = sum(line.amount for entry in session.new if isinstance(entry, m.JournalEntry)
+                  for line in entry.lines
+                  if line.invoice_id == invoice.id and line.account_id in accounts)
+    return int(stored or 0) + pending
 
 
 def _reversal(session: Session, kind: str, source_type: str, source_id: str,
@@ -477,10 +497,16 @@ def credit_note_issued(session: Session, note: m.CreditNote) -> Draft:
 
 
 def credit_note_voided(session: Session, note: m.CreditNote) -> Draft:
+    """The credit note's entry reversed; what it had taken off an invoice written off since
+    is owed again as bad debt, where the rest of that invoice is."""
     entries = posted(session, note.org_id, note.id, ("credit_note.issued",))
     moment = note.voided_at or _now(session, note.customer_id)
-    return _reversal(session, "credit_note.voided", "credit_note", note.id, entries,
-                     _day(session, note.org_id, moment), f"Credit note {note.number} voided")
+    draft = _reversal(session, "credit_note.voided", "credit_note", note.id, entries,
+                      _day(session, note.org_id, moment), f"Credit note {note.number} voided")
+    owed = _receivable_role(session.get(m.Invoice, note.invoice_id))
+    draft.postings = [replace(p, role=owed) if p.role == "receivable" else p
+                      for p in draft.postings]
+    return draft
 
 
 # Balance changes a credit note makes are in the credit note's own entry.
@@ -493,8 +519,12 @@ def balance_changed(session: Session, change: m.BalanceTransaction) -> Draft:
     """A change of the customer's balance: credit applied to (or created by) an invoice, an
     overpayment kept as credit, or an adjustment someone made."""
     invoice = session.get(m.Invoice, change.invoice_id) if change.invoice_id else None
-    counter = (_receivable_role(invoice) if change.type in _AGAINST_INVOICE
-               else "balance_adjustments")
+    if change.type == "invoice_voided":  # the void put its bad debt back on the receivable
+        counter = "receivable"
+    elif change.type in _AGAINST_INVOICE:
+        counter = _receivable_role(invoice)
+    else:
+        counter = "balance_adjustments"
     return Draft(f"balance.{change.type}"[:40], "balance_transaction", change.id,
                  _day(session, change.org_id, change.created),
                  change.description or f"Customer balance: {change.type.replace('_', ' ')}",

@@ -306,11 +306,13 @@ def _entry_amounts(session: Session, org_id: str, start: date,
 
 def _receivables(session: Session, org_id: str) -> list[dict[str, Any]]:
     """Per customer and currency: open invoices against the receivable account, and the
-    customer's balance against the customer balances account."""
+    customer's balance against the customer balances account. An invoice once written off
+    owes to bad debt, even open again (a credit note voided after it was paid)."""
     open_amounts: dict[tuple[str, str], int] = defaultdict(int)
     for customer_id, currency, remaining in session.execute(
             select(m.Invoice.customer_id, m.Invoice.currency, m.Invoice.amount_remaining)
-            .where(m.Invoice.org_id == org_id, m.Invoice.status == "open")):
+            .where(m.Invoice.org_id == org_id, m.Invoice.status == "open",
+                   m.Invoice.marked_uncollectible_at.is_(None))):
         open_amounts[(customer_id, currency)] += remaining
     balances = {(c.id, c.currency or ""): c.balance for c in session.scalars(
         select(m.Customer).where(m.Customer.org_id == org_id, m.Customer.balance != 0))}
