@@ -133,7 +133,7 @@ def test_a_webhook_body_is_the_sandbox_event_format(kassa: Kassa) -> None:
         "evt_x", "payment.failed", "ch_1", "AM04")
 
 
-def test_a_dispute_is_recorded_against_the_payment_and_invoice(
+def test_a_dispute_is_recorded_against_the_payment_and_invoice_and_in_the_ledger(
         api: TestClient, kassa: Kassa, org: Any) -> None:
     payment, invoice = _paid(api, 5000)
     org_id = org.organization.id
@@ -151,6 +151,34 @@ def test_a_dispute_is_recorded_against_the_payment_and_invoice(
     kinds = [e["type"] for e in ok(api.get("/v1/events", params={
         "type": "charge.dispute.*"}))["data"]]
     assert sorted(kinds) == ["charge.dispute.closed", "charge.dispute.created"]
+    # The ledger: the money held by the gateway when the dispute opened, then lost.
+    entries = ok(api.get("/v1/ledger/entries", params={"source": dispute["id"]}))["data"]
+    assert [(e["kind"], [(line["account"], line["debit"], line["credit"])
+                         for line in e["lines"]]) for e in reversed(entries)] == [
+        ("dispute.opened", [("1160", 5000, 0), ("1100-SANDBOX", 0, 5000)]),
+        ("dispute.lost", [("6400", 5000, 0), ("1160", 0, 5000)])]
+    again = {**closed, "id": "evt_sbx_d3"}  # the same outcome told twice posts nothing more
+    ok(_webhook(api, kassa, org_id, again))
+    assert len(ok(api.get("/v1/ledger/entries", params={"source": dispute["id"]}))["data"]) == 2
+
+
+def test_a_won_dispute_puts_the_money_back_and_an_inquiry_posts_nothing(
+        api: TestClient, kassa: Kassa, org: Any) -> None:
+    payment, _ = _paid(api, 4000)
+    org_id = org.organization.id
+    base = {"charge_ref": payment["gateway_reference"], "amount": 4000}
+    for number, (kind, status) in enumerate((("dispute.created", "warning_needs_response"),
+                                             ("dispute.updated", "needs_response"),
+                                             ("dispute.closed", "won"))):
+        ok(_webhook(api, kassa, org_id, {"id": f"evt_sbx_w{number}", "type": kind,
+                                         "data": {**base, "dispute_ref": "dp_sbx_w",
+                                                  "status": status}}))
+    [dispute] = ok(api.get("/v1/disputes", params={"payment": payment["id"]}))["data"]
+    entries = ok(api.get("/v1/ledger/entries", params={"source": dispute["id"]}))["data"]
+    assert [(e["kind"], [(line["account"], line["debit"], line["credit"])
+                         for line in e["lines"]]) for e in reversed(entries)] == [
+        ("dispute.opened", [("1160", 4000, 0), ("1100-SANDBOX", 0, 4000)]),
+        ("dispute.won", [("1100-SANDBOX", 4000, 0), ("1160", 0, 4000)])]
 
 
 def test_a_signed_body_that_is_no_event_is_a_400_and_kept(

@@ -30,6 +30,7 @@ ROLES: dict[str, tuple[str, str, AccountType]] = {
     "bank": ("1000", "Bank", "asset"),
     "clearing": ("1100", "Payment gateway clearing", "asset"),
     "out_of_band": ("1150", "Payments settled outside Kassa", "asset"),
+    "disputed": ("1160", "Disputed payments held by gateways", "asset"),
     "receivable": ("1200", "Accounts receivable", "asset"),
     "deferred_revenue": ("2400", "Deferred revenue", "liability"),
     "tax_payable": ("2200", "Tax payable", "liability"),
@@ -39,6 +40,7 @@ ROLES: dict[str, tuple[str, str, AccountType]] = {
     "balance_adjustments": ("6100", "Customer balance adjustments", "expense"),
     "bad_debt": ("6200", "Bad debt", "expense"),
     "gateway_fees": ("6300", "Payment gateway fees", "expense"),
+    "dispute_losses": ("6400", "Lost disputes (chargebacks)", "expense"),
     "fx_differences": ("7900", "Exchange rate differences", "expense"),
 }
 # Roles whose default chart opens one account per key (code "2200-NL", "1100-STRIPE"):

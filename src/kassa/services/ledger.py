@@ -549,6 +549,48 @@ def payout_paid(session: Session, payout: m.Payout) -> Draft:
                  f"Payout {payout.reference} from {payout.gateway}", postings)
 
 
+# A dispute's money: withdrawn from the gateway's balance when it opens (an inquiry,
+# `warning_*`, withdraws nothing), back when it is won, gone when it is lost.
+_DISPUTE_OPEN = frozenset({"needs_response", "under_review", "won", "lost"})
+
+
+def dispute_opened(session: Session, dispute: m.Dispute) -> Draft:
+    payment = session.get(m.Payment, dispute.payment_id)
+    return Draft("dispute.opened", "dispute", dispute.id,
+                 _day(session, dispute.org_id, dispute.updated),
+                 f"Dispute {dispute.gateway_ref} of payment {dispute.payment_id}",
+                 domain.pair("disputed", "clearing", dispute.amount, dispute.currency,
+                             credit_key=dispute.gateway,
+                             customer_id=payment.customer_id if payment else None,
+                             invoice_id=dispute.invoice_id))
+
+
+def dispute_closed(session: Session, dispute: m.Dispute) -> Draft:
+    """Won: the money back at the gateway; lost: a loss."""
+    payment = session.get(m.Payment, dispute.payment_id)
+    won = dispute.status == "won"
+    return Draft(f"dispute.{dispute.status}", "dispute", dispute.id,
+                 _day(session, dispute.org_id, dispute.updated),
+                 f"Dispute {dispute.gateway_ref} {dispute.status}",
+                 domain.pair("clearing" if won else "dispute_losses", "disputed",
+                             dispute.amount, dispute.currency,
+                             debit_key=dispute.gateway if won else None,
+                             customer_id=payment.customer_id if payment else None,
+                             invoice_id=dispute.invoice_id))
+
+
+def _dispute_transitions(session: Session, dispute: m.Dispute) -> Iterator[Any]:
+    status = _added(dispute, "status")
+    if status not in _DISPUTE_OPEN:
+        return
+    opened = inspect(dispute).pending or not posted(session, dispute.org_id, dispute.id,
+                                                    ("dispute.opened",))
+    if opened:
+        yield dispute_opened
+    if status in ("won", "lost"):
+        yield dispute_closed
+
+
 def _transitions(obj: Any) -> Iterator[Any]:
     """The entry builders a change in this flush calls for, in order."""
     if isinstance(obj, m.Invoice):
@@ -579,12 +621,15 @@ def _transitions(obj: Any) -> Iterator[Any]:
             yield balance_changed
     elif isinstance(obj, m.Payout) and inspect(obj).pending:
         yield payout_paid
+    elif isinstance(obj, m.Dispute):
+        yield from _dispute_transitions(inspect(obj).session, obj)
 
 
-_WATCHED = (m.Invoice, m.Payment, m.Refund, m.CreditNote, m.BalanceTransaction, m.Payout)
+_WATCHED = (m.Invoice, m.Payment, m.Refund, m.CreditNote, m.BalanceTransaction, m.Payout,
+            m.Dispute)
 # Within one flush: documents before the money that settles them.
 _ORDER = {m.Invoice: 0, m.CreditNote: 1, m.BalanceTransaction: 2, m.Payment: 3, m.Refund: 4,
-          m.Payout: 5}
+          m.Payout: 5, m.Dispute: 6}
 
 
 @event.listens_for(Session, "before_flush")
