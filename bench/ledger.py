@@ -17,14 +17,12 @@ each run: never point it at a database you care about.
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 import time
-from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
 
+from dashboard_home import timed  # bench/ is the script's directory
 from sqlalchemy import event, func, select, text
 from sqlalchemy.orm import Session
 
@@ -87,14 +85,6 @@ def bill(kassa: Kassa) -> tuple[float, int]:
     return time.perf_counter() - started, result.customers
 
 
-def timed(run: Callable[[], Any], repeat: int = 3) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -126,13 +116,7 @@ def main() -> None:
 
     started = time.perf_counter()
     with kassa.uow() as uow:
-        moved = 0
-        while True:
-            count = recognition.recognize(uow.session, org_id, datetime(2026, 3, 1, tzinfo=UTC))
-            uow.session.flush()
-            moved += count
-            if count < recognition.BATCH:
-                break
+        moved = recognition.recognize_all(uow.session, org_id, datetime(2026, 3, 1, tzinfo=UTC))
         uow.commit()
     print(f"recognition through February: {time.perf_counter() - started:.2f} s for "
           f"{moved:,} schedules")

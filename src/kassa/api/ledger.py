@@ -130,26 +130,15 @@ def ledger_report(report: Annotated[str, Path(max_length=40)], ctx: Ctx, first: 
                        param="report")
     with ctx.kassa.uow() as uow:
         current = accounting.today(uow, ctx.org_id).strftime("%Y-%m")
-        first, last = first or last or current, last or current
-        if report == "general_ledger" and account is not None:
-            start, end = ledger_reports.month_span(first, last)
-            return {"object": "report", "name": report, "from": first, "to": last,
-                    "data": ledger_reports.general_ledger(uow.session, ctx.org_id, start,
-                                                          end, account)}
-        return ledger_reports.report(uow.session, ctx.org_id, report, first, last)
+        return ledger_reports.report(uow.session, ctx.org_id, report, first or last or current,
+                                     last or current, account)
 
 
 @router.post("/ledger/recognize")
 def recognize(ctx: Ctx) -> dict[str, Any]:
     """Post the revenue earned up to today now, rather than at the next hourly run."""
     with ctx.kassa.uow() as uow:
-        moved = 0
-        while True:
-            count = recognition.recognize(uow.session, ctx.org_id, uow.clock.now())
-            uow.session.flush()
-            moved += count
-            if count < recognition.BATCH:
-                break
+        moved = recognition.recognize_all(uow.session, ctx.org_id, uow.clock.now())
         uow.commit()
     return {"object": "recognition_run", "schedules": moved}
 

@@ -43,13 +43,18 @@ class Schedule:
         return self.earned_by(end) - self.earned_by(start)
 
 
+def next_month(day: date) -> date:
+    """The first day of the month after `day`'s."""
+    return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+
+
 def month_starts(first: date, last: date) -> list[date]:
     """The first day of every month from `first`'s month to `last`'s, and of the month
     after (the boundaries a month-by-month waterfall needs)."""
     cursor, result = first.replace(day=1), []
     while cursor <= last:
         result.append(cursor)
-        cursor = (cursor + timedelta(days=32)).replace(day=1)
+        cursor = next_month(cursor)
     result.append(cursor)
     return result
 

@@ -101,8 +101,7 @@ def close_period(uow: UnitOfWork, org_id: str, period: str) -> m.LedgerPeriod:
     if period in ledger.closed_periods(uow.session, org_id):
         raise InvalidState(f"{period} is already closed.", param="period",
                            code="period_closed")
-    while recognition.recognize(uow.session, org_id, now) == recognition.BATCH:
-        uow.session.flush()
+    recognition.recognize_all(uow.session, org_id, now)
     actor = actors.current.get()
     row = m.LedgerPeriod(id=new_id("lp"), org_id=org_id, period=period, closed_at=now,
                          closed_by=actor.asdict() if actor else None)

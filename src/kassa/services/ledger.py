@@ -78,17 +78,15 @@ class Accounts:
 
     def _load(self) -> dict[tuple[str, str | None], str]:
         if self._by_key is None:
-            rows = self._session.execute(select(
-                m.LedgerAccount.role, m.LedgerAccount.key, m.LedgerAccount.id)
-                .where(m.LedgerAccount.org_id == self._org_id)).all()
-            if not any(key is None for _, key, _ in rows):
+            self._reload()
+            assert self._by_key is not None
+            if not any(key is None for _, key in self._by_key):
                 default_chart(self._session, self._org_id, self._now)
-                return self._reload()
-            self._by_key = {(role, key): id_ for role, key, id_ in rows}
+                self._reload()
+        assert self._by_key is not None
         return self._by_key
 
     def _reload(self) -> dict[tuple[str, str | None], str]:
-        self._by_key = None
         rows = self._session.execute(select(
             m.LedgerAccount.role, m.LedgerAccount.key, m.LedgerAccount.id)
             .where(m.LedgerAccount.org_id == self._org_id)).all()

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from kassa.core.errors import InvalidRequest
 from kassa.core.money import to_major
 from kassa.domain import ledger as domain
-from kassa.domain.recognition import Schedule, month_starts
+from kassa.domain.recognition import Schedule, month_starts, next_month
 from kassa.services.organizations import timezone_of
 from kassa.store import models as m
 
@@ -293,8 +293,8 @@ def _entry_amounts(session: Session, org_id: str, start: date,
     for kind, source_id, account_id, amount, currency in rows:
         measure, sign = _MEASURE[kind]
         role = accounts[account_id].role
-        if measure == "debits":
-            counted = max(amount * sign, 0) if sign > 0 else max(-amount, 0) * sign
+        if measure == "debits":  # what a credit note debited; its void, credited
+            counted = max(amount, 0) if sign > 0 else min(amount, 0)
         elif measure == "money":
             counted = amount if role in _MONEY_ROLES else 0
         else:
@@ -339,16 +339,18 @@ def _receivables(session: Session, org_id: str) -> list[dict[str, Any]]:
     return rows
 
 
-def report(session: Session, org_id: str, name: str, first: str, last: str) -> dict[str, Any]:
+def report(session: Session, org_id: str, name: str, first: str, last: str,
+           account: str | None = None) -> dict[str, Any]:
     """The ledger report `name` for the months `first` to `last` (YYYY-MM), in the shape of
-    the business reports (services/reports.report): `data` rows, and its own extras."""
+    the business reports (services/reports.report): `data` rows, and its own extras; the
+    general ledger of one `account` code if given."""
     start, end = month_span(first, last)
     body: dict[str, Any] = {"object": "report", "name": name, "from": first, "to": last,
                             "currency": None}
     if name == "trial_balance":
         return {**body, **trial_balance(session, org_id, start, end)}
     if name == "general_ledger":
-        return {**body, "data": general_ledger(session, org_id, start, end)}
+        return {**body, "data": general_ledger(session, org_id, start, end, account)}
     if name == "revenue_waterfall":
         return {**body, **revenue_waterfall(session, org_id, start, end)}
     return {**body, **reconciliation(session, org_id, start, end)}
@@ -364,5 +366,5 @@ def month_span(first: str, last: str) -> tuple[date, date]:
             raise InvalidRequest(f"{param} is a month, YYYY-MM.", param=param) from None
     start, last_start = parse(first, "from"), parse(last, "to")
     if last_start < start:
-        raise InvalidRequest("to is a month from `from` on.", param="to")
-    return start, (last_start + timedelta(days=32)).replace(day=1)
+        raise InvalidRequest("to is the same month as from or later.", param="to")
+    return start, next_month(last_start)

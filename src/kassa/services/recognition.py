@@ -26,7 +26,7 @@ from kassa.core.clock import Clock
 from kassa.core.ids import new_id
 from kassa.domain import ledger as domain
 from kassa.domain.ledger import Posting
-from kassa.domain.recognition import Schedule, month_starts
+from kassa.domain.recognition import Schedule, month_starts, next_month
 from kassa.services import ledger
 from kassa.services.organizations import timezone_of
 from kassa.store import models as m
@@ -37,14 +37,14 @@ BATCH = 5000
 
 
 def _month_end(day: date) -> date:
-    return (day.replace(day=1) + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    return next_month(day) - timedelta(days=1)
 
 
 def _open_month(day: date, closed: set[str]) -> date:
     """The first day of the first open month from `day`'s month on."""
     month = day.replace(day=1)
     while domain.period_of(month) in closed:
-        month = _month_end(month) + timedelta(days=1)
+        month = next_month(month)
     return month
 
 
@@ -106,6 +106,18 @@ def recognize(session: Session, org_id: str, now: datetime, *,
             "revenue.recognized", "recognition", new_id("rr"), posted_on,
             f"Revenue recognized {domain.period_of(posted_on)}", postings), now)
     return moved
+
+
+def recognize_all(session: Session, org_id: str, now: datetime, *,
+                  customer_ids: Collection[str] | None = None) -> int:
+    """`recognize` batch after batch in this transaction until nothing is left to move."""
+    moved = 0
+    while True:
+        count = recognize(session, org_id, now, customer_ids=customer_ids)
+        session.flush()
+        moved += count
+        if count < BATCH:
+            return moved
 
 
 def recognize_due(session_factory: sessionmaker[Session], clock: Clock) -> int:

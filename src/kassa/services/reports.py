@@ -63,18 +63,9 @@ class Context:
 
 
 def _months(zone: ZoneInfo, first: str, last: str) -> list[Month]:
-    def parse(text: str, param: str) -> date:
-        try:
-            year, month = (int(part) for part in text.split("-"))
-            return date(year, month, 1)
-        except ValueError:
-            raise InvalidRequest(f"{param} is a month, YYYY-MM.", param=param) from None
-
-    cursor, end = parse(first, "from"), parse(last, "to")
-    if end < cursor:
-        raise InvalidRequest("to is the same month as from or later.", param="to")
+    cursor, end = ledger_reports.month_span(first, last)
     result = []
-    while cursor <= end:
+    while cursor < end:
         following = date(cursor.year + cursor.month // 12, cursor.month % 12 + 1, 1)
         result.append(Month(cursor.strftime("%Y-%m"),
                             datetime.combine(cursor, time(), zone),

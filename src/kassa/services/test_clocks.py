@@ -85,10 +85,9 @@ def _recognize(session_factory: sessionmaker[Session], clock: Clock, org_id: str
         assert test_clock is not None
         customer_ids = list(uow.session.scalars(select(m.Customer.id).where(
             m.Customer.org_id == org_id, m.Customer.test_clock_id == clock_id)))
-        while customer_ids and recognition.recognize(
-                uow.session, org_id, test_clock.frozen_time,
-                customer_ids=customer_ids) == recognition.BATCH:
-            uow.session.flush()
+        if customer_ids:
+            recognition.recognize_all(uow.session, org_id, test_clock.frozen_time,
+                                      customer_ids=customer_ids)
         uow.commit()
 
 
