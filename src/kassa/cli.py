@@ -93,15 +93,23 @@ def serve(host: Annotated[str, typer.Option(help="Interface to listen on")] = "1
           port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
           scheduler: Annotated[bool | None, typer.Option(
               help="Run billing in this process (default on SQLite; on PostgreSQL run "
-                   "`kassa worker`)")] = None) -> None:
+                   "`kassa worker`)")] = None,
+          workers: Annotated[int, typer.Option(
+              min=1, help="API processes sharing the port (PostgreSQL only), about one per "
+                          "CPU")] = 1) -> None:
     """Serve the API (and, on SQLite, the billing scheduler)."""
     kassa = _kassa()
+    if workers > 1 and kassa.settings.is_sqlite:
+        err.print("[red]error:[/] several API processes need PostgreSQL (KASSA_DATABASE_URL); "
+                  "on SQLite one process serves.")
+        raise typer.Exit(1)
     with _readable_errors():
         _migrate(kassa)
-    _serve(kassa, host, port, kassa.settings.is_sqlite if scheduler is None else scheduler)
+    _serve(kassa, host, port, kassa.settings.is_sqlite if scheduler is None else scheduler,
+           workers)
 
 
-def _serve(kassa: Kassa, host: str, port: int, with_scheduler: bool) -> None:
+def _serve(kassa: Kassa, host: str, port: int, with_scheduler: bool, workers: int = 1) -> None:
     import uvicorn
 
     from kassa.api import create_app
@@ -112,7 +120,11 @@ def _serve(kassa: Kassa, host: str, port: int, with_scheduler: bool) -> None:
     if runner:
         runner.start()
     try:
-        uvicorn.run(create_app(kassa), host=host, port=port, log_level="info")
+        if workers > 1:  # each worker process builds the app from the same environment
+            uvicorn.run("kassa.api.app:create_app_from_env", factory=True, host=host,
+                        port=port, workers=workers, log_level="info")
+        else:
+            uvicorn.run(create_app(kassa), host=host, port=port, log_level="info")
     finally:
         if runner:
             runner.stop()
@@ -147,19 +159,26 @@ def worker(burst: Annotated[bool, typer.Option(help="Exit when the queue is empt
 
 @app.command()
 def bill() -> None:
-    """Run billing now for everything due: renewals, finalizations, trial ends."""
-    from kassa.jobs.billing import bill_customers, due_customers
+    """Run billing now for everything due: renewals, finalizations, trial ends.
+
+    Start it on as many machines as you like: they share the run (in batches of
+    KASSA_BILLING_BATCH_SIZE customers), and each waits until the whole run is done.
+    """
+    from kassa.jobs import billing
 
     kassa = _kassa()
     with _readable_errors():
         _migrate(kassa)
-        now = kassa.clock.now()
-        ids = due_customers(kassa, now)
         with progress_bar() as bar:
-            task = bar.add_task("Billing customers", total=len(ids))
-            result = bill_customers(kassa, ids, now, lambda n: bar.advance(task, n))
-    console.print(f"Billed {result.customers} customers ({result.skipped} taken by another "
-                  f"worker, {result.failed} failed).")
+            task = bar.add_task("Billing customers", total=None)
+
+            def show(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            result = billing.run(kassa, progress=show)
+    console.print(f"Billed {result.customers} customers in {result.batches} batches: "
+                  f"{result.invoices} invoices, {result.finalized} finalized "
+                  f"({result.skipped} taken by another worker, {result.failed} failed).")
     if result.failed:
         raise typer.Exit(1)
 

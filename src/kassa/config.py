@@ -58,6 +58,12 @@ class Settings:
     KASSA_STRIPE_API_BASE, KASSA_MOLLIE_API_BASE        another API address (tests)
     KASSA_RATE_LIMIT    requests a second per API key and API process, bursts of twice
                         that (default 100; 0: no limit); past it 429 with Retry-After
+    KASSA_BILLING_BATCH_SIZE     customers a billing worker bills in one transaction
+                                 (default 200)
+    KASSA_BILLING_LEASE_SECONDS  how long a billing batch stays with the worker that took
+                                 it; after that another worker takes it over (default 300)
+    KASSA_WORKER_NAME   this worker's name in the billing batches it does (default
+                        host:pid)
     The built-in `sandbox` gateway is always on (test cards and IBANs, no money moves), and
     so is `bank`: SEPA Direct Debit through the organization's own bank (pain.008 files).
     """
@@ -81,6 +87,9 @@ class Settings:
     mollie_api_key: str = ""
     mollie_api_base: str = ""
     rate_limit: float = 100.0
+    billing_batch_size: int = 200
+    billing_lease_seconds: int = 300
+    worker_name: str = ""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -95,6 +104,9 @@ class Settings:
                    public_url=(os.environ.get("KASSA_PUBLIC_URL", "").strip().rstrip("/")
                                or "http://127.0.0.1:8000"),
                    rate_limit=float(os.environ.get("KASSA_RATE_LIMIT", "100") or 100),
+                   billing_batch_size=_count("KASSA_BILLING_BATCH_SIZE", 200),
+                   billing_lease_seconds=_count("KASSA_BILLING_LEASE_SECONDS", 300),
+                   worker_name=os.environ.get("KASSA_WORKER_NAME", "").strip(),
                    **_smtp_from_env(), **_gateways_from_env())
 
     @property
@@ -105,6 +117,16 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def _count(name: str, default: int) -> int:
+    """A positive whole number from the environment."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{name} must be a positive whole number, not {raw!r}.")
+    return int(raw)
 
 
 def _gateways_from_env() -> dict[str, Any]:

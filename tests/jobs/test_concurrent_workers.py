@@ -9,6 +9,7 @@ import sys
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -17,7 +18,7 @@ from sqlalchemy import func, select, text
 
 from kassa.config import Kassa, Settings
 from kassa.core.clock import FrozenClock, SystemClock
-from kassa.jobs.queue import apply_schema, build_app, enqueue_shards
+from kassa.jobs.queue import apply_schema, build_app, enqueue_billing
 from kassa.services import catalog, customers, organizations, subscriptions
 from kassa.store import models as m
 
@@ -53,11 +54,12 @@ def test_two_workers_invoice_every_period_once_with_gapless_numbers(database_url
         with ThreadPoolExecutor(2) as pool:
             list(pool.map(lambda customer_id: _subscribe(past, org.id, customer_id, price.id),
                           customer_ids))
-    live = Kassa(settings)
+    live = Kassa(replace(settings, billing_batch_size=50))
     app = build_app(live)
     with app.open():
-        shards = enqueue_shards(live, app, now)
-    assert shards == -(-CUSTOMERS // 100)
+        jobs = enqueue_billing(live, app, now)
+    batches = -(-CUSTOMERS // 50)
+    assert jobs == min(batches, 32)
 
     env = {**os.environ, "KASSA_DATABASE_URL": database_url, "KASSA_SECRET_KEY": "test-pepper",
            "KASSA_DATA_DIR": str(tmp_path)}
@@ -88,8 +90,14 @@ def test_two_workers_invoice_every_period_once_with_gapless_numbers(database_url
     assert None not in numbers
     sequence = sorted(int(number.rsplit("-", 1)[1]) for number in numbers)
     assert sequence == list(range(1, 2 * CUSTOMERS * (1 + RENEWALS) + 1))  # gapless, unique
-    for output in outputs:  # both workers took shards
-        assert "kassa.bill_shard" in output and "Success" in output, output[-2000:]
+    for output in outputs:
+        assert "kassa.bill_batches" in output and "Success" in output, output[-2000:]
+    with live.uow() as uow:
+        done = uow.session.execute(select(m.BillingBatch.claimed_by, m.BillingBatch.status,
+                                          m.BillingBatch.customers_billed)).all()
+    assert len(done) == batches and {status for _, status, _ in done} == {"done"}
+    assert sum(billed for _, _, billed in done) == CUSTOMERS
+    assert len({worker for worker, _, _ in done}) == 2  # both workers took batches
 
 
 def _subscribe(kassa: Kassa, org_id: str, customer_id: str, price_id: str) -> None:
@@ -103,5 +111,6 @@ def _empty_queue(kassa: Kassa) -> None:
     with kassa.engine.begin() as connection:
         names = connection.execute(text(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-            "AND tablename LIKE 'procrastinate%'")).scalars().all()
+            "AND (tablename LIKE 'procrastinate%' OR tablename = 'billing_batches')"))
+        names = names.scalars().all()
         connection.execute(text("TRUNCATE " + ", ".join(f'"{n}"' for n in names) + " CASCADE"))

@@ -1,9 +1,12 @@
 """Procrastinate on PostgreSQL: any number of `kassa worker` processes share the queue.
 
 Every minute one of them (procrastinate makes sure it is one) runs `billing_tick`, which
-splits the customers with due work into shards and enqueues a `bill_shard` job per shard;
-all workers then take shards. Customers are locked with SKIP LOCKED while being billed, and
-billed periods are unique in the database, so a shard taken twice does no harm.
+plans the billing run (jobs/billing.py: the due customers in bounded batches, in the
+database) and enqueues `bill_batches` jobs, as many as there are batches up to
+`BILLING_JOBS`; each job takes batches until none is left. A worker that dies holding a batch
+loses it when its lease runs out, and the next tick's jobs take it over. Customers are locked
+with SKIP LOCKED while being billed, and billed periods are unique in the database, so a
+batch billed twice does no harm.
 
 Every minute one worker also runs `deliver_emails`; outbox rows are taken with SKIP LOCKED,
 so ticks that overlap never send a message twice. One runs `collect_payments`: the charges
@@ -21,15 +24,14 @@ from datetime import datetime
 import procrastinate
 
 from kassa.config import Kassa
-from kassa.core.clock import from_unix, to_unix
-from kassa.jobs.billing import bill_customers, due_customers
+from kassa.jobs import billing
 from kassa.jobs.documents import render_documents
 from kassa.jobs.emails import deliver_emails
 from kassa.jobs.ledger import recognize_revenue
 from kassa.jobs.payments import collect_payments
 from kassa.jobs.webhooks import deliver_webhooks
 
-SHARD_SIZE = 100
+BILLING_JOBS = 32
 QUEUE = "billing"
 EMAIL_QUEUE = "emails"
 DOCUMENT_QUEUE = "documents"
@@ -50,13 +52,14 @@ def build_app(kassa: Kassa) -> procrastinate.App:
     @app.periodic(cron="* * * * *", periodic_id="billing")
     @app.task(name="kassa.billing_tick", queue=QUEUE, queueing_lock="billing_tick")
     def billing_tick(timestamp: int) -> int:
-        return enqueue_shards(kassa, app, kassa.clock.now())
+        return enqueue_billing(kassa, app, kassa.clock.now())
 
-    @app.task(name="kassa.bill_shard", queue=QUEUE)
-    def bill_shard(customer_ids: list[str], at: int) -> dict[str, int]:
-        result = bill_customers(kassa, customer_ids, from_unix(at))
-        return {"customers": result.customers, "skipped": result.skipped,
-                "failed": result.failed}
+    @app.task(name="kassa.bill_batches", queue=QUEUE)
+    def bill_batches() -> dict[str, int]:
+        result = billing.work(kassa)
+        return {"batches": result.batches, "customers": result.customers,
+                "skipped": result.skipped, "failed": result.failed,
+                "invoices": result.invoices}
 
     @app.periodic(cron="* * * * *", periodic_id="emails")
     @app.task(name="kassa.deliver_emails", queue=EMAIL_QUEUE, queueing_lock="deliver_emails")
@@ -93,14 +96,17 @@ def build_app(kassa: Kassa) -> procrastinate.App:
     return app
 
 
-def enqueue_shards(kassa: Kassa, app: procrastinate.App, now: datetime) -> int:
-    """Enqueue one `bill_shard` job per SHARD_SIZE due customers; returns the number of jobs."""
-    ids = due_customers(kassa, now)
-    task = app.tasks["kassa.bill_shard"]
-    shards = [ids[i:i + SHARD_SIZE] for i in range(0, len(ids), SHARD_SIZE)]
-    for shard in shards:
-        task.defer(customer_ids=shard, at=to_unix(now))
-    return len(shards)
+def enqueue_billing(kassa: Kassa, app: procrastinate.App, now: datetime) -> int:
+    """Plan the billing run at `now` (or keep the one under way) and enqueue a `bill_batches`
+    job per batch waiting to be taken, up to BILLING_JOBS; returns the number of jobs."""
+    if billing.plan(kassa, now) is None:
+        return 0
+    waiting, _ = billing.unfinished(kassa)
+    jobs = min(waiting, BILLING_JOBS)
+    task = app.tasks["kassa.bill_batches"]
+    for _ in range(jobs):
+        task.defer()
+    return jobs
 
 
 def apply_schema(kassa: Kassa) -> bool:

@@ -10,6 +10,7 @@ off line by line (see `domain/discounts.py`).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +22,7 @@ from kassa.core.errors import InvalidRequest
 from kassa.core.ids import new_id
 from kassa.core.money import normalize_currency, parse_decimal
 from kassa.domain import discounts as domain
-from kassa.services import scoping, validation
+from kassa.services import prefetch, scoping, validation
 from kassa.store import models as m
 from kassa.store.uow import UnitOfWork
 
@@ -168,9 +169,15 @@ def redeem(uow: UnitOfWork, org_id: str, customer: m.Customer, now: datetime, *,
 
 def _active(uow: UnitOfWork, customer_id: str, at: datetime,
             invoice_id: str | None) -> list[m.Discount]:
-    rows = uow.session.scalars(select(m.Discount).where(
-        m.Discount.customer_id == customer_id, m.Discount.start <= at,
-        or_(m.Discount.end.is_(None), m.Discount.end > at)).order_by(m.Discount.id))
+    batch = prefetch.of(uow.session)
+    if batch is not None and batch.covers(customer_id):
+        rows: Iterable[m.Discount] = [
+            d for d in batch.discounts.get(customer_id, [])
+            if d.start <= at and (d.end is None or d.end > at)]
+    else:
+        rows = uow.session.scalars(select(m.Discount).where(
+            m.Discount.customer_id == customer_id, m.Discount.start <= at,
+            or_(m.Discount.end.is_(None), m.Discount.end > at)).order_by(m.Discount.id))
     return [d for d in rows if d.coupon.duration != "once" or d.used_on_invoice_id in
             (None, invoice_id)]
 
@@ -213,6 +220,11 @@ def _products(uow: UnitOfWork, lines: list[m.InvoiceLine]) -> dict[str, str]:
     price_ids = {line.price_id for line in lines if line.price_id}
     if not price_ids:
         return {}
-    rows = uow.session.execute(select(m.Price.id, m.Price.product_id).where(
-        m.Price.id.in_(price_ids)))
-    return {price_id: product_id for price_id, product_id in rows}
+
+    def load() -> dict[str, str]:
+        rows = uow.session.execute(select(m.Price.id, m.Price.product_id).where(
+            m.Price.id.in_(price_ids)))
+        return {price_id: product_id for price_id, product_id in rows}
+
+    batch = prefetch.of(uow.session)
+    return batch.remember(("products", frozenset(price_ids)), load) if batch else load()

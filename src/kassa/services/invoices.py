@@ -17,7 +17,7 @@ from kassa.core.ids import new_id
 from kassa.core.money import normalize_currency, round_minor
 from kassa.domain import invoices as domain
 from kassa.domain import numbering, pricing
-from kassa.services import discounts, emails, events, objects, scoping, taxes
+from kassa.services import discounts, emails, events, objects, prefetch, scoping, taxes
 from kassa.services.catalog import model_of, parse_unit_amount
 from kassa.services.customers import now_for, record_balance_change
 from kassa.services.organizations import timezone_of
@@ -86,6 +86,11 @@ def pending_items(uow: UnitOfWork, customer: m.Customer, currency: str, *,
                   subscription_id: str | None = None) -> list[m.InvoiceItem]:
     """The customer's one-off items in `currency` that wait for an invoice (only those of
     one subscription, if given)."""
+    batch = prefetch.of(uow.session)
+    if batch is not None and batch.covers(customer.id):
+        return [item for item in batch.items.get(customer.id, [])
+                if item.invoice_id is None and item.currency == currency
+                and subscription_id in (None, item.subscription_id)]
     query = select(m.InvoiceItem).where(
         m.InvoiceItem.customer_id == customer.id, m.InvoiceItem.invoice_id.is_(None),
         m.InvoiceItem.currency == currency)

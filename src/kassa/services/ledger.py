@@ -29,6 +29,7 @@ from kassa.core.errors import InvalidState
 from kassa.core.ids import new_id
 from kassa.domain import ledger as domain
 from kassa.domain.ledger import Posting
+from kassa.services import prefetch
 from kassa.store import models as m
 from kassa.store.db import is_postgres, upsert_insert
 
@@ -135,19 +136,32 @@ def check_open(session: Session, org_id: str, day: date,
             "month goes into the open one).", param="period")
 
 
+def _lock(session: Session, org_id: str) -> None:
+    if is_postgres(session):
+        # A close takes the organization's row for update (services/accounting.py): with
+        # this lock held first, a posting and a close of its month never cross.
+        session.execute(select(m.Organization.id).where(m.Organization.id == org_id)
+                        .with_for_update(key_share=True))
+
+
 def write(session: Session, org_id: str, draft: Draft, now: datetime) -> m.JournalEntry | None:
     """Write a balanced entry (and its schedules); nothing for an entry with no postings."""
     postings = domain.compact(draft.postings)
     if not postings and not draft.schedules:
         return None
     domain.check_balanced(postings)
-    if is_postgres(session):
-        # A close takes the organization's row for update (services/accounting.py): with
-        # this lock held first, a posting and a close of its month never cross.
-        session.execute(select(m.Organization.id).where(m.Organization.id == org_id)
-                        .with_for_update(key_share=True))
-    check_open(session, org_id, draft.posted_on)
-    accounts = Accounts(session, org_id, now)
+    # A billing batch takes the lock and reads the closed months and the chart once: with
+    # the lock held, no close can come in between.
+    batch = prefetch.of(session)
+    if batch is None:
+        _lock(session, org_id)
+        check_open(session, org_id, draft.posted_on)
+        accounts = Accounts(session, org_id, now)
+    else:
+        check_open(session, org_id, draft.posted_on, batch.remember(
+            ("closed_periods", org_id), lambda: _lock(session, org_id) or closed_periods(
+                session, org_id)))
+        accounts = batch.remember(("accounts", org_id), lambda: Accounts(session, org_id, now))
     entry = m.JournalEntry(
         id=new_id("je"), org_id=org_id, kind=draft.kind, source_type=draft.source_type,
         source_id=draft.source_id, posted_on=draft.posted_on,
@@ -312,7 +326,11 @@ def _invoice_nets(session: Session,
     """An invoice's lines and what each adds to its revenue (net of discounts and tax),
     adding up to the invoice's total less its tax."""
     tax, total = invoice.tax or 0, invoice.total or 0
-    lines = _children(session, invoice.lines, m.InvoiceLine, "invoice_id", invoice.id)
+    batch = prefetch.of(session)
+    if batch is not None and batch.covers(invoice.customer_id):
+        lines = sorted(invoice.lines, key=lambda line: line.position)  # all loaded
+    else:
+        lines = _children(session, invoice.lines, m.InvoiceLine, "invoice_id", invoice.id)
     nets = [line.amount_excluding_tax for line in lines]
     if sum(nets) + tax != total:  # no tax decision was stored on the lines
         nets = [line.amount - (line.discount_amount or 0) - (

@@ -13,7 +13,7 @@ from kassa.core.clock import to_unix
 from kassa.domain import billing as domain
 from kassa.domain.periods import Recurrence
 from kassa.domain.subscriptions import INCOMPLETE_EXPIRES_AFTER, status_at
-from kassa.services import emails, events, notices, objects
+from kassa.services import emails, events, notices, objects, prefetch
 from kassa.services.catalog import model_of
 from kassa.services.organizations import timezone_of
 from kassa.store import models as m
@@ -101,8 +101,14 @@ def collection_pause(sub: m.Subscription | None, at: datetime) -> str | None:
 def _open_due_dates(uow: UnitOfWork, sub: m.Subscription) -> list[datetime]:
     """When the subscription's open invoices fell or fall due: their due date, or the moment
     an automatic charge of them failed."""
-    rows = uow.session.execute(select(m.Invoice.due_date, m.Invoice.payment_failed_at).where(
-        m.Invoice.subscription_id == sub.id, m.Invoice.status == "open")).all()
+    batch = prefetch.of(uow.session)
+    if batch is not None and batch.covers(sub.customer_id):
+        rows = [(i.due_date, i.payment_failed_at) for i in batch.open_invoices.get(sub.id, [])
+                if i.status == "open"]
+    else:
+        rows = [tuple(row) for row in uow.session.execute(
+            select(m.Invoice.due_date, m.Invoice.payment_failed_at).where(
+                m.Invoice.subscription_id == sub.id, m.Invoice.status == "open"))]
     return [moment for due, failed in rows for moment in (due, failed) if moment is not None]
 
 

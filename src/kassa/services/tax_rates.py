@@ -21,7 +21,7 @@ from kassa.core.errors import InvalidRequest
 from kassa.core.ids import new_id
 from kassa.core.money import parse_decimal
 from kassa.domain import tax_rates as domain
-from kassa.services import events, objects, organizations, scoping, validation
+from kassa.services import events, objects, organizations, prefetch, scoping, validation
 from kassa.store import models as m
 from kassa.store.uow import UnitOfWork
 
@@ -104,9 +104,13 @@ def list_tax_rates(uow: UnitOfWork, org_id: str, *, country: str | None = None,
 
 def rate_terms(uow: UnitOfWork, org_id: str) -> list[domain.RateTerms]:
     """The organization's active rates, for `domain.tax_rates.applicable`."""
-    rows = uow.session.scalars(select(m.TaxRate).where(
-        m.TaxRate.org_id == org_id, m.TaxRate.active.is_(True)).order_by(m.TaxRate.id))
-    return [terms(row) for row in rows]
+    def load() -> list[domain.RateTerms]:
+        rows = uow.session.scalars(select(m.TaxRate).where(
+            m.TaxRate.org_id == org_id, m.TaxRate.active.is_(True)).order_by(m.TaxRate.id))
+        return [terms(row) for row in rows]
+
+    batch = prefetch.of(uow.session)
+    return batch.remember(("tax_rates", org_id), load) if batch else load()
 
 
 def terms(rate: m.TaxRate) -> domain.RateTerms:

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from sqlalchemy import select
 
 from kassa.domain import tax as domain
+from kassa.services import prefetch
 from kassa.services.organizations import timezone_of
 from kassa.services.tax_rates import rate_terms
 from kassa.store import models as m
@@ -59,10 +60,15 @@ def _price_terms(uow: UnitOfWork, lines: Sequence[m.InvoiceLine]) -> dict[str, t
     ids = {line.price_id for line in lines if line.price_id}
     if not ids:
         return {}
-    rows = uow.session.execute(select(m.Price.id, m.Price.tax_behavior, m.Product.tax_code)
-                               .join(m.Product, m.Product.id == m.Price.product_id)
-                               .where(m.Price.id.in_(ids)))
-    return {price_id: (behavior, code) for price_id, behavior, code in rows}
+
+    def load() -> dict[str, tuple[str, str | None]]:
+        rows = uow.session.execute(
+            select(m.Price.id, m.Price.tax_behavior, m.Product.tax_code)
+            .join(m.Product, m.Product.id == m.Price.product_id).where(m.Price.id.in_(ids)))
+        return {price_id: (behavior, code) for price_id, behavior, code in rows}
+
+    batch = prefetch.of(uow.session)
+    return batch.remember(("price_terms", frozenset(ids)), load) if batch else load()
 
 
 def apply(uow: UnitOfWork, invoice: m.Invoice, lines: list[m.InvoiceLine],

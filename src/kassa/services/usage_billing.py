@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from kassa.core.ids import new_id
 from kassa.domain import billing as domain
 from kassa.domain.pricing import Transaction
-from kassa.services import usage_reading
+from kassa.services import prefetch, usage_reading
 from kassa.services.schedule import terms_of
 from kassa.store import models as m
 from kassa.store.uow import UnitOfWork
@@ -57,8 +57,12 @@ def reprice_usage(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
                   invoice: m.Invoice) -> None:
     """Recompute the invoice's usage lines from the events as they are now, and close those
     periods to further events (the invoice is being finalized)."""
-    billed = list(uow.session.scalars(select(m.BilledPeriod).where(
-        m.BilledPeriod.invoice_id == invoice.id, m.BilledPeriod.kind == "arrears")))
+    batch = prefetch.of(uow.session)
+    if batch is not None and batch.covers(customer.id):
+        billed = [p for p in batch.billed.get(invoice.id, []) if p.kind == "arrears"]
+    else:
+        billed = list(uow.session.scalars(select(m.BilledPeriod).where(
+            m.BilledPeriod.invoice_id == invoice.id, m.BilledPeriod.kind == "arrears")))
     if not billed:
         return
     kept = [line for line in invoice.lines if line.type not in ("usage", "minimum")]

@@ -419,6 +419,9 @@ class BilledPeriod(Base):
     kind: Mapped[str] = mapped_column(String(10), default="advance")
     invoice_id: Mapped[str] = mapped_column(ForeignKey("invoices.id"), index=True)
 
+    # Tells the unit of work to insert the invoice first when both are new in one flush.
+    invoice: Mapped[Invoice] = relationship(lazy="raise")
+
 
 class InvoiceItem(Base):
     """A one-off charge (or credit) waiting for the customer's next invoice, or on one."""
@@ -1387,3 +1390,35 @@ class Payout(Base):
     arrival_date: Mapped[date]
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
     created: Mapped[datetime]
+
+
+class BillingBatch(Base):
+    """A bounded slice of one billing run: the customers one worker bills in one transaction.
+
+    Not an organization's row: the billing run crosses organizations, as the job queue does.
+    A worker claims a pending batch (or one whose lease ran out: its worker died or hung)
+    with SKIP LOCKED, bills it and marks it done; `claimed_by` and `client_addr` say which
+    worker and which host did it.
+    """
+
+    __tablename__ = "billing_batches"
+    __table_args__ = (UniqueConstraint("run_at", "seq"),
+                      Index("ix_billing_batches_claimable", "status", "lease_until"))
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True, autoincrement=True)
+    run_at: Mapped[datetime]  # the run bills everything due by this instant
+    seq: Mapped[int] = mapped_column(Integer)
+    customer_ids: Mapped[list[Any]] = mapped_column(JSON)
+    subscriptions: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending|done
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    client_addr: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None]
+    created: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    customers_billed: Mapped[int] = mapped_column(Integer, default=0)
+    customers_skipped: Mapped[int] = mapped_column(Integer, default=0)
+    customers_failed: Mapped[int] = mapped_column(Integer, default=0)
+    invoices: Mapped[int] = mapped_column(Integer, default=0)

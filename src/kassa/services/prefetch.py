@@ -1,0 +1,115 @@
+"""Reading for many customers at once: what the billing run needs of a batch of customers,
+loaded in a few queries before it bills them one after the other in one transaction.
+
+The functions that bill one customer (services/billing.py, invoices.py, discounts.py,
+taxes.py, schedule.py, ledger.py) ask `of(session)` first: inside a batch they take their
+rows from here instead of querying, outside one they query as always. The same code computes
+the amounts either way; only where the rows come from differs.
+
+What is here stays true for the whole transaction: the customers' rows are locked, so no one
+else changes their subscriptions, drafts, discounts or pending items, and what the batch
+itself changes it changes on these same objects (a draft it creates is `add_draft`ed, a
+period it bills `add_billed`). The catalog (prices, products, tax rates) is not changed by a
+billing run, so it is read once per batch.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, SessionTransaction, selectinload
+
+from kassa.store import models as m
+
+_KEY = "kassa.prefetch"
+T = TypeVar("T")
+
+
+@dataclass
+class Batch:
+    """The rows of a batch's customers, by customer (and by subscription or invoice)."""
+
+    customer_ids: frozenset[str]
+    subs: dict[str, list[m.Subscription]] = field(default_factory=dict)
+    drafts: dict[str, list[m.Invoice]] = field(default_factory=dict)
+    discounts: dict[str, list[m.Discount]] = field(default_factory=dict)
+    items: dict[str, list[m.InvoiceItem]] = field(default_factory=dict)
+    open_invoices: dict[str, list[m.Invoice]] = field(default_factory=dict)
+    billed: dict[str, list[m.BilledPeriod]] = field(default_factory=dict)
+    memo: dict[Hashable, Any] = field(default_factory=dict)
+
+    def covers(self, customer_id: str | None) -> bool:
+        return customer_id in self.customer_ids
+
+    def subscriptions(self, customer_id: str) -> list[m.Subscription]:
+        return self.subs.get(customer_id, [])
+
+    def add_draft(self, invoice: m.Invoice) -> None:
+        """A draft the batch created: later lookups of the customer's drafts find it."""
+        self.drafts.setdefault(invoice.customer_id, []).append(invoice)
+        if invoice.subscription_id:
+            self.open_invoices.setdefault(invoice.subscription_id, []).append(invoice)
+
+    def add_billed(self, period: m.BilledPeriod) -> None:
+        self.billed.setdefault(period.invoice_id, []).append(period)
+
+    def remember(self, key: Hashable, load: Callable[[], T]) -> T:
+        """`load()` once per batch for `key` (catalog reads)."""
+        if key not in self.memo:
+            self.memo[key] = load()
+        value: T = self.memo[key]
+        return value
+
+
+def of(session: Session) -> Batch | None:
+    """The batch the session is billing, if it is billing one."""
+    batch: Batch | None = session.info.get(_KEY)
+    return batch
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _end(session: Session, transaction: SessionTransaction) -> None:
+    """A batch lasts one transaction: its locks and reads end with it."""
+    if transaction.parent is None:
+        session.info.pop(_KEY, None)
+
+
+def _grouped(rows: Iterable[T], key: Callable[[T], str | None]) -> dict[str, list[T]]:
+    result: dict[str, list[T]] = defaultdict(list)
+    for row in rows:
+        value = key(row)
+        if value is not None:
+            result[value].append(row)
+    return dict(result)
+
+
+def load(session: Session, customers: list[m.Customer], now: datetime) -> Batch:
+    """Read what billing the (locked) customers by `now` needs, and put it on the session."""
+    ids = [customer.id for customer in customers]
+    batch = Batch(frozenset(ids))
+    subs = session.scalars(select(m.Subscription).where(m.Subscription.customer_id.in_(ids))
+                           .options(selectinload(m.Subscription.items))
+                           .order_by(m.Subscription.id)).all()
+    batch.subs = _grouped(subs, lambda sub: sub.customer_id)
+    drafts = session.scalars(select(m.Invoice).where(
+        m.Invoice.customer_id.in_(ids), m.Invoice.status == "draft")
+        .options(selectinload(m.Invoice.lines)).order_by(m.Invoice.id)).all()
+    batch.drafts = _grouped(drafts, lambda invoice: invoice.customer_id)
+    batch.discounts = _grouped(session.scalars(select(m.Discount).where(
+        m.Discount.customer_id.in_(ids)).order_by(m.Discount.id)), lambda d: d.customer_id)
+    batch.items = _grouped(session.scalars(select(m.InvoiceItem).where(
+        m.InvoiceItem.customer_id.in_(ids), m.InvoiceItem.invoice_id.is_(None))
+        .order_by(m.InvoiceItem.id)), lambda item: item.customer_id)
+    opened = session.scalars(select(m.Invoice).where(
+        m.Invoice.customer_id.in_(ids), m.Invoice.status == "open")).all()
+    batch.open_invoices = _grouped([*opened, *drafts], lambda invoice: invoice.subscription_id)
+    if drafts:
+        batch.billed = _grouped(session.scalars(select(m.BilledPeriod).where(
+            m.BilledPeriod.invoice_id.in_([d.id for d in drafts]))), lambda p: p.invoice_id)
+    session.info[_KEY] = batch
+    return batch

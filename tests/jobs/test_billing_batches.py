@@ -1,0 +1,150 @@
+"""The billing run in bounded batches: planned once, claimed with a lease, taken over when a
+worker dies, every customer billed once; a batch that fails is billed customer by customer."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from dateutil.relativedelta import relativedelta
+from sqlalchemy import select
+
+from kassa.config import Kassa
+from kassa.jobs import billing as jobs
+from kassa.services import billing, catalog, customers, organizations, subscriptions
+from kassa.store import models as m
+
+
+class Wall:
+    """A hand-moved wall clock for leases."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2030, 1, 1, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def _portfolio(kassa: Kassa, org_id: str, count: int) -> list[str]:
+    """`count` customers with a monthly subscription each; renewals are finalized at once."""
+    with kassa.uow() as uow:
+        organizations.update_organization(uow, org_id, {"draft_grace_seconds": 0})
+    with kassa.uow() as uow:
+        price = catalog.create_price(uow, org_id, product_data={"name": "Plan"},
+                                     currency="eur", unit_amount=2500,
+                                     recurring={"interval": "month"})
+    ids = []
+    for index in range(count):
+        with kassa.uow() as uow:
+            customer = customers.create_customer(uow, org_id, name=f"Customer {index}",
+                                                 email=f"c{index}@example.com")
+            subscriptions.create_subscription(uow, org_id, customer=customer.id,
+                                              items=[{"price": price.id}],
+                                              collection_method="send_invoice")
+            ids.append(customer.id)
+    return ids
+
+
+@pytest.fixture
+def small_batches(kassa: Kassa) -> Kassa:
+    return Kassa(replace(kassa.settings, billing_batch_size=3, billing_lease_seconds=60),
+                 clock=kassa.clock)
+
+
+def test_split_bounds_customers_and_subscriptions_and_isolates_a_huge_customer():
+    weights = [("a", 1), ("b", 1), ("c", 1), ("huge", 5_000), ("d", 2), ("e", 1)]
+    assert jobs.split(weights, customers=2, subscriptions=10) == [
+        ["a", "b"], ["c"], ["huge"], ["d", "e"]]
+    assert jobs.split([("a", 4), ("b", 4), ("c", 4)], customers=10, subscriptions=10) == [
+        ["a", "b"], ["c"]]
+    assert jobs.split([], customers=5) == []
+
+
+def test_a_run_is_planned_once_and_a_dead_workers_batch_is_taken_over(small_batches, org,
+                                                                        clock):
+    kassa = small_batches
+    ids = _portfolio(kassa, org.organization.id, 8)
+    renewal = clock.now() + relativedelta(months=1)
+    clock.move_to(renewal)
+    wall = Wall()
+
+    assert jobs.plan(kassa, renewal, wall=wall) == renewal
+    assert jobs.plan(kassa, renewal + timedelta(hours=1), wall=wall) == renewal  # joins it
+    with kassa.uow() as uow:
+        planned = uow.session.scalars(select(m.BillingBatch.customer_ids)
+                                      .order_by(m.BillingBatch.seq)).all()
+    assert [len(batch) for batch in planned] == [3, 3, 2]
+    assert sorted(cid for batch in planned for cid in batch) == sorted(ids)
+
+    # Worker A takes the first batch and dies; B takes the second, not A's.
+    first = jobs.claim(kassa, "host-a:1", wall=wall)
+    second = jobs.claim(kassa, "host-b:1", wall=wall)
+    assert first is not None and second is not None
+    assert first.batch_id != second.batch_id and first.customer_ids == planned[0]
+
+    # B works while A's lease holds: it bills everything else and leaves A's batch alone.
+    done = jobs.work(Kassa(replace(kassa.settings, worker_name="host-b:1"), clock=clock),
+                     wall=wall)
+    assert done.batches == 1 and done.customers == 2  # the third batch
+    left, lease = jobs.unfinished(kassa)
+    assert left == 2 and lease == wall.now + timedelta(seconds=60)
+
+    # The lease runs out: the next worker takes A's batch over (a second attempt).
+    wall.now += timedelta(seconds=61)
+    taken = jobs.claim(kassa, "host-c:1", wall=wall)
+    assert taken is not None and taken.batch_id in (first.batch_id, second.batch_id)
+    assert taken.attempt == 2
+
+    # Waiting for the run to end finishes both held batches once their leases run out.
+    wall.now += timedelta(seconds=61)
+    rest = jobs.work(kassa, wait=True, wall=wall)
+    assert rest.batches == 2 and rest.customers == 6
+    assert jobs.unfinished(kassa) == (0, None)
+    with kassa.uow() as uow:
+        periods = Counter(uow.session.execute(select(
+            m.BilledPeriod.subscription_id, m.BilledPeriod.period_start)).all())
+        numbers = uow.session.scalars(select(m.Invoice.number).where(
+            m.Invoice.billing_reason == "subscription_cycle", m.Invoice.status == "open")).all()
+        workers = dict(uow.session.execute(select(m.BillingBatch.seq,
+                                                  m.BillingBatch.claimed_by)).all())
+    assert max(periods.values()) == 1 and len(periods) == 16  # 8 first + 8 renewals, once
+    assert sorted(int(n.rsplit("-", 1)[1]) for n in numbers) == list(range(9, 17))  # gapless
+    assert workers[2] == "host-b:1"
+    # The run is done: the next plan at the same instant finds nothing due.
+    assert jobs.plan(kassa, renewal, wall=wall) is None
+
+
+def test_a_failing_customer_is_billed_alone_and_stays_due(small_batches, org, clock,
+                                                          monkeypatch):
+    kassa = small_batches
+    ids = _portfolio(kassa, org.organization.id, 3)
+    clock.move_to(clock.now() + relativedelta(months=1))
+    broken = ids[1]
+    original = billing._process
+
+    def process(uow, org_row, customer, subs, now):
+        if customer.id == broken:
+            raise RuntimeError("a corrupt record")
+        return original(uow, org_row, customer, subs, now)
+
+    monkeypatch.setattr(billing, "_process", process)
+    result = jobs.run(kassa, wall=Wall())
+    assert (result.customers, result.failed, result.invoices, result.finalized) == (2, 1, 2, 2)
+    with kassa.uow() as uow:
+        assert billing.due_customer_ids(uow, clock.now()) == [broken]  # left for next run
+        done = uow.session.execute(select(m.BillingBatch.status,
+                                          m.BillingBatch.customers_failed)).all()
+    assert done == [("done", 1)]
+
+
+def test_run_billing_in_process_bills_in_batches(small_batches, org, clock):
+    kassa = small_batches
+    _portfolio(kassa, org.organization.id, 7)
+    clock.move_to(clock.now() + relativedelta(months=1))
+    seen: list[int] = []
+    result = jobs.run_billing(kassa, progress=seen.append)
+    assert seen == [3, 3, 1]
+    assert (result.customers, result.invoices, result.finalized) == (7, 7, 7)
+    assert jobs.run_billing(kassa).customers == 0  # nothing left: idempotent
