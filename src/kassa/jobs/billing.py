@@ -97,7 +97,7 @@ def bill_customers(kassa: Kassa, customer_ids: Sequence[str], now: datetime,
         try:
             with kassa.uow() as uow:
                 done = billing.process_customers(uow, [customer_id], now,
-                                                 skip_locked=skip_locked)
+                                                 skip_locked=skip_locked, batched=False)
                 uow.commit()
         except Exception:
             log.exception("billing customer %s failed; it stays due", customer_id)

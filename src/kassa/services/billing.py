@@ -28,6 +28,7 @@ from kassa.services.invoices import (
     compose,
     finalize,
     pending_lines,
+    return_unused_numbers,
     subscription_draft,
 )
 from kassa.services.schedule import collection_pause, refresh, terms_of
@@ -178,14 +179,15 @@ class Processed:
 
 
 def process_customers(uow: UnitOfWork, customer_ids: Sequence[str], now: datetime, *,
-                      skip_locked: bool = False) -> Processed:
+                      skip_locked: bool = False, batched: bool = True) -> Processed:
     """Do everything due by `now` for many customers in the caller's transaction (the caller
     commits): lifecycle (scheduled resumes), then billing, then finalization of due drafts.
 
     The customers' rows are locked in one statement; with `skip_locked`, those another worker
     holds are left out (that worker does their work). What every customer needs is read for
     all of them at once (services/prefetch.py), so a batch costs a few queries, not a few per
-    customer.
+    customer. Without `batched`, every function reads for itself, as outside the billing run
+    (the careful path a failed batch is retried on).
     """
     query = select(m.Customer).where(m.Customer.id.in_(list(customer_ids)))
     query = query.order_by(m.Customer.id).with_for_update(skip_locked=skip_locked)
@@ -193,15 +195,19 @@ def process_customers(uow: UnitOfWork, customer_ids: Sequence[str], now: datetim
     result = Processed()
     if not customers:
         return result
-    loaded = prefetch.load(uow.session, customers, now)
+    loaded = prefetch.load(uow.session, customers, now) if batched else None
     for customer in customers:
         org = uow.session.get(m.Organization, customer.org_id)
         assert org is not None
-        invoiced, finalized = _process(uow, org, customer, loaded.subscriptions(customer.id),
-                                       now)
+        subs = loaded.subscriptions(customer.id) if loaded else list(uow.session.scalars(
+            select(m.Subscription).where(m.Subscription.customer_id == customer.id)
+            .order_by(m.Subscription.id)))
+        invoiced, finalized = _process(uow, org, customer, subs, now)
         result.invoiced += invoiced
         result.finalized += finalized
         result.billed.append(customer.id)
+    if loaded:
+        return_unused_numbers(uow)
     return result
 
 

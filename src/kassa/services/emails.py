@@ -32,7 +32,7 @@ from kassa.core.errors import InvalidState
 from kassa.core.ids import new_id
 from kassa.core.money import to_major
 from kassa.domain.delivery import retry_delay
-from kassa.services import email_texts, objects, scoping
+from kassa.services import email_texts, objects, prefetch, scoping
 from kassa.services.organizations import timezone_of
 from kassa.store import models as m
 from kassa.store.db import is_postgres, upsert_insert
@@ -70,16 +70,31 @@ def enqueue(uow: UnitOfWork, org: m.Organization, *, customer: m.Customer | None
     if kind in (org.email_settings or {}).get("disabled", []) or not to:
         return None
     now = uow.clock.now()
-    table = m.EmailMessage.__table__
-    statement = (upsert_insert(uow.session, table).values(
+    values = dict(
         id=new_id("em"), org_id=org.id, customer_id=customer.id if customer else None,
         kind=kind, dedupe_key=dedupe_key, locale=locale, to_address=to, subject=subject,
         text_body=text, html_body=html, attachments=[dict(a) for a in attachments],
         status="pending", attempts=0, next_attempt_at=now, created=now)
-        .on_conflict_do_nothing(index_elements=[table.c.org_id, table.c.dedupe_key]))
-    uow.session.execute(statement)
-    return uow.session.scalars(select(m.EmailMessage).where(
-        m.EmailMessage.org_id == org.id, m.EmailMessage.dedupe_key == dedupe_key)).one()
+    batch = prefetch.of(uow.session)
+    if batch is not None:
+        # A billing batch writes its messages with its other rows, in one flush. A key sent
+        # before (there is no such case in billing: its keys name the new invoice) would
+        # break the unique key and send the batch down the one-by-one path.
+        return batch.remember(("email", org.id, dedupe_key),
+                              lambda: _added(uow, m.EmailMessage(**values)))
+    table = m.EmailMessage.__table__
+    statement = (upsert_insert(uow.session, table).values(**values)
+                 .on_conflict_do_nothing(index_elements=[table.c.org_id, table.c.dedupe_key]))
+    # The outbox row stands alone: nothing pending in the session needs flushing first.
+    with uow.session.no_autoflush:
+        uow.session.execute(statement)
+        return uow.session.scalars(select(m.EmailMessage).where(
+            m.EmailMessage.org_id == org.id, m.EmailMessage.dedupe_key == dedupe_key)).one()
+
+
+def _added(uow: UnitOfWork, message: m.EmailMessage) -> m.EmailMessage:
+    uow.session.add(message)
+    return message
 
 
 def enqueue_rendered(uow: UnitOfWork, org: m.Organization, customer: m.Customer, kind: str,

@@ -240,21 +240,51 @@ def next_number(uow: UnitOfWork, org: m.Organization, issued_at: datetime,
 
     One atomic upsert increments the series and keeps its row locked until the transaction
     ends: a concurrent finalization waits, and a rollback gives the number back, so numbers
-    are never skipped or repeated.
+    are never skipped or repeated. A billing batch takes as many numbers at once as it has
+    customers, uses them in order and gives back what it did not use before it commits
+    (`return_unused_numbers`; the row stays locked in between, so no one else took any).
     """
     issued_on = issued_at.astimezone(timezone_of(org)).date()
     prefix = numbering.document_prefix(document, org.invoice_prefix)
     series = numbering.document_series(document, org.invoice_number_format,
                                        org.invoice_prefix, issued_on)
+    batch = prefetch.of(uow.session)
+    if batch is None:
+        number = _take_numbers(uow, org.id, series, 1)
+    else:
+        block = batch.numbers.setdefault((org.id, series), [0, 0])
+        if block[0] == block[1]:
+            size = len(batch.customer_ids)
+            block[0] = _take_numbers(uow, org.id, series, size)
+            block[1] = block[0] + size
+        number, block[0] = block[0], block[0] + 1
+    return numbering.format_number(org.invoice_number_format, prefix, number, issued_on)
+
+
+def _take_numbers(uow: UnitOfWork, org_id: str, series: str, count: int) -> int:
+    """Take `count` consecutive numbers of a series; returns the first."""
     table = m.InvoiceSequence.__table__
     statement = (upsert_insert(uow.session, table)
-                 .values(org_id=org.id, series=series, next_number=2)
+                 .values(org_id=org_id, series=series, next_number=1 + count)
                  .on_conflict_do_update(index_elements=[table.c.org_id, table.c.series],
-                                        set_={"next_number": table.c.next_number + 1})
+                                        set_={"next_number": table.c.next_number + count})
                  .returning(table.c.next_number))
     with uow.session.no_autoflush:
-        number = uow.session.execute(statement).scalar_one() - 1
-    return numbering.format_number(org.invoice_number_format, prefix, number, issued_on)
+        return int(uow.session.execute(statement).scalar_one()) - count
+
+
+def return_unused_numbers(uow: UnitOfWork) -> None:
+    """Give back the numbers a billing batch took and did not use (before it commits)."""
+    batch = prefetch.of(uow.session)
+    if batch is None:
+        return
+    table = m.InvoiceSequence.__table__
+    for (org_id, series), (first, end) in batch.numbers.items():
+        if end > first:
+            uow.session.execute(table.update().where(
+                table.c.org_id == org_id, table.c.series == series)
+                .values(next_number=table.c.next_number - (end - first)))
+    batch.numbers.clear()
 
 
 def finalize(uow: UnitOfWork, org: m.Organization, customer: m.Customer, invoice: m.Invoice,

@@ -35,12 +35,18 @@ class Batch:
     """The rows of a batch's customers, by customer (and by subscription or invoice)."""
 
     customer_ids: frozenset[str]
+    # Held here so the session's identity map keeps them for the whole batch (it holds its
+    # objects weakly, and the ledger looks customers and organizations up at flush time).
+    keep: list[Any] = field(default_factory=list)
+    # Invoice numbers taken for the batch and not yet given, by (organization, series).
+    numbers: dict[tuple[str, str], list[int]] = field(default_factory=dict)
     subs: dict[str, list[m.Subscription]] = field(default_factory=dict)
     drafts: dict[str, list[m.Invoice]] = field(default_factory=dict)
     discounts: dict[str, list[m.Discount]] = field(default_factory=dict)
     items: dict[str, list[m.InvoiceItem]] = field(default_factory=dict)
     open_invoices: dict[str, list[m.Invoice]] = field(default_factory=dict)
     billed: dict[str, list[m.BilledPeriod]] = field(default_factory=dict)
+    dunning_cases: dict[str, list[m.DunningCase]] = field(default_factory=dict)
     memo: dict[Hashable, Any] = field(default_factory=dict)
 
     def covers(self, customer_id: str | None) -> bool:
@@ -92,6 +98,9 @@ def load(session: Session, customers: list[m.Customer], now: datetime) -> Batch:
     """Read what billing the (locked) customers by `now` needs, and put it on the session."""
     ids = [customer.id for customer in customers]
     batch = Batch(frozenset(ids))
+    batch.keep.extend(customers)
+    batch.keep.extend(session.get(m.Organization, org_id)
+                      for org_id in {customer.org_id for customer in customers})
     subs = session.scalars(select(m.Subscription).where(m.Subscription.customer_id.in_(ids))
                            .options(selectinload(m.Subscription.items))
                            .order_by(m.Subscription.id)).all()
@@ -108,6 +117,11 @@ def load(session: Session, customers: list[m.Customer], now: datetime) -> Batch:
     opened = session.scalars(select(m.Invoice).where(
         m.Invoice.customer_id.in_(ids), m.Invoice.status == "open")).all()
     batch.open_invoices = _grouped([*opened, *drafts], lambda invoice: invoice.subscription_id)
+    if opened:
+        cases = session.scalars(select(m.DunningCase).where(
+            m.DunningCase.invoice_id.in_([invoice.id for invoice in opened]))).all()
+        customer_of = {invoice.id: invoice.customer_id for invoice in opened}
+        batch.dunning_cases = _grouped(cases, lambda case: customer_of[case.invoice_id])
     if drafts:
         batch.billed = _grouped(session.scalars(select(m.BilledPeriod).where(
             m.BilledPeriod.invoice_id.in_([d.id for d in drafts]))), lambda p: p.invoice_id)

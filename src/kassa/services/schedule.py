@@ -117,6 +117,12 @@ def _suspended_since(uow: UnitOfWork, sub: m.Subscription, now: datetime) -> dat
     has begun among the unpaid invoices it bills (services/dunning.py); None: it is not."""
     if sub.status != "past_due":  # an unpaid invoice in dunning makes it past due
         return None
+    batch = prefetch.of(uow.session)
+    if batch is not None and batch.covers(sub.customer_id):
+        opened = {i.id for i in batch.open_invoices.get(sub.id, []) if i.status == "open"}
+        return min((case.suspend_at for case in batch.dunning_cases.get(sub.customer_id, [])
+                    if case.invoice_id in opened and case.status in ("active", "exhausted")
+                    and case.suspend_at is not None and case.suspend_at <= now), default=None)
     return uow.session.scalar(select(func.min(m.DunningCase.suspend_at)).join(
         m.Invoice, m.Invoice.id == m.DunningCase.invoice_id).where(
         m.Invoice.subscription_id == sub.id, m.Invoice.status == "open",
