@@ -122,14 +122,14 @@ def test_a_failing_customer_is_billed_alone_and_stays_due(small_batches, org, cl
     ids = _portfolio(kassa, org.organization.id, 3)
     clock.move_to(clock.now() + relativedelta(months=1))
     broken = ids[1]
-    original = billing._process
+    original = billing.bill_customer
 
-    def process(uow, org_row, customer, subs, now):
+    def bill_customer(uow, org_row, customer, now, subs=None):
         if customer.id == broken:
             raise RuntimeError("a corrupt record")
-        return original(uow, org_row, customer, subs, now)
+        return original(uow, org_row, customer, now, subs)
 
-    monkeypatch.setattr(billing, "_process", process)
+    monkeypatch.setattr(billing, "bill_customer", bill_customer)
     result = jobs.run(kassa, wall=Wall())
     assert (result.customers, result.failed, result.invoices, result.finalized) == (2, 1, 2, 2)
     with kassa.uow() as uow:

@@ -16,6 +16,7 @@ def _base62(number: int, width: int) -> str:
     return "".join(reversed(digits))
 
 
+_TAIL = 62 ** 14  # the random part: 14 base-62 characters, drawn at once
 _last_stamp = 0
 _counter = 0
 
@@ -35,5 +36,5 @@ def new_id(prefix: str) -> str:
         _counter = 0
         _last_stamp = stamp
     head = _base62(stamp * 4096 + (_counter % 4096), 10)
-    tail = "".join(secrets.choice(_ALPHABET) for _ in range(14))
+    tail = _base62(secrets.randbelow(_TAIL), 14)
     return f"{prefix}_{head}{tail}"
