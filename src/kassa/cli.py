@@ -386,7 +386,7 @@ def report(name: Annotated[str, typer.Argument(
                 raise InvalidRequest("as_of is an ISO date or date-time.",
                                      param="as_of") from None
             moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-        with kassa.uow() as uow:
+        with kassa.reports_uow() as uow:
             body = reports.report(uow, org_id, name.replace("-", "_"), first=first,
                                   last=last, as_of=moment)
     header, rows = reports.csv_rows(body)

@@ -64,6 +64,8 @@ class Settings:
                                  it; after that another worker takes it over (default 300)
     KASSA_WORKER_NAME   this worker's name in the billing batches it does (default
                         host:pid)
+    KASSA_REPORTS_DATABASE_URL   a read replica the reports read from (default: the
+                                 database itself); reports only read
     The built-in `sandbox` gateway is always on (test cards and IBANs, no money moves), and
     so is `bank`: SEPA Direct Debit through the organization's own bank (pain.008 files).
     """
@@ -90,6 +92,7 @@ class Settings:
     billing_batch_size: int = 200
     billing_lease_seconds: int = 300
     worker_name: str = ""
+    reports_database_url: str = ""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -107,6 +110,8 @@ class Settings:
                    billing_batch_size=_count("KASSA_BILLING_BATCH_SIZE", 200),
                    billing_lease_seconds=_count("KASSA_BILLING_LEASE_SECONDS", 300),
                    worker_name=os.environ.get("KASSA_WORKER_NAME", "").strip(),
+                   reports_database_url=os.environ.get("KASSA_REPORTS_DATABASE_URL",
+                                                       "").strip(),
                    **_smtp_from_env(), **_gateways_from_env())
 
     @property
@@ -241,3 +246,13 @@ class Kassa:
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory, self.clock)
+
+    @cached_property
+    def reports_session_factory(self) -> sessionmaker[Session]:
+        url = self.settings.reports_database_url
+        return make_session_factory(make_engine(url)) if url else self.session_factory
+
+    def reports_uow(self) -> UnitOfWork:
+        """A unit of work for reports: on the read replica when one is configured, which
+        may lag the primary by a moment."""
+        return UnitOfWork(self.reports_session_factory, self.clock)

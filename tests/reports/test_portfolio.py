@@ -263,3 +263,37 @@ def test_the_dashboard_home_shows_the_same_figures(api: TestClient, kassa: Kassa
     assert "<title>Jun 26: 800</title>" in page.text
     assert "Receivables aging: €400.00" in page.text  # F: March to June
     assert re.search(r'Over 90 days</th><td class="num">€100.00', page.text)
+
+
+def _read_only(url: str) -> str:
+    """The same database, opened so that any write fails: a stand-in for a read replica."""
+    if url.startswith("sqlite"):
+        return f"sqlite:///file:{url.removeprefix('sqlite:///')}?mode=ro&uri=true"
+    return f"{url}?options=-c%20default_transaction_read_only%3Don"
+
+
+def test_reports_read_from_the_reports_replica(api: TestClient, portfolio: dict[str, str],
+                                               kassa: Kassa, database_url: str) -> None:
+    """With KASSA_REPORTS_DATABASE_URL, reports are read there (they never write), and say
+    what they say on the primary."""
+    from kassa.store.db import make_engine, make_session_factory
+
+    names = ["mrr", "customers", "retention", "cohorts", "unit_economics", "cash",
+             "ar_aging", "late_payers", "trial_balance", "revenue_waterfall", "reconciliation"]
+    params = {"from": "2026-01", "to": "2026-06", "as_of": ts(2026, 6, 30)}
+    primary = {name: report(api, name, **params) for name in names}
+    replica = make_engine(_read_only(database_url))
+    kassa.__dict__["reports_session_factory"] = make_session_factory(replica)
+    try:
+        with replica.connect() as connection, pytest.raises(Exception, match=r"read.?only"):
+            connection.exec_driver_sql("UPDATE organizations SET name = 'x'")
+        for name in names:
+            assert report(api, name, **params) == primary[name], name
+        journal = api.get("/v1/ledger/journal", params={"from": "2026-01", "to": "2026-06"})
+        assert journal.status_code == 200 and journal.text.count("\n") > 10
+        balance = ok(api.get("/v1/ledger/trial_balance",
+                             params={"from": "2026-01", "to": "2026-06"}))
+        assert balance["balanced"] is True
+    finally:
+        del kassa.__dict__["reports_session_factory"]
+        replica.dispose()

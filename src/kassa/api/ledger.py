@@ -90,7 +90,7 @@ def journal(ctx: Ctx, first: Annotated[str, Query(alias="from", max_length=7,
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(ledger_reports.JOURNAL_COLUMNS)
-    with ctx.kassa.uow() as uow:
+    with ctx.kassa.reports_uow() as uow:
         writer.writerows(ledger_reports.journal_rows(uow.session, ctx.org_id, start, end))
     return Response(out.getvalue(), media_type="text/csv", headers={
         "Content-Disposition": f'attachment; filename="journal-{first}-{last}.csv"'})
@@ -128,7 +128,7 @@ def ledger_report(report: Annotated[str, Path(max_length=40)], ctx: Ctx, first: 
     if report not in ledger_reports.NAMES:
         raise NotFound(f"No such ledger report. Reports: {', '.join(ledger_reports.NAMES)}.",
                        param="report")
-    with ctx.kassa.uow() as uow:
+    with ctx.kassa.reports_uow() as uow:
         current = accounting.today(uow, ctx.org_id).strftime("%Y-%m")
         return ledger_reports.report(uow.session, ctx.org_id, report, first or last or current,
                                      last or current, account)

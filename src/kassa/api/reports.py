@@ -43,7 +43,7 @@ def get_report(name: ReportName, ctx: Ctx,
     refunded, receivables, DSO, failed-payment rate, dunning recovery), `ar_aging`
     (receivables by days past due at `as_of`, per customer) and `late_payers`.
     `format=csv` gives the table as CSV."""
-    with ctx.kassa.uow() as uow:
+    with ctx.kassa.reports_uow() as uow:
         body = reports.report(uow, ctx.org_id, name, first=first, last=last,
                               as_of=from_unix(as_of) if as_of is not None else None)
     if format == "json":
