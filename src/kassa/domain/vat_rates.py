@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from importlib.resources import files
 from typing import Any, Literal
 
@@ -73,10 +73,15 @@ def is_member(country: str | None, on: date) -> bool:
 
 def rates_on(country: str, on: date, kind: RateKind) -> list[Decimal]:
     """The country's rates of one kind valid on `on` (several reduced rates possible)."""
-    return sorted(rate.percentage for rate in _rates()
-                  if rate.country == country.upper() and rate.kind == kind
-                  and rate.valid_from <= on and (rate.valid_until is None
-                                                 or on < rate.valid_until))
+    return list(_rates_on(country.upper(), on, kind))
+
+
+@lru_cache(maxsize=8192)  # a billing run asks the same few thousand times
+def _rates_on(country: str, on: date, kind: RateKind) -> tuple[Decimal, ...]:
+    return tuple(sorted(rate.percentage for rate in _rates()
+                        if rate.country == country and rate.kind == kind
+                        and rate.valid_from <= on and (rate.valid_until is None
+                                                       or on < rate.valid_until)))
 
 
 def standard_rate(country: str, on: date) -> Decimal | None:

@@ -21,11 +21,27 @@ from kassa.store.uow import UnitOfWork
 def usage_for(session: Session, terms: domain.SubscriptionTerms, customer_id: str,
               periods: Sequence[domain.ServicePeriod]) -> dict[tuple[datetime, str],
                                                                domain.Usage]:
-    """What each metered item used in each period, read from the meters' events."""
+    """What each metered item used in each period, read from the meters' events (which
+    billing never writes: nothing pending needs flushing first)."""
+    with session.no_autoflush:
+        return _usage_for(session, terms, customer_id, periods)
+
+
+def _meter(session: Session, meter_id: str | None) -> m.Meter | None:
+    """A meter (once per billing batch: the batch holds it)."""
+    batch = prefetch.of(session)
+    if batch is None:
+        return session.get(m.Meter, meter_id)
+    return batch.remember(("meter", meter_id), lambda: session.get(m.Meter, meter_id))
+
+
+def _usage_for(session: Session, terms: domain.SubscriptionTerms, customer_id: str,
+               periods: Sequence[domain.ServicePeriod]) -> dict[tuple[datetime, str],
+                                                                domain.Usage]:
     result: dict[tuple[datetime, str], domain.Usage] = {}
     for period in periods:
         for item in terms.metered_at(period.start):
-            meter = session.get(m.Meter, item.price.meter_id)
+            meter = _meter(session, item.price.meter_id)
             if meter is None:
                 continue
             key = (period.start, item.id)
