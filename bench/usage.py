@@ -28,63 +28,48 @@ import os
 import random
 import shutil
 import signal
-import socket
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
+from metered import (  # bench/ is the script's directory
+    BATCH_PATH,
+    CUSTOMERS,
+    EVENT_NAME,
+    SPREAD,
+    Fixture,
+    Target,
+    console,
+    external_id,
+    percentile,
+    pg_copy,
+    populate,
+    prepare_database,
+    progress,
+    revision,
+    server,
 )
 from rich.table import Table
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
-from kassa.config import Kassa, Settings
-from kassa.services import catalog, customers, meters, organizations, subscriptions
-from kassa.store.db import make_engine
-from kassa.store.migrate import upgrade
+from kassa.services import meters
 
-console = Console(width=None if sys.stdout.isatty() else 110)
-
-CUSTOMERS = 1_000
 HOT_EVENTS = 10_000  # events of customer 0, whose upcoming invoice is timed
-EVENT_NAME = "api_call"
-SECRET_KEY = "bench-pepper"
-SPREAD = 20 * 86_400  # events fall within the last 20 days
-SUBSCRIPTION_AGE = timedelta(days=21)  # subscriptions start before the oldest event
 BASELINE_CHUNK = 50_000
-COLUMNS = ("org_id", "identifier", "meter_id", "customer_id", "timestamp", "value", "key",
-           "counted", "payload", "voided_at", "created")
 SQLITE_INSERT = ("INSERT INTO meter_events (org_id, identifier, meter_id, customer_id, "
                  "timestamp, value, key, counted, payload, voided_at, created) "
                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-PG_COPY = ("COPY meter_events (org_id, identifier, meter_id, customer_id, timestamp, value, "
-           "key, counted, payload, voided_at, created) FROM STDIN")
 
 
 # --- the workload -----------------------------------------------------------------------------
-
-def external_id(customer: int) -> str:
-    return f"bench-cust-{customer:04d}"
-
 
 @dataclass(frozen=True)
 class Workload:
@@ -127,12 +112,6 @@ class Workload:
 
 # --- figures ----------------------------------------------------------------------------------
 
-def percentile(values: list[float], p: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
-
-
 @dataclass
 class Result:
     database: str
@@ -157,134 +136,7 @@ class Result:
         return self.baseline_rate / self.ingest_rate if self.ingest_rate else 0.0
 
 
-# --- the database -----------------------------------------------------------------------------
-
-@dataclass
-class Target:
-    name: str
-    url: str
-    data_dir: Path
-    sqlite_path: Path | None = None
-
-
-def prepare_database(target: Target) -> None:
-    engine = make_engine(target.url)
-    try:
-        if target.sqlite_path is None:
-            with engine.begin() as connection:
-                connection.execute(text("DROP SCHEMA public CASCADE"))
-                connection.execute(text("CREATE SCHEMA public"))
-        upgrade(engine)
-    finally:
-        engine.dispose()
-
-
-@dataclass
-class Fixture:
-    secret_key: str
-    org_id: str
-    meter_id: str
-    customer_ids: list[str]
-
-
-def populate(target: Target, customer_count: int) -> Fixture:
-    """Organization, meter, metered graduated price, customers and their subscriptions,
-    created through the services layer."""
-    kassa = Kassa(Settings(data_dir=target.data_dir, database_url=target.url,
-                           secret_key=SECRET_KEY))
-    try:
-        with kassa.uow() as uow:
-            created = organizations.create_organization(
-                uow, kassa.pepper, name="Bench Cloud", default_currency="eur", timezone="UTC")
-            org_id = created.organization.id
-            meter = meters.create_meter(uow, org_id, display_name="API calls",
-                                        event_name=EVENT_NAME,
-                                        default_aggregation={"formula": "sum"})
-            price = catalog.create_price(
-                uow, org_id, product_data={"name": "API calls"}, currency="eur",
-                billing_scheme="tiered", tiers_mode="graduated",
-                tiers=[{"up_to": 1000, "unit_amount": 0},
-                       {"up_to": 10000, "unit_amount_decimal": "0.5"},
-                       {"up_to": "inf", "unit_amount_decimal": "0.2"}],
-                recurring={"interval": "month", "usage_type": "metered", "meter": meter.id})
-        start = int((datetime.now(UTC) - SUBSCRIPTION_AGE).timestamp())
-        ids = []
-        with progress() as bar:
-            task = bar.add_task("  customers + subscriptions", total=customer_count)
-            for number in range(customer_count):
-                with kassa.uow() as uow:
-                    customer = customers.create_customer(
-                        uow, org_id, name=f"Customer {number}", external_id=external_id(number),
-                        timezone="UTC")
-                    subscriptions.create_subscription(
-                        uow, org_id, customer=customer.id, items=[{"price": price.id}],
-                        backdate_start_date=start, collection_method="send_invoice")
-                ids.append(customer.id)
-                bar.advance(task)
-        return Fixture(created.secret_key, org_id, meter.id, ids)
-    finally:
-        kassa.engine.dispose()
-
-
-# --- the server -------------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def server(target: Target) -> Iterator[str]:
-    """`kassa serve` in a subprocess; yields its base URL and always stops it."""
-    port = free_port()
-    log_path = target.data_dir / "server.log"
-    env = {**os.environ, "KASSA_DATABASE_URL": target.url, "KASSA_SECRET_KEY": SECRET_KEY,
-           "KASSA_DATA_DIR": str(target.data_dir)}
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "kassa", "serve", "--host", "127.0.0.1", "--port",
-             str(port), "--no-scheduler"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the server exited ({process.returncode}); see {log_path}:\n"
-                                   + log_tail(log_path))
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not answer /health; see {log_path}")
-            time.sleep(0.1)
-        console.print(f"  server pid {process.pid} on {base} (log {log_path})")
-        yield base
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def log_tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
 # --- the measurements -------------------------------------------------------------------------
-
-def progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), TimeRemainingColumn(), console=console)
-
 
 def ingest(base: str, secret: str, workload: Workload, clients: int,
            result: Result) -> int:
@@ -306,7 +158,7 @@ def ingest(base: str, secret: str, workload: Workload, clients: int,
         nonlocal hot_sum
         body, count, hot = workload.body(number)
         began = time.perf_counter()
-        response = client().post("/v1/billing/meter_events/batch", content=body)
+        response = client().post(BATCH_PATH, content=body)
         elapsed = time.perf_counter() - began
         if response.status_code != 200:
             raise RuntimeError(f"batch {number}: HTTP {response.status_code}: "
@@ -421,24 +273,8 @@ def baseline(target: Target, workload: Workload, fixture: Fixture, result: Resul
             finally:
                 connection.close()
         else:
-            import psycopg
-
-            url = make_url(target.url).set(drivername="postgresql")
-            with psycopg.connect(url.render_as_string(hide_password=False)) as connection:
-                connection.execute("TRUNCATE meter_events")
-                connection.commit()
-                for chunk in baseline_chunks(target, workload, fixture):
-                    began = time.perf_counter()
-                    with connection.cursor() as cursor, cursor.copy(PG_COPY) as copy:
-                        for row in chunk:
-                            copy.write_row(row)
-                    elapsed += time.perf_counter() - began
-                    bar.advance(task, len(chunk))
-                began = time.perf_counter()
-                connection.commit()
-                elapsed += time.perf_counter() - began
-                row = connection.execute("SELECT count(*) FROM meter_events").fetchone()
-                count = row[0] if row else 0
+            elapsed, count = pg_copy(target, baseline_chunks(target, workload, fixture),
+                                     lambda n: bar.advance(task, n))
     if count != workload.events:
         raise RuntimeError(f"baseline inserted {count} rows, expected {workload.events}")
     result.baseline_s = elapsed
@@ -457,7 +293,7 @@ def run(target: Target, args: argparse.Namespace) -> Result:
     console.print(f"  setup: {result.setup_s:.1f} s (migrations {migrated:.1f} s; "
                   f"{CUSTOMERS} customers and subscriptions through the services layer)")
     workload = Workload(args.events, args.batch, int(time.time()), args.seed)
-    with server(target) as base:
+    with server(target) as (base, _pid):
         hot_sum = ingest(base, fixture.secret_key, workload, args.clients, result)
         console.print(f"  ingestion: {result.ingest_rate:,.0f} events/s sustained "
                       f"({args.events:,} events in {result.ingest_s:.1f} s, {args.clients} "
@@ -505,15 +341,6 @@ def summary(results: list[Result]) -> Table:
     for label, render in rows:
         table.add_row(label, *(render(result) for result in results))
     return table
-
-
-def revision() -> str:
-    """The source revision measured (the work tree may hold uncommitted changes)."""
-    try:
-        return subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True,
-                              text=True, cwd=Path(__file__).parent, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def main() -> int:

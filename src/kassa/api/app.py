@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 from fastapi import APIRouter, FastAPI
 
 import kassa
@@ -37,7 +39,7 @@ from kassa.api import (
     webhooks,
 )
 from kassa.api.guards import RequestGuards
-from kassa.config import Kassa
+from kassa.config import Kassa, Settings
 from kassa.web import dashboard as web_dashboard
 from kassa.web import portal as web_portal
 from kassa.web import portal_login, portal_subscriptions
@@ -73,4 +75,15 @@ def create_app(instance: Kassa) -> FastAPI:
     idempotency.install(app)
     app.add_middleware(RequestGuards)  # runs before idempotency
     app.add_middleware(audit.RequestActors)  # outermost: ids every request
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """The app configured from the environment as `kassa serve` configures it, for uvicorn's
+    `--factory` (e.g. `uvicorn kassa.api.app:create_app_from_env --factory --workers 4`: each
+    worker process builds its own). It neither migrates nor runs the scheduler."""
+    app = create_app(Kassa(Settings.from_env()))
+    # What exists now lives as long as the process: keep it out of the garbage collector's
+    # full passes, which large requests (a batch of 10,000 usage events) trigger often.
+    gc.freeze()
     return app

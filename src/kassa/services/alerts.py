@@ -17,7 +17,7 @@ from kassa.services import events, objects, scoping, usage_reading
 from kassa.services.customers import now_for
 from kassa.services.schedule import terms_of
 from kassa.store import models as m
-from kassa.store.db import upsert_insert
+from kassa.store.db import among, upsert_insert
 from kassa.store.uow import UnitOfWork
 
 
@@ -60,7 +60,7 @@ def check_alerts(uow: UnitOfWork, org_id: str, pairs: set[tuple[str, str]]) -> N
     alerts = list(uow.session.scalars(select(m.MeterAlert).where(
         m.MeterAlert.org_id == org_id, m.MeterAlert.status == "active",
         m.MeterAlert.meter_id.in_({meter for meter, _ in pairs}),
-        m.MeterAlert.customer_id.in_({customer for _, customer in pairs}))))
+        among(uow.session, m.MeterAlert.customer_id, {customer for _, customer in pairs}))))
     for alert in alerts:
         if (alert.meter_id, alert.customer_id) not in pairs:
             continue

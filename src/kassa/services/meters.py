@@ -24,7 +24,7 @@ from kassa.services import objects, scoping
 from kassa.services.alerts import check_alerts
 from kassa.services.usage_reading import counted_events, hour_of, to_micros, usage
 from kassa.store import models as m
-from kassa.store.db import is_postgres
+from kassa.store.db import among, is_postgres
 from kassa.store.uow import UnitOfWork
 
 MAX_BATCH = 10_000
@@ -87,8 +87,13 @@ def set_meter_status(uow: UnitOfWork, org_id: str, meter_id: str, status: str) -
 
 
 # --- ingestion ------------------------------------------------------------------------------
+#
+# A batch is checked event by event in plain Python, then stored with a handful of
+# statements whatever its size. On PostgreSQL the new events are COPYed into a temporary
+# table and moved into meter_events by one statement that also adds them to their hours:
+# passing thousands of rows as statement parameters costs more than storing them.
 
-@dataclass
+@dataclass(slots=True)
 class Outcome:
     identifier: str | None
     status: str  # accepted | duplicate | rejected
@@ -102,11 +107,32 @@ class Outcome:
         return result
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    """What ingestion reads of a meter, taken from its row once per batch."""
+
+    id: str
+    active: bool
+    formula: str
+    value_key: str
+    customer_key: str
+    filters: tuple[tuple[str, list[str]], ...]
+
+    @classmethod
+    def of(cls, meter: m.Meter) -> _Rule:
+        return cls(meter.id, meter.status == "active", meter.formula, meter.value_key,
+                   meter.customer_key, tuple(meter.dimension_filters.items()))
+
+    def counts(self, payload: dict[str, Any]) -> bool:
+        """Whether an event passes the dimension filters (if not, it is stored, not counted)."""
+        return all(str(payload.get(key)) in allowed for key, allowed in self.filters)
+
+
+@dataclass(slots=True)
 class _Candidate:
     index: int
     identifier: str
-    meter: m.Meter
+    meter: _Rule
     customer_id: str
     timestamp: datetime
     value: Decimal
@@ -115,23 +141,29 @@ class _Candidate:
     payload: dict[str, Any]
 
 
-def _reject(outcomes: list[Outcome], index: int, identifier: Any, code: str,
-            message: str) -> None:
-    outcomes[index] = Outcome(identifier if isinstance(identifier, str) else None, "rejected",
-                              code, message)
+_VALUE_PROBLEMS = {
+    "value_missing": "payload[{}] is missing.",
+    "value_not_numeric": "payload[{}] is not a number.",
+    "value_out_of_range": "payload[{}] needs at most 6 decimals and must be below 10^12.",
+    "value_invalid": "payload[{}] must be a short string or an integer.",
+}
+_VALUE_LIMIT = 10 ** 12
+_MICRO = Decimal("0.000001")
 
 
-def _parse_value(meter: m.Meter, payload: dict[str, Any]) -> tuple[Decimal, str | None] | str:
+def _parse_value(meter: _Rule, payload: dict[str, Any]) -> tuple[Decimal, str | None] | str:
     """(value, distinct key) of an event for its meter, or an error code."""
-    raw = payload.get(meter.value_key)
     if meter.formula == "count":
         return Decimal(1), None
+    raw = payload.get(meter.value_key)
     if raw is None:
         return "value_missing"
     if meter.formula == "unique_count":
         if not isinstance(raw, str | int) or isinstance(raw, bool) or len(str(raw)) > 200:
             return "value_invalid"
         return Decimal(1), str(raw)
+    if type(raw) is int:  # the common case: whole, so only its size can be wrong
+        return (Decimal(raw), None) if abs(raw) < _VALUE_LIMIT else "value_out_of_range"
     if isinstance(raw, bool):
         return "value_not_numeric"
     try:
@@ -140,74 +172,41 @@ def _parse_value(meter: m.Meter, payload: dict[str, Any]) -> tuple[Decimal, str 
         value = None
     if value is None or not value.is_finite():
         return "value_not_numeric"
-    if value != value.quantize(Decimal("0.000001")) or abs(value) >= Decimal(10) ** 12:
+    # The size first: quantizing a huge value overflows the decimal context.
+    if abs(value) >= _VALUE_LIMIT or value != value.quantize(_MICRO):
         return "value_out_of_range"
     return value, None
+
+
+def _reject(outcomes: list[Outcome | None], index: int, identifier: Any, code: str,
+            message: str) -> None:
+    outcomes[index] = Outcome(identifier if isinstance(identifier, str) else None, "rejected",
+                              code, message)
 
 
 def ingest(uow: UnitOfWork, org_id: str, events: list[Any], now: datetime) -> list[Outcome]:
     """Accept a batch of meter events; one outcome per event, in order.
 
-    Accepted events are stored and counted; a duplicate identifier is acknowledged and not
-    counted again; every rejected event says why. Accepted events commit together.
+    Accepted events are stored and counted; a duplicate identifier (stored before, earlier
+    in the batch, or by a concurrent batch) is acknowledged and not counted again; every
+    rejected event says why. Accepted events commit together.
     """
     if not isinstance(events, list) or not events:
         raise InvalidRequest("events must be a non-empty list.", param="events")
     if len(events) > MAX_BATCH:
         raise InvalidRequest(f"A batch holds at most {MAX_BATCH} events.", param="events")
-    outcomes: list[Outcome] = [Outcome(None, "rejected") for _ in events]
-    shaped: list[tuple[int, str, str, datetime | None, dict[str, Any]]] = []
-    for index, event in enumerate(events):
-        problem = _shape_problem(event)
-        identifier = event.get("identifier") if isinstance(event, dict) else None
-        if problem:
-            _reject(outcomes, index, identifier, *problem)
-            continue
-        timestamp = from_unix(event["timestamp"]) if "timestamp" in event else None
-        shaped.append((index, identifier or new_id("mev"), event["event_name"], timestamp,
-                       event["payload"]))
-    meters = {meter.event_name: meter for meter in uow.session.scalars(select(m.Meter).where(
-        m.Meter.org_id == org_id, m.Meter.event_name.in_({s[2] for s in shaped})))}
+    outcomes: list[Outcome | None] = [None] * len(events)
+    shaped = _shaped(events, outcomes)
+    names = {name for _, _, name, _, _ in shaped}
+    meters = {meter.event_name: _Rule.of(meter) for meter in uow.session.scalars(
+        select(m.Meter).where(m.Meter.org_id == org_id, m.Meter.event_name.in_(names)))}
     wanted: set[str] = set()
     for _, _, name, _, payload in shaped:
         meter = meters.get(name)
-        if meter is not None and isinstance(payload.get(meter.customer_key), str):
-            wanted.add(payload[meter.customer_key])
+        if meter is not None and isinstance(ref := payload.get(meter.customer_key), str):
+            wanted.add(ref)
     customers = _resolve_customers(uow.session, org_id, wanted, now)
-    candidates: list[_Candidate] = []
-    for index, identifier, name, timestamp, payload in shaped:
-        meter = meters.get(name)
-        if meter is None or meter.status != "active":
-            _reject(outcomes, index, identifier, "meter_unknown",
-                    f"No active meter measures events named {name!r}.")
-            continue
-        resolved = customers.get(str(payload.get(meter.customer_key)))
-        if resolved is None:
-            _reject(outcomes, index, identifier, "customer_unknown",
-                    f"No customer matches payload[{meter.customer_key}].")
-            continue
-        customer_id, customer_now = resolved
-        if timestamp is None:
-            timestamp = customer_now
-        elif timestamp > customer_now + FUTURE_TOLERANCE:
-            _reject(outcomes, index, identifier, "timestamp_in_future",
-                    "timestamp is too far in the future.")
-            continue
-        parsed = _parse_value(meter, payload)
-        if isinstance(parsed, str):
-            messages = {"value_missing": f"payload[{meter.value_key}] is missing.",
-                        "value_not_numeric": f"payload[{meter.value_key}] is not a number.",
-                        "value_out_of_range": f"payload[{meter.value_key}] needs at most 6 "
-                                              "decimals and must be below 10^12.",
-                        "value_invalid": f"payload[{meter.value_key}] must be a short string "
-                                         "or an integer."}
-            _reject(outcomes, index, identifier, parsed, messages[parsed])
-            continue
-        value, key = parsed
-        counted = all(str(payload.get(k)) in allowed
-                      for k, allowed in meter.dimension_filters.items())
-        candidates.append(_Candidate(index, identifier, meter, customer_id, timestamp, value,
-                                     key, counted, payload))
+    candidates = _candidates(shaped, meters, customers, outcomes)
     closed = _closed_through(uow.session, {(c.customer_id, c.meter.id) for c in candidates})
     ready = []
     for candidate in candidates:
@@ -217,18 +216,39 @@ def ingest(uow: UnitOfWork, org_id: str, events: list[Any], now: datetime) -> li
                     "The event falls in a period whose invoice is already finalized.")
         else:
             ready.append(candidate)
-    inserted = _insert(uow.session, org_id, ready, now)
+    first: dict[str, _Candidate] = {}  # a repeat inside the batch is a duplicate
     for candidate in ready:
-        status = "accepted" if candidate.identifier in inserted else "duplicate"
-        outcomes[candidate.index] = Outcome(candidate.identifier, status)
-        if status == "accepted":
-            inserted.discard(candidate.identifier)  # a repeat inside the batch is a duplicate
-    _add_to_hours(uow.session, [c for c in ready if c.counted and
-                                outcomes[c.index].status == "accepted"])
-    check_alerts(uow, org_id, {(c.meter.id, c.customer_id) for c in ready
-                               if outcomes[c.index].status == "accepted"})
+        first.setdefault(candidate.identifier, candidate)
+    inserted = _store(uow.session, org_id, list(first.values()), now)
+    accepted: set[tuple[str, str]] = set()
+    for candidate in ready:
+        new = candidate.identifier in inserted and first[candidate.identifier] is candidate
+        outcomes[candidate.index] = Outcome(candidate.identifier,
+                                            "accepted" if new else "duplicate")
+        if new:
+            accepted.add((candidate.meter.id, candidate.customer_id))
+    check_alerts(uow, org_id, accepted)
     uow.commit()
-    return outcomes
+    return outcomes  # type: ignore[return-value]  # every event has its outcome now
+
+
+_Shaped = tuple[int, str, str, datetime | None, dict[str, Any]]
+
+
+def _shaped(events: list[Any], outcomes: list[Outcome | None]) -> list[_Shaped]:
+    """(index, identifier, event name, timestamp, payload) of each well-formed event; the
+    others are rejected."""
+    shaped = []
+    for index, event in enumerate(events):
+        problem = _shape_problem(event)
+        identifier = event.get("identifier") if isinstance(event, dict) else None
+        if problem:
+            _reject(outcomes, index, identifier, *problem)
+            continue
+        timestamp = from_unix(event["timestamp"]) if "timestamp" in event else None
+        shaped.append((index, identifier or new_id("mev"), event["event_name"], timestamp,
+                       event["payload"]))
+    return shaped
 
 
 def _shape_problem(event: Any) -> tuple[str, str] | None:
@@ -248,6 +268,41 @@ def _shape_problem(event: Any) -> tuple[str, str] | None:
     return None
 
 
+def _candidates(shaped: list[_Shaped], meters: dict[str, _Rule],
+                customers: dict[str, tuple[str, datetime]],
+                outcomes: list[Outcome | None]) -> list[_Candidate]:
+    """The events with a meter, a customer, a time and a value; the others are rejected."""
+    candidates = []
+    for index, identifier, name, timestamp, payload in shaped:
+        meter = meters.get(name)
+        if meter is None or not meter.active:
+            _reject(outcomes, index, identifier, "meter_unknown",
+                    f"No active meter measures events named {name!r}.")
+            continue
+        resolved = customers.get(str(payload.get(meter.customer_key)))
+        if resolved is None:
+            _reject(outcomes, index, identifier, "customer_unknown",
+                    f"No customer matches payload[{meter.customer_key}].")
+            continue
+        customer_id, customer_now = resolved
+        if timestamp is None:
+            timestamp = customer_now
+        elif timestamp > customer_now + FUTURE_TOLERANCE:
+            _reject(outcomes, index, identifier, "timestamp_in_future",
+                    "timestamp is too far in the future.")
+            continue
+        parsed = _parse_value(meter, payload)
+        if isinstance(parsed, str):
+            _reject(outcomes, index, identifier, parsed,
+                    _VALUE_PROBLEMS[parsed].format(meter.value_key))
+            continue
+        value, key = parsed
+        counted = not meter.filters or meter.counts(payload)
+        candidates.append(_Candidate(index, identifier, meter, customer_id, timestamp, value,
+                                     key, counted, payload))
+    return candidates
+
+
 def _resolve_customers(session: Session, org_id: str, refs: set[str],
                        now: datetime) -> dict[str, tuple[str, datetime]]:
     """Map customer ids and external ids to (customer id, the customer's now), in one query.
@@ -259,7 +314,8 @@ def _resolve_customers(session: Session, org_id: str, refs: set[str],
         select(m.Customer.id, m.Customer.external_id, m.TestClock.frozen_time)
         .outerjoin(m.TestClock, m.TestClock.id == m.Customer.test_clock_id)
         .where(m.Customer.org_id == org_id, m.Customer.deleted.is_(False),
-               or_(m.Customer.id.in_(refs), m.Customer.external_id.in_(refs)))).all()
+               or_(among(session, m.Customer.id, refs),
+                   among(session, m.Customer.external_id, refs)))).all()
     mapping: dict[str, tuple[str, datetime]] = {}
     for customer_id, external_id, clock_time in rows:
         resolved = (customer_id, clock_time or now)
@@ -280,81 +336,96 @@ def _closed_through(session: Session,
                func.max(m.Subscription.usage_closed_through))
         .join(m.SubscriptionItem, m.SubscriptionItem.subscription_id == m.Subscription.id)
         .join(m.Price, m.Price.id == m.SubscriptionItem.price_id)
-        .where(m.Subscription.customer_id.in_(customer_ids), m.Price.meter_id.is_not(None),
-               m.Subscription.usage_closed_through.is_not(None))
+        .where(among(session, m.Subscription.customer_id, customer_ids),
+               m.Price.meter_id.is_not(None), m.Subscription.usage_closed_through.is_not(None))
         .group_by(m.Subscription.customer_id, m.Price.meter_id)).all()
     return {(customer, meter): closed for customer, meter, closed in rows if closed}
 
 
-def _stored_payload(value: Any) -> Any:
-    """The payload as JSON can store it. Numbers were parsed as exact decimals; the exact
-    value that counts is kept in its own column, the payload keeps a plain JSON number (its
-    shortest representation, which gives back the text that was sent)."""
+def _plain_number(value: Any) -> Any:
+    """A payload's exact decimal as JSON can store it: numbers were parsed as exact decimals
+    (the exact value that counts is kept in its own column), the payload keeps a plain JSON
+    number (its shortest representation, which gives back the text that was sent)."""
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _stored_payload(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_stored_payload(v) for v in value]
-    return value
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
-def _insert(session: Session, org_id: str, ready: list[_Candidate], now: datetime) -> set[str]:
-    """Insert new events; returns the identifiers actually inserted (not duplicates)."""
-    if not ready:
+_payload_json = json.JSONEncoder(default=_plain_number).encode  # as json.dumps, made once
+
+
+def _store(session: Session, org_id: str, events: list[_Candidate], now: datetime) -> set[str]:
+    """Insert the events not stored yet (their identifiers are distinct) and add the counted
+    ones to their hours; returns the identifiers inserted. A concurrent batch storing the
+    same identifier waits for this one's transaction, then finds it stored."""
+    if not events:
         return set()
     if is_postgres(session):
-        return _insert_postgres(session, org_id, ready, now)
+        return _store_postgres(session, org_id, events, now)
     table = m.MeterEvent.__table__
     rows = [{"org_id": org_id, "identifier": c.identifier, "meter_id": c.meter.id,
              "customer_id": c.customer_id, "timestamp": c.timestamp, "value": c.value,
-             "key": c.key, "counted": c.counted, "payload": _stored_payload(c.payload),
-             "created": now}
-            for c in ready]
+             "key": c.key, "counted": c.counted,
+             "payload": json.loads(_payload_json(c.payload)), "created": now}
+            for c in events]
     inserted: set[str] = set()
     for start in range(0, len(rows), 1000):
         statement = sqlite.insert(table).on_conflict_do_nothing().returning(
             table.c.identifier)
         inserted.update(session.execute(statement, rows[start:start + 1000]).scalars())
+    _add_to_hours(session, [c for c in events if c.counted and c.identifier in inserted])
     return inserted
 
 
-# On PostgreSQL a whole batch goes in as one statement over arrays: a statement with
-# thousands of placeholders is parsed anew on every call, an unnest() of arrays is not.
-_INSERT_EVENTS = text(
-    'INSERT INTO meter_events (org_id, identifier, meter_id, customer_id, "timestamp", '
-    '"value", "key", counted, payload, created) '
-    "SELECT :org_id, e.* , :created FROM unnest(CAST(:identifiers AS varchar[]), "
-    "CAST(:meters AS varchar[]), CAST(:customers AS varchar[]), "
-    "CAST(:timestamps AS timestamptz[]), CAST(:values AS varchar[]), "
-    "CAST(:keys AS varchar[]), CAST(:counted AS boolean[]), CAST(:payloads AS json[])) "
-    "AS e ON CONFLICT DO NOTHING RETURNING identifier")
+_CREATE_INCOMING = text(
+    "CREATE TEMPORARY TABLE IF NOT EXISTS incoming_meter_events (identifier varchar(100), "
+    'meter_id varchar(40), customer_id varchar(40), "timestamp" timestamptz, '
+    '"value" numeric, "key" varchar(200), counted boolean, payload json) '
+    "ON COMMIT DELETE ROWS")
+_COPY_INCOMING = "COPY incoming_meter_events FROM STDIN"
+# Events go in by identifier, so that concurrent batches sharing identifiers lock them in the
+# same order (and never deadlock); hours likewise. The database writes a value's canonical
+# text (trim_scale: PostgreSQL 13+). The answer is the identifiers that were stored before
+# (usually none: cheaper to send than all those inserted).
+_MOVE_INCOMING = text(
+    "WITH inserted AS ("
+    ' INSERT INTO meter_events (org_id, identifier, meter_id, customer_id, "timestamp",'
+    ' "value", "key", counted, payload, created)'
+    ' SELECT :org_id, identifier, meter_id, customer_id, "timestamp",'
+    ' CAST(trim_scale("value") AS varchar), "key", counted, payload, :created'
+    " FROM incoming_meter_events ORDER BY identifier"
+    ' ON CONFLICT DO NOTHING RETURNING identifier, meter_id, customer_id, "timestamp",'
+    ' "value", counted'
+    "), hours AS ("
+    " INSERT INTO usage_hours (meter_id, customer_id, hour, count, sum_micros, max_micros)"
+    " SELECT meter_id, customer_id, hour, count(*), sum(micros), max(micros) FROM ("
+    "  SELECT meter_id, customer_id, date_trunc('hour', \"timestamp\", 'UTC') AS hour,"
+    '  CAST(CAST("value" AS numeric) * 1000000 AS bigint) AS micros'
+    "  FROM inserted WHERE counted) AS e"
+    " GROUP BY meter_id, customer_id, hour ORDER BY meter_id, customer_id, hour"
+    " ON CONFLICT (meter_id, customer_id, hour) DO UPDATE SET"
+    " count = usage_hours.count + excluded.count,"
+    " sum_micros = usage_hours.sum_micros + excluded.sum_micros,"
+    " max_micros = GREATEST(usage_hours.max_micros, excluded.max_micros)"
+    ") SELECT identifier FROM incoming_meter_events EXCEPT SELECT identifier FROM inserted")
 
-_ADD_HOURS = text(
-    "INSERT INTO usage_hours (meter_id, customer_id, hour, count, sum_micros, max_micros) "
-    "SELECT * FROM unnest(CAST(:meters AS varchar[]), CAST(:customers AS varchar[]), "
-    "CAST(:hours AS timestamptz[]), CAST(:counts AS bigint[]), CAST(:sums AS bigint[]), "
-    "CAST(:maxima AS bigint[])) "
-    "ON CONFLICT (meter_id, customer_id, hour) DO UPDATE SET "
-    "count = usage_hours.count + excluded.count, "
-    "sum_micros = usage_hours.sum_micros + excluded.sum_micros, "
-    "max_micros = GREATEST(usage_hours.max_micros, excluded.max_micros)")
 
-
-def _insert_postgres(session: Session, org_id: str, ready: list[_Candidate],
-                     now: datetime) -> set[str]:
-    params = {
-        "org_id": org_id, "created": now,
-        "identifiers": [c.identifier for c in ready], "meters": [c.meter.id for c in ready],
-        "customers": [c.customer_id for c in ready],
-        "timestamps": [c.timestamp for c in ready],
-        "values": [objects.decimal_text(c.value) for c in ready],
-        "keys": [c.key for c in ready], "counted": [c.counted for c in ready],
-        "payloads": [json.dumps(_stored_payload(c.payload)) for c in ready]}
-    return set(session.execute(_INSERT_EVENTS, params).scalars())
+def _store_postgres(session: Session, org_id: str, events: list[_Candidate],
+                    now: datetime) -> set[str]:
+    session.execute(_CREATE_INCOMING)
+    connection = session.connection().connection.driver_connection
+    with connection.cursor() as cursor, cursor.copy(_COPY_INCOMING) as copy:
+        for c in events:
+            copy.write_row((c.identifier, c.meter.id, c.customer_id, c.timestamp, c.value,
+                            c.key, c.counted, _payload_json(c.payload)))
+    stored_before = set(session.execute(_MOVE_INCOMING, {"org_id": org_id,
+                                                         "created": now}).scalars())
+    return {c.identifier for c in events if c.identifier not in stored_before}
 
 
 def _add_to_hours(session: Session, events: Iterable[_Candidate]) -> None:
+    """Add counted events to their hours' running aggregates (SQLite; PostgreSQL adds them
+    in the statement that stores them)."""
     buckets: dict[tuple[str, str, datetime], list[Decimal]] = defaultdict(list)
     for event in events:
         buckets[(event.meter.id, event.customer_id, hour_of(event.timestamp))].append(event.value)
@@ -364,12 +435,6 @@ def _add_to_hours(session: Session, events: Iterable[_Candidate]) -> None:
              "sum_micros": sum(to_micros(v) for v in values),
              "max_micros": max(to_micros(v) for v in values)}
             for (meter, customer, hour), values in sorted(buckets.items())]
-    if is_postgres(session):
-        session.execute(_ADD_HOURS, {
-            "meters": [r["meter_id"] for r in rows], "customers": [r["customer_id"] for r in rows],
-            "hours": [r["hour"] for r in rows], "counts": [r["count"] for r in rows],
-            "sums": [r["sum_micros"] for r in rows], "maxima": [r["max_micros"] for r in rows]})
-        return
     table = m.UsageHour.__table__
     statement = sqlite.insert(table)
     statement = statement.on_conflict_do_update(

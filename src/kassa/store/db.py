@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, String, any_, bindparam, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -52,3 +53,12 @@ def upsert_insert(session: Session, table: Any) -> Any:
     """An INSERT for `table` that takes ON CONFLICT clauses, for the session's database."""
     dialect = postgresql if is_postgres(session) else sqlite
     return dialect.insert(table)
+
+
+def among(session: Session, column: Any, values: Iterable[str]) -> Any:
+    """`column IN values` for string values; on PostgreSQL with the values as one array
+    parameter: a statement with thousands of placeholders costs more to build and send than
+    the query costs to run."""
+    if is_postgres(session):
+        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(String)))
+    return column.in_(values)
