@@ -148,3 +148,40 @@ def test_run_billing_in_process_bills_in_batches(small_batches, org, clock):
     assert seen == [3, 3, 1]
     assert (result.customers, result.invoices, result.finalized) == (7, 7, 7)
     assert jobs.run_billing(kassa).customers == 0  # nothing left: idempotent
+
+
+@pytest.mark.postgres_only
+def test_a_batch_taken_over_from_a_live_holder_waits_for_it_and_bills_everyone(
+        small_batches, org, clock):
+    """Worker A's lease runs out while it still holds its customers (it is slow, not dead);
+    B takes the batch over. B must not skip A's customers and call the batch done: it waits
+    for A's transaction, and when A dies (rolls back), B bills them all."""
+    import threading
+
+    kassa = small_batches
+    ids = _portfolio(kassa, org.organization.id, 3)
+    renewal = clock.now() + relativedelta(months=1)
+    clock.move_to(renewal)
+    wall = Wall()
+    jobs.plan(kassa, renewal, wall=wall)
+    taken = jobs.claim(kassa, "host-a:1", wall=wall)
+    assert taken is not None and sorted(taken.customer_ids) == sorted(ids)
+    holder = kassa.uow()
+    holder.__enter__()
+    billing.process_customers(holder, ids, renewal, skip_locked=True)  # locked, uncommitted
+    wall.now += timedelta(seconds=61)
+    outcome: list[jobs.RunResult] = []
+    taker = threading.Thread(target=lambda: outcome.append(jobs.work(
+        Kassa(replace(kassa.settings, worker_name="host-b:1"), clock=clock), wall=wall)))
+    taker.start()
+    taker.join(timeout=2)
+    assert taker.is_alive()  # B waits for A's customers instead of skipping them
+    holder.__exit__(None, None, None)  # A dies: its transaction rolls back
+    taker.join(timeout=60)
+    [result] = outcome
+    assert (result.customers, result.skipped, result.finalized) == (3, 0, 3)
+    with kassa.uow() as uow:
+        assert billing.due_customer_ids(uow, renewal) == []
+        row = uow.session.execute(select(m.BillingBatch.status, m.BillingBatch.claimed_by,
+                                         m.BillingBatch.customers_billed)).one()
+    assert tuple(row) == ("done", "host-b:1", 3)

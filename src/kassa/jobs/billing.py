@@ -55,6 +55,8 @@ class RunResult:
     finalized: int = 0
     batches: int = 0
     batch_ids: list[int] = field(default_factory=list)
+    billed: set[str] = field(default_factory=set)
+    failed_ids: set[str] = field(default_factory=set)
 
     def add(self, other: RunResult) -> None:
         self.customers += other.customers
@@ -64,6 +66,8 @@ class RunResult:
         self.finalized += other.finalized
         self.batches += other.batches
         self.batch_ids.extend(other.batch_ids)
+        self.billed |= other.billed
+        self.failed_ids |= other.failed_ids
 
 
 def due_customers(kassa: Kassa, now: datetime, *, limit: int = 10_000_000) -> list[str]:
@@ -72,10 +76,30 @@ def due_customers(kassa: Kassa, now: datetime, *, limit: int = 10_000_000) -> li
 
 
 def bill_batch(kassa: Kassa, customer_ids: Sequence[str], now: datetime) -> RunResult:
-    """Bill the customers at `now` in one transaction. Customers another worker holds are
-    skipped (that worker does their work). If the batch fails, each customer is billed on
-    its own instead, and a customer that fails then is logged and left due."""
+    """Bill the customers at `now` in one transaction. Customers another transaction holds
+    (a worker still billing a batch taken over from it, a change through the API) are
+    skipped at first, then billed in a second pass that waits for them: by then their
+    holder has committed (and nothing is left to do) or died (and its locks are gone), so
+    no customer of the batch is left unbilled. If a pass fails, its customers are billed one
+    by one instead, and a customer that fails then is logged and left due."""
     skip_locked = not kassa.settings.is_sqlite
+    result = _pass(kassa, customer_ids, now, skip_locked=skip_locked)
+    if result.skipped:
+        held = [cid for cid in customer_ids
+                if cid not in result.billed and cid not in result.failed_ids]
+        waited = _pass(kassa, held, now, skip_locked=False)
+        result.customers += waited.customers
+        result.invoices += waited.invoices
+        result.finalized += waited.finalized
+        result.failed += waited.failed
+        result.skipped = waited.skipped  # customers gone (deleted) since the plan
+        result.billed |= waited.billed
+        result.failed_ids |= waited.failed_ids
+    return result
+
+
+def _pass(kassa: Kassa, customer_ids: Sequence[str], now: datetime, *,
+          skip_locked: bool) -> RunResult:
     try:
         with kassa.uow() as uow:
             done = billing.process_customers(uow, customer_ids, now, skip_locked=skip_locked)
@@ -83,16 +107,19 @@ def bill_batch(kassa: Kassa, customer_ids: Sequence[str], now: datetime) -> RunR
     except Exception:
         log.warning("billing batch of %d customers failed; billing them one by one",
                     len(customer_ids), exc_info=True)
-        return bill_customers(kassa, customer_ids, now)
+        return bill_customers(kassa, customer_ids, now, wait=not skip_locked)
     return RunResult(customers=len(done.billed), skipped=len(customer_ids) - len(done.billed),
-                     invoices=done.invoiced, finalized=done.finalized)
+                     invoices=done.invoiced, finalized=done.finalized,
+                     billed=set(done.billed))
 
 
 def bill_customers(kassa: Kassa, customer_ids: Sequence[str], now: datetime,
-                   progress: Callable[[int], None] | None = None) -> RunResult:
-    """Process the given customers at `now`, each in its own transaction."""
+                   progress: Callable[[int], None] | None = None, *,
+                   wait: bool = False) -> RunResult:
+    """Process the given customers at `now`, each in its own transaction; one another
+    transaction holds is skipped, unless `wait`."""
     result = RunResult()
-    skip_locked = not kassa.settings.is_sqlite
+    skip_locked = not kassa.settings.is_sqlite and not wait
     for customer_id in customer_ids:
         try:
             with kassa.uow() as uow:
@@ -102,8 +129,10 @@ def bill_customers(kassa: Kassa, customer_ids: Sequence[str], now: datetime,
         except Exception:
             log.exception("billing customer %s failed; it stays due", customer_id)
             result.failed += 1
+            result.failed_ids.add(customer_id)
         else:
             result.customers += len(done.billed)
+            result.billed.update(done.billed)
             result.skipped += 1 - len(done.billed)
             result.invoices += done.invoiced
             result.finalized += done.finalized
