@@ -87,14 +87,8 @@ def bill_batch(kassa: Kassa, customer_ids: Sequence[str], now: datetime) -> RunR
     if result.skipped:
         held = [cid for cid in customer_ids
                 if cid not in result.billed and cid not in result.failed_ids]
-        waited = _pass(kassa, held, now, skip_locked=False)
-        result.customers += waited.customers
-        result.invoices += waited.invoices
-        result.finalized += waited.finalized
-        result.failed += waited.failed
-        result.skipped = waited.skipped  # customers gone (deleted) since the plan
-        result.billed |= waited.billed
-        result.failed_ids |= waited.failed_ids
+        result.skipped = 0  # all but customers gone (deleted) since the plan are billed now
+        result.add(_pass(kassa, held, now, skip_locked=False))
     return result
 
 
