@@ -20,7 +20,7 @@ from kassa.core import actors
 from kassa.core.errors import AuthenticationFailed
 from kassa.core.ids import new_id
 from kassa.core.ratelimit import retry_after
-from kassa.services import api_keys, audit, organizations
+from kassa.services import api_keys, audit
 
 router = APIRouter(tags=["audit log"])
 
@@ -94,11 +94,8 @@ def _actor(kassa: Kassa, scope: Scope, request_id: str,
     now = kassa.clock.now()
     try:
         secret = bearer_secret(Request(scope))
-        with kassa.uow() as uow:
-            key = organizations.api_key(uow.session, kassa.pepper, secret, now)
-            key_id, org_id, key_scope = key.id, key.org_id, key.scope
-            if api_keys.touch(key, now):
-                uow.commit()
+        key = api_keys.verified_key(kassa.session_factory, kassa.pepper, secret, now)
+        key_id, org_id, key_scope = key.id, key.org_id, key.scope
     except AuthenticationFailed:
         return None, None
     resource = api_keys.resource_of(scope["path"])

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
 
 from kassa.config import Kassa
 from kassa.core.errors import AuthenticationFailed
@@ -18,6 +19,13 @@ def get_kassa(request: Request) -> Kassa:
     return kassa
 
 
+# The dependencies of every route are `async`: they do no I/O (the outer layer, api/audit.py,
+# verified the key), and FastAPI would run a plain `def` dependency on a worker thread.
+
+async def _kassa(request: Request) -> Kassa:
+    return get_kassa(request)
+
+
 def bearer_secret(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, secret = header.partition(" ")
@@ -26,16 +34,21 @@ def bearer_secret(request: Request) -> str:
     return secret.strip()
 
 
-def authenticate(request: Request, kassa: Annotated[Kassa, Depends(get_kassa)]) -> str:
+async def authenticate(request: Request, kassa: Annotated[Kassa, Depends(_kassa)]) -> str:
     """The organization id of the caller's secret key."""
     cached: str | None = getattr(request.state, "org_id", None)
     if cached:
         return cached
-    with kassa.uow() as uow:
-        org_id = organizations.authenticate(uow.session, kassa.pepper, bearer_secret(request),
-                                            kassa.clock.now())
+    # The outer layer found no valid key: say why (on a worker thread, as it may read).
+    org_id = await run_in_threadpool(_authenticate, kassa, request)
     request.state.org_id = org_id
     return org_id
+
+
+def _authenticate(kassa: Kassa, request: Request) -> str:
+    with kassa.uow() as uow:
+        return organizations.authenticate(uow.session, kassa.pepper, bearer_secret(request),
+                                          kassa.clock.now())
 
 
 @dataclass
@@ -44,8 +57,8 @@ class Context:
     org_id: str
 
 
-def context(kassa: Annotated[Kassa, Depends(get_kassa)],
-            org_id: Annotated[str, Depends(authenticate)]) -> Context:
+async def context(kassa: Annotated[Kassa, Depends(_kassa)],
+                  org_id: Annotated[str, Depends(authenticate)]) -> Context:
     return Context(kassa, org_id)
 
 
@@ -70,14 +83,14 @@ class PageParams:
 Stamp = Annotated[int | None, Query(ge=0, le=4_102_444_800)]
 
 
-def page_params(limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 10,
-                starting_after: Annotated[str | None, Query(max_length=100)] = None,
-                ending_before: Annotated[str | None, Query(max_length=100)] = None,
-                created_gt: Annotated[Stamp, Query(alias="created[gt]")] = None,
-                created_gte: Annotated[Stamp, Query(alias="created[gte]")] = None,
-                created_lt: Annotated[Stamp, Query(alias="created[lt]")] = None,
-                created_lte: Annotated[Stamp, Query(alias="created[lte]")] = None,
-                ) -> PageParams:
+async def page_params(limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 10,
+                      starting_after: Annotated[str | None, Query(max_length=100)] = None,
+                      ending_before: Annotated[str | None, Query(max_length=100)] = None,
+                      created_gt: Annotated[Stamp, Query(alias="created[gt]")] = None,
+                      created_gte: Annotated[Stamp, Query(alias="created[gte]")] = None,
+                      created_lt: Annotated[Stamp, Query(alias="created[lt]")] = None,
+                      created_lte: Annotated[Stamp, Query(alias="created[lte]")] = None,
+                      ) -> PageParams:
     """Stripe's list parameters: `limit`, the cursors, and `created[gt|gte|lt|lte]` (Unix
     timestamps) on every list."""
     bounds = {"gt": created_gt, "gte": created_gte, "lt": created_lt, "lte": created_lte}

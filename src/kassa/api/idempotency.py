@@ -12,11 +12,12 @@ import asyncio
 import hashlib
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
-from starlette.middleware.base import RequestResponseEndpoint
+from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kassa.api.errors import envelope
 from kassa.config import Kassa
@@ -26,45 +27,56 @@ MAX_KEY_LENGTH = 255
 WAIT = 10.0  # seconds a duplicate waits for the first request's answer
 POLL = 0.05
 
+# The statements are built once: a write request runs two of them, each its own transaction.
+_records = m.IdempotencyRecord.__table__
+_THIS_KEY = (_records.c.org_id == bindparam("org"), _records.c.key == bindparam("name"))
+_RECORD = select(_records.c.request_hash, _records.c.status_code,
+                 _records.c.response_body).where(*_THIS_KEY)
+_ANSWER = update(m.IdempotencyRecord).where(*_THIS_KEY).values(
+    status_code=bindparam("status"), response_body=bindparam("body"))
+_RELEASE = delete(m.IdempotencyRecord).where(*_THIS_KEY)
 
-def _reserve(kassa: Kassa, org_id: str, key: str, digest: str) -> m.IdempotencyRecord | None:
+
+def _reservation(insert: Any) -> Any:
+    return insert(_records).values(
+        org_id=bindparam("org"), key=bindparam("name"), request_hash=bindparam("digest"),
+        created=bindparam("at")).on_conflict_do_nothing().returning(_records.c.key)
+
+
+_RESERVE = {"postgresql": _reservation(postgresql.insert), "sqlite": _reservation(sqlite.insert)}
+_Record = Any  # a row of _RECORD
+
+
+def _reserve(kassa: Kassa, org_id: str, key: str, digest: str) -> _Record | None:
     """Reserve the key; return the existing record if it was taken before."""
-    with kassa.uow() as uow:
-        uow.session.add(m.IdempotencyRecord(org_id=org_id, key=key, request_hash=digest,
-                                            created=kassa.clock.now()))
-        try:
-            uow.commit()
-            return None
-        except IntegrityError:
-            uow.rollback()
-        return uow.session.scalars(select(m.IdempotencyRecord).where(
-            m.IdempotencyRecord.org_id == org_id, m.IdempotencyRecord.key == key)).first()
+    with kassa.engine.begin() as connection:
+        reserved = connection.execute(_RESERVE[connection.dialect.name], {
+            "org": org_id, "name": key, "digest": digest, "at": kassa.clock.now()}).first()
+    if reserved:
+        return None
+    return _record(kassa, org_id, key)
 
 
 def _complete(kassa: Kassa, org_id: str, key: str, status: int, body: bytes) -> None:
-    with kassa.uow() as uow:
+    with kassa.engine.begin() as connection:
         if status >= 500:
-            uow.session.execute(delete(m.IdempotencyRecord).where(
-                m.IdempotencyRecord.org_id == org_id, m.IdempotencyRecord.key == key))
+            connection.execute(_RELEASE, {"org": org_id, "name": key})
         else:
-            record = uow.session.get(m.IdempotencyRecord, (org_id, key))
-            if record is not None:
-                record.status_code = status
-                record.response_body = body.decode()
-        uow.commit()
+            connection.execute(_ANSWER, {"org": org_id, "name": key, "status": status,
+                                         "body": body.decode()})
 
 
-def _record(kassa: Kassa, org_id: str, key: str) -> m.IdempotencyRecord | None:
-    with kassa.uow() as uow:
-        return uow.session.get(m.IdempotencyRecord, (org_id, key))
+def _record(kassa: Kassa, org_id: str, key: str) -> _Record | None:
+    with kassa.engine.connect() as connection:
+        return connection.execute(_RECORD, {"org": org_id, "name": key}).first()
 
 
 async def _finished(kassa: Kassa, org_id: str, key: str,
-                    record: m.IdempotencyRecord) -> m.IdempotencyRecord | None:
+                    record: _Record) -> _Record | None:
     """The record once its request has an answer (None: released after a 5xx, or still
     running after WAIT)."""
     waited = 0.0
-    current: m.IdempotencyRecord | None = record
+    current: _Record | None = record
     while current is not None and current.status_code is None and waited < WAIT:
         await asyncio.sleep(POLL)
         waited += POLL
@@ -72,49 +84,116 @@ async def _finished(kassa: Kassa, org_id: str, key: str,
     return current
 
 
-def install(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def idempotency(request: Request, call_next: RequestResponseEndpoint) -> Any:
-        key = request.headers.get("idempotency-key")
-        if request.method != "POST" or key is None:
-            return await call_next(request)
-        if not key or len(key) > MAX_KEY_LENGTH:
-            return envelope(400, "invalid_request_error", "idempotency_key_invalid",
-                            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters.")
-        kassa: Kassa = request.app.state.kassa
+class Idempotency:
+    """The layer below the request guards (which read the body) and above the routes."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        key = _header(scope, b"idempotency-key") \
+            if scope["type"] == "http" and scope["method"] == "POST" else None
         # The outer layer (api/audit.py) authenticated the key; no org: the route answers 401.
-        org_id = getattr(request.state, "org_id", None)
-        if org_id is None:
-            return await call_next(request)
-        request.state.org_id = org_id
-        body = await request.body()
-        digest = hashlib.sha256(request.method.encode() + b" " + request.url.path.encode()
-                                + b"\n" + body).hexdigest()
+        org_id = scope.get("state", {}).get("org_id")
+        if key is not None and (not key or len(key) > MAX_KEY_LENGTH):
+            await envelope(400, "invalid_request_error", "idempotency_key_invalid",
+                           f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters."
+                           )(scope, receive, send)
+            return
+        if key is None or org_id is None:
+            await self.app(scope, receive, send)
+            return
+        body, receive = await _read_body(receive)
+        digest = hashlib.sha256(b"POST " + Request(scope).url.path.encode() + b"\n"
+                                + body).hexdigest()
+        kassa: Kassa = scope["app"].state.kassa
         existing = await run_in_threadpool(_reserve, kassa, org_id, key, digest)
         if existing is not None:
-            if existing.request_hash != digest:
-                return envelope(409, "idempotency_error", "idempotency_key_reused",
-                                "This Idempotency-Key was used with a different request.")
-            finished = await _finished(kassa, org_id, key, existing)
-            if finished is None:
-                return envelope(409, "idempotency_error", "idempotency_key_in_use",
-                                "The first request with this Idempotency-Key failed; "
-                                "send it again.")
-            if finished.status_code is None:
-                return envelope(409, "idempotency_error", "idempotency_key_in_use",
-                                "A request with this Idempotency-Key is still in progress.")
-            existing = finished
-            return Response(existing.response_body, status_code=existing.status_code,
-                            media_type="application/json",
-                            headers={"Idempotent-Replayed": "true"})
+            await _answer_again(kassa, org_id, key, digest, existing)(scope, receive, send)
+            return
+        start: Message = {}
+        chunks: list[bytes] = []
+
+        async def keep(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
         try:
-            response = await call_next(request)
+            await self.app(scope, receive, keep)
         except BaseException:
             await run_in_threadpool(_complete, kassa, org_id, key, 500, b"")
             raise
-        chunks = [chunk async for chunk in response.body_iterator]  # type: ignore[attr-defined]
-        content = b"".join(c if isinstance(c, bytes) else c.encode() for c in chunks)
-        await run_in_threadpool(_complete, kassa, org_id, key, response.status_code, content)
-        headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
-        return Response(content, status_code=response.status_code, headers=headers,
-                        media_type=response.media_type)
+        content = b"".join(chunks)
+        await run_in_threadpool(_complete, kassa, org_id, key, start["status"], content)
+        # The answer goes out only once it is recorded: a retry after it always replays it.
+        status = start["status"]
+        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+        if not (status < 200 or status in (204, 304)):
+            headers.append((b"content-length", str(len(content)).encode()))
+        await send({**start, "headers": headers})
+        await send({"type": "http.response.body", "body": content})
+
+
+def _answer_again(kassa: Kassa, org_id: str, key: str, digest: str,
+                  existing: _Record) -> Any:
+    """What a request with a key taken before gets: the first answer, or why not."""
+
+    async def answer(scope: Scope, receive: Receive, send: Send) -> None:
+        if existing.request_hash != digest:
+            response: Response = envelope(
+                409, "idempotency_error", "idempotency_key_reused",
+                "This Idempotency-Key was used with a different request.")
+        else:
+            finished = await _finished(kassa, org_id, key, existing)
+            if finished is None:
+                response = envelope(409, "idempotency_error", "idempotency_key_in_use",
+                                    "The first request with this Idempotency-Key failed; "
+                                    "send it again.")
+            elif finished.status_code is None:
+                response = envelope(409, "idempotency_error", "idempotency_key_in_use",
+                                    "A request with this Idempotency-Key is still in "
+                                    "progress.")
+            else:
+                response = Response(finished.response_body, status_code=finished.status_code,
+                                    media_type="application/json",
+                                    headers={"Idempotent-Replayed": "true"})
+        await response(scope, receive, send)
+
+    return answer
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key.lower() == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+async def _read_body(receive: Receive) -> tuple[bytes, Receive]:
+    """The whole body, and a `receive` that gives it to the route again."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(chunks), receive
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    body = b"".join(chunks)
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return body, replay
+
+
+def install(app: FastAPI) -> None:
+    app.add_middleware(Idempotency)

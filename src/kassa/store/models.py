@@ -516,7 +516,11 @@ class MeterEvent(Base):
     """A usage event, stored once per identifier (duplicates are acknowledged, not counted)."""
 
     __tablename__ = "meter_events"
-    __table_args__ = (Index("ix_meter_events_usage", "meter_id", "customer_id", "timestamp"),)
+    # On PostgreSQL the index carries what reading usage needs, so a customer's events in a
+    # period are aggregated from the index alone (services/usage_reading.py).
+    __table_args__ = (Index("ix_meter_events_usage", "meter_id", "customer_id", "timestamp",
+                            postgresql_include=["identifier", "value", "key", "counted",
+                                                "voided_at"]),)
 
     org_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     identifier: Mapped[str] = mapped_column(String(100), primary_key=True)
