@@ -26,8 +26,9 @@ from kassa.services import discounts, events, objects, prefetch, scoping, taxes
 from kassa.services.invoices import (
     attach_pending_items,
     compose,
-    finalize,
+    issue,
     pending_lines,
+    prepare,
     return_unused_numbers,
     subscription_draft,
 )
@@ -135,9 +136,9 @@ def _add_period(uow: UnitOfWork, invoice: m.Invoice, sub: m.Subscription,
     sub.latest_invoice_id = invoice.id
 
 
-def finalize_due_drafts(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
-                        now: datetime) -> list[m.Invoice]:
-    """Finalize the customer's drafts whose grace period has run out by `now`."""
+def due_drafts(uow: UnitOfWork, customer: m.Customer, now: datetime) -> list[m.Invoice]:
+    """The customer's drafts whose grace period has run out by `now`, in the order they are
+    finalized."""
     batch = prefetch.of(uow.session)
     if batch is not None and batch.covers(customer.id):
         drafts = sorted((d for d in batch.drafts.get(customer.id, []) if d.status == "draft"
@@ -148,8 +149,6 @@ def finalize_due_drafts(uow: UnitOfWork, org: m.Organization, customer: m.Custom
             m.Invoice.customer_id == customer.id, m.Invoice.status == "draft",
             m.Invoice.auto_finalize_at <= now).order_by(m.Invoice.auto_finalize_at,
                                                         m.Invoice.id)))
-    for invoice in drafts:
-        finalize(uow, org, customer, invoice, invoice.auto_finalize_at or now)
     return drafts
 
 
@@ -190,9 +189,11 @@ def process_customers(uow: UnitOfWork, customer_ids: Sequence[str], now: datetim
     (the careful path a failed batch is retried on).
 
     Each customer goes through the same steps in the same order either way, but a batch
-    first bills every customer and writes those rows, then finalizes: finalizing takes the
-    invoice numbers, whose series stays locked until the commit, so the less work follows
-    the first number, the less other workers wait for it.
+    does each step for all its customers before the next: it bills every customer, prepares
+    every due draft (usage, discounts, tax) and writes those rows, and only then issues the
+    drafts (`invoices.issue`). Issuing takes the invoice numbers, whose series stays locked
+    until the commit, so the less work follows the first number, the less other workers
+    wait for it.
     """
     query = select(m.Customer).where(m.Customer.id.in_(list(customer_ids)))
     query = query.order_by(m.Customer.id).with_for_update(skip_locked=skip_locked)
@@ -202,9 +203,11 @@ def process_customers(uow: UnitOfWork, customer_ids: Sequence[str], now: datetim
         return result
     loaded = prefetch.load(uow.session, customers, now) if batched else None
     steps = [_Customer(uow, customer, now, loaded) for customer in customers]
+    for step in steps:
+        step.prepare()
     uow.session.flush()
     for step in steps:
-        step.finish()
+        step.issue()
     return_unused_numbers(uow)
     for step in steps:
         result.invoiced += step.invoiced
@@ -214,8 +217,8 @@ def process_customers(uow: UnitOfWork, customer_ids: Sequence[str], now: datetim
 
 
 class _Customer:
-    """One customer's work due by `now`: billed when made, then `finish()`ed (finalization of
-    due drafts, and the subscriptions brought up to date)."""
+    """One customer's work due by `now`: billed when made, then its due drafts `prepare()`d
+    and `issue()`d (finalized), and its subscriptions brought up to date."""
 
     def __init__(self, uow: UnitOfWork, customer: m.Customer, now: datetime,
                  loaded: prefetch.Batch | None) -> None:
@@ -236,14 +239,23 @@ class _Customer:
                 subscription_changes.resume_scheduled(uow, org, customer, sub, now)
         self.invoiced = len(bill_customer(uow, org, customer, now, self.subs))
         self.finalized = 0
+        self.drafts: list[m.Invoice] = []
 
-    def finish(self) -> None:
-        finalized = finalize_due_drafts(self.uow, self.org, self.customer, self.now)
-        billed = {line.subscription_id for invoice in finalized for line in invoice.lines}
+    def prepare(self) -> None:
+        self.drafts = due_drafts(self.uow, self.customer, self.now)
+        for invoice in self.drafts:
+            prepare(self.uow, self.org, self.customer, invoice,
+                    invoice.auto_finalize_at or self.now)
+
+    def issue(self) -> None:
+        for invoice in self.drafts:
+            issue(self.uow, self.org, self.customer, invoice,
+                  invoice.auto_finalize_at or self.now)
+        billed = {line.subscription_id for invoice in self.drafts for line in invoice.lines}
         for sub in self.subs:
             if sub in self.due or sub.id in billed:
                 refresh(self.uow, self.org, self.customer, sub, self.now)
-        self.finalized = len(finalized)
+        self.finalized = len(self.drafts)
 
 
 def due_customer_ids(uow: UnitOfWork, now: datetime, *, test_clock_id: str | None = None,

@@ -295,11 +295,29 @@ def finalize(uow: UnitOfWork, org: m.Organization, customer: m.Customer, invoice
     `invoice.paid`). The caller holds the customer's row lock, refreshes the subscriptions
     the invoice bills, and commits.
     """
+    prepare(uow, org, customer, invoice, now)
+    issue(uow, org, customer, invoice, now)
+
+
+def prepare(uow: UnitOfWork, org: m.Organization, customer: m.Customer, invoice: m.Invoice,
+            now: datetime) -> None:
+    """The first half of `finalize`: the draft's amounts as they will be issued (usage
+    repriced, discounts and tax applied, a `once` discount used up). It takes no number."""
     if invoice.status != "draft":
         raise InvalidState(f"Invoice {invoice.id} is {invoice.status}, not a draft.")
     reprice_usage(uow, org, customer, invoice)
     compose(uow, invoice, now)
     discounts.consume_once(uow, invoice, now)
+
+
+def issue(uow: UnitOfWork, org: m.Organization, customer: m.Customer, invoice: m.Invoice,
+          now: datetime) -> None:
+    """The second half of `finalize`, on a `prepare`d draft: the balance applied, the number
+    taken, the invoice open (or paid), its events and e-mail.
+
+    A billing batch prepares all its drafts first and issues them last, so the invoice
+    series, locked from the first number to the commit, is held as briefly as it can be.
+    """
     applied = domain.apply_balance(invoice.total, customer.balance)
     if applied.applied:
         # A credit invoice (unused time credited beyond what it charges) adds to the balance.
