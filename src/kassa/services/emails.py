@@ -81,7 +81,7 @@ def enqueue(uow: UnitOfWork, org: m.Organization, *, customer: m.Customer | None
         # before (there is no such case in billing: its keys name the new invoice) would
         # break the unique key and send the batch down the one-by-one path.
         return batch.remember(("email", org.id, dedupe_key),
-                              lambda: _added(uow, m.EmailMessage(**values)))
+                              lambda: _inserted(batch, values))
     table = m.EmailMessage.__table__
     statement = (upsert_insert(uow.session, table).values(**values)
                  .on_conflict_do_nothing(index_elements=[table.c.org_id, table.c.dedupe_key]))
@@ -92,9 +92,9 @@ def enqueue(uow: UnitOfWork, org: m.Organization, *, customer: m.Customer | None
             m.EmailMessage.org_id == org.id, m.EmailMessage.dedupe_key == dedupe_key)).one()
 
 
-def _added(uow: UnitOfWork, message: m.EmailMessage) -> m.EmailMessage:
-    uow.session.add(message)
-    return message
+def _inserted(batch: prefetch.Batch, values: dict[str, Any]) -> m.EmailMessage:
+    batch.insert(m.EmailMessage, values)
+    return m.EmailMessage(**values)  # not in the session: the row is written in bulk
 
 
 def enqueue_rendered(uow: UnitOfWork, org: m.Organization, customer: m.Customer, kind: str,

@@ -15,10 +15,12 @@ it to revenue as it is earned).
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from itertools import chain
+from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -162,30 +164,53 @@ def write(session: Session, org_id: str, draft: Draft, now: datetime) -> m.Journ
             ("closed_periods", org_id), lambda: _lock(session, org_id) or closed_periods(
                 session, org_id)))
         accounts = batch.remember(("accounts", org_id), lambda: Accounts(session, org_id, now))
-    entry = m.JournalEntry(
-        id=new_id("je"), org_id=org_id, kind=draft.kind, source_type=draft.source_type,
-        source_id=draft.source_id, posted_on=draft.posted_on,
-        description=draft.description[:300], reverses_id=draft.reverses_id, created=now)
-    entry.lines = [
-        m.JournalLine(id=new_id("jl"), org_id=org_id, position=position,
-                      account_id=accounts.id_for(p.role, p.key), amount=p.amount,
-                      currency=p.currency, posted_on=draft.posted_on,
-                      customer_id=p.customer_id, product_id=p.product_id,
-                      invoice_id=p.invoice_id)
-        for position, p in enumerate(postings)]
-    session.add(entry)
-    for schedule in draft.schedules:
-        session.add(m.RevenueSchedule(
-            id=new_id("rs"), org_id=org_id, entry_id=entry.id, created=now,
-            recognized=0, recognized_through=schedule["first_day"], done=False, **schedule))
-    return entry
+    entry = dict(id=new_id("je"), org_id=org_id, kind=draft.kind,
+                 source_type=draft.source_type, source_id=draft.source_id,
+                 posted_on=draft.posted_on, description=draft.description[:300],
+                 reverses_id=draft.reverses_id, created=now)
+    lines = [dict(id=new_id("jl"), org_id=org_id, entry_id=entry["id"], position=position,
+                  account_id=accounts.id_for(p.role, p.key), amount=p.amount,
+                  currency=p.currency, posted_on=draft.posted_on, customer_id=p.customer_id,
+                  product_id=p.product_id, invoice_id=p.invoice_id)
+             for position, p in enumerate(postings)]
+    schedules = [dict(id=new_id("rs"), org_id=org_id, entry_id=entry["id"], created=now,
+                      recognized=0, recognized_through=schedule["first_day"], done=False,
+                      **schedule) for schedule in draft.schedules]
+    if batch is not None:
+        # A billing batch writes its entries in bulk with the flush they are posted in.
+        batch.insert(m.JournalEntry, entry)
+        for values in lines:
+            batch.insert(m.JournalLine, values)
+        for values in schedules:
+            batch.insert(m.RevenueSchedule, values)
+        return None
+    row = m.JournalEntry(**entry, lines=[m.JournalLine(**values) for values in lines])
+    session.add(row)
+    session.add_all(m.RevenueSchedule(**values) for values in schedules)
+    return row
+
+
+def _pending(session: Session, model: type[Any]) -> list[Any]:
+    """The journal's rows (entries with their lines, or schedules) added in this transaction
+    and not yet written: pending in the session, or gathered by a billing batch."""
+    found = [obj for obj in session.new if isinstance(obj, model)]
+    batch = prefetch.of(session)
+    if batch is None:
+        return found
+    if model is m.JournalEntry:
+        lines: dict[str, list[SimpleNamespace]] = defaultdict(list)
+        for row in batch.pending(m.JournalLine):
+            lines[row["entry_id"]].append(SimpleNamespace(**row))
+        return found + [SimpleNamespace(**row, lines=lines[row["id"]])
+                        for row in batch.pending(m.JournalEntry)]
+    return found + [SimpleNamespace(**row) for row in batch.pending(model)]
 
 
 def posted(session: Session, org_id: str, source_id: str,
            kinds: Iterable[str]) -> list[m.JournalEntry]:
     """The entries already posted for a source, of the given kinds."""
-    pending = [obj for obj in session.new if isinstance(obj, m.JournalEntry)
-               and obj.org_id == org_id and obj.source_id == source_id and obj.kind in kinds]
+    pending = [obj for obj in _pending(session, m.JournalEntry)
+               if obj.org_id == org_id and obj.source_id == source_id and obj.kind in kinds]
     stored = list(session.scalars(select(m.JournalEntry).where(
         m.JournalEntry.org_id == org_id, m.JournalEntry.source_id == source_id,
         m.JournalEntry.kind.in_(list(kinds)))))
@@ -409,7 +434,7 @@ def _invoice_balance(session: Session, invoice: m.Invoice, role: str) -> int:
     stored = session.scalar(select(func.sum(m.JournalLine.amount)).where(
         m.JournalLine.org_id == invoice.org_id, m.JournalLine.invoice_id == invoice.id,
         m.JournalLine.account_id.in_(accounts)))
-    pending = sum(line.amount for entry in session.new if isinstance(entry, m.JournalEntry)
+    pending = sum(line.amount for entry in _pending(session, m.JournalEntry)
                   for line in entry.lines
                   if line.invoice_id == invoice.id and line.account_id in accounts)
     return int(stored or 0) + pending
@@ -418,8 +443,7 @@ def _invoice_balance(session: Session, invoice: m.Invoice, role: str) -> int:
 def _reversal(session: Session, kind: str, source_type: str, source_id: str,
               entries: list[m.JournalEntry], day: date, description: str) -> Draft:
     ids = [entry.id for entry in entries]
-    schedules = [obj for obj in session.new if isinstance(obj, m.RevenueSchedule)
-                 and obj.entry_id in ids]
+    schedules = [obj for obj in _pending(session, m.RevenueSchedule) if obj.entry_id in ids]
     if ids:
         schedules += list(session.scalars(select(m.RevenueSchedule)
                                           .where(m.RevenueSchedule.entry_id.in_(ids))))

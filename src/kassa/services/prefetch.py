@@ -19,9 +19,10 @@ from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any, TypeVar
 
-from sqlalchemy import event, select
+from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session, SessionTransaction, selectinload
 
 from kassa.store import models as m
@@ -48,6 +49,10 @@ class Batch:
     billed: dict[str, list[m.BilledPeriod]] = field(default_factory=dict)
     dunning_cases: dict[str, list[m.DunningCase]] = field(default_factory=dict)
     memo: dict[Hashable, Any] = field(default_factory=dict)
+    # Append-only rows the batch writes without the unit of work's bookkeeping per object
+    # (events, e-mails, journal entries with their lines and schedules), by table: inserted
+    # in bulk at the end of the next flush, or before the commit (`write_rows`).
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def covers(self, customer_id: str | None) -> bool:
         return customer_id in self.customer_ids
@@ -63,6 +68,16 @@ class Batch:
 
     def add_billed(self, period: m.BilledPeriod) -> None:
         self.billed.setdefault(period.invoice_id, []).append(period)
+
+    def insert(self, model: type[m.Base], values: dict[str, Any]) -> None:
+        """Write a new row of `model` (its attributes' values) with the batch's next flush."""
+        names = _column_names(model)
+        self.rows.setdefault(model.__tablename__, []).append(
+            {names[key]: value for key, value in values.items()})
+
+    def pending(self, model: type[m.Base]) -> list[dict[str, Any]]:
+        """The rows of `model` inserted and not yet written (by column name)."""
+        return self.rows.get(model.__tablename__, [])
 
     def remember(self, key: Hashable, load: Callable[[], T]) -> T:
         """`load()` once per batch for `key` (catalog reads)."""
@@ -83,6 +98,43 @@ def _end(session: Session, transaction: SessionTransaction) -> None:
     """A batch lasts one transaction: its locks and reads end with it."""
     if transaction.parent is None:
         session.info.pop(_KEY, None)
+
+
+# Referenced tables before the tables that refer to them.
+_WRITE_ORDER = ("journal_entries", "journal_lines", "revenue_schedules", "events",
+                "email_messages")
+
+
+@cache
+def _column_names(model: type[m.Base]) -> dict[str, str]:
+    """A model's attribute names and the names of their columns."""
+    return {attr.key: attr.columns[0].name for attr in inspect(model).column_attrs}
+
+
+def write_rows(session: Session) -> None:
+    """Insert the rows the batch has gathered (`Batch.insert`), a statement per table."""
+    batch = of(session)
+    if batch is None or not batch.rows:
+        return
+    connection = session.connection()
+    for name in sorted(batch.rows, key=_WRITE_ORDER.index):
+        rows = batch.rows.pop(name)
+        shapes: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+        for row in rows:
+            shapes[tuple(row)].append(row)
+        for same in shapes.values():
+            connection.execute(m.Base.metadata.tables[name].insert(), same)
+
+
+@event.listens_for(Session, "after_flush")
+def _after_flush(session: Session, flush_context: Any) -> None:
+    # The journal is written at flush time (services/ledger.py): its rows go out with it.
+    write_rows(session)
+
+
+@event.listens_for(Session, "before_commit")
+def _before_commit(session: Session) -> None:
+    write_rows(session)
 
 
 def _grouped(rows: Iterable[T], key: Callable[[T], str | None]) -> dict[str, list[T]]:
