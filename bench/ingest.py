@@ -6,8 +6,8 @@
 It prepares a fresh PostgreSQL database (the database's public schema is DROPPED and
 recreated: never point it at a database you care about) holding one organization, a `sum`
 meter, a metered price on it and 1,000 customers subscribed to it, and serves Kassa on it
-from a subprocess: uvicorn with --workers worker processes, each building the app as
-`kassa serve` does (kassa.api.app:create_app_from_env). Then --clients client processes
+from a subprocess: `kassa serve --workers N` (each worker process builds the app from the
+environment, kassa.api.app:create_app_from_env). Then --clients client processes
 post batches to POST /v1/billing/meter_events/batch for --seconds seconds, each with its
 own connection, one batch after the other; the batches are built as they go (a few ms each).
 

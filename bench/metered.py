@@ -184,13 +184,11 @@ def free_port() -> int:
 
 
 def server_command(port: int, workers: int | None) -> list[str]:
-    """`kassa serve`; with a number of workers, uvicorn's worker processes on the app."""
-    if workers is None:
-        return [sys.executable, "-m", "kassa", "serve", "--host", "127.0.0.1", "--port",
-                str(port), "--no-scheduler"]
-    return [sys.executable, "-m", "uvicorn", "kassa.api.app:create_app_from_env", "--factory",
-            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-            "--log-level", "warning"]
+    """`kassa serve`, with a number of worker processes when given (each builds the app
+    from the environment: kassa.api.app:create_app_from_env)."""
+    command = [sys.executable, "-m", "kassa", "serve", "--host", "127.0.0.1", "--port",
+               str(port), "--no-scheduler"]
+    return command if workers is None else [*command, "--workers", str(workers)]
 
 
 @contextmanager

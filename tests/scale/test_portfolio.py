@@ -86,6 +86,9 @@ def test_every_clone_is_invoiced_as_its_template_and_every_subscription_once(kas
         template_id = sub.id.rsplit("_", 1)[0] if sub.id.count("_") == 2 else sub.id
         kinds = {"advance": 1, **({"arrears": 1} if template_id in metered else {})}
         assert {kind: periods[sub.id, kind] for kind in kinds} == kinds, sub.id
+        # Finalizing closed the usage period it billed to later events, on either path.
+        if template_id in metered:
+            assert sub.usage_closed_through == renewal, sub.id
 
 
 def test_the_portfolio_bills_the_mix_a_saas_has(kassa):

@@ -195,8 +195,13 @@ class DueCharge:
 Usage = Decimal | Sequence[pricing.Transaction]
 
 
-def service_periods(terms: SubscriptionTerms) -> Iterator[ServicePeriod]:
-    """All service periods of the subscription in order; endless unless it ends."""
+def service_periods(terms: SubscriptionTerms,
+                    after: datetime | None = None) -> Iterator[ServicePeriod]:
+    """All service periods of the subscription in order; endless unless it ends.
+
+    With `after`, those that end at or before it are left out: the first period yielded is
+    found by arithmetic, not by walking every cycle since the subscription started.
+    """
     ends_at = terms.service_end
     if ends_at is not None and ends_at <= terms.start:
         return
@@ -205,11 +210,18 @@ def service_periods(terms: SubscriptionTerms) -> Iterator[ServicePeriod]:
         paid_from = max(terms.start, terms.restart)
     elif terms.trial_end is not None and terms.trial_end > terms.start:
         trial_end = min(terms.trial_end, ends_at or terms.trial_end)
-        yield ServicePeriod(terms.start, trial_end, Period(terms.start, trial_end), "trial")
+        if after is None or trial_end > after:
+            yield ServicePeriod(terms.start, trial_end, Period(terms.start, trial_end),
+                                "trial")
         paid_from = terms.trial_end
     if ends_at is not None and ends_at <= paid_from:
         return
     k = index_at(terms.anchor, terms.recurrence, paid_from, terms.tz)
+    if after is not None and after > paid_from:
+        if ends_at is not None and ends_at <= after:
+            return  # every period ends by `ends_at`
+        # Cycle k contains `after`: every cycle before it ended by then.
+        k = max(k, index_at(terms.anchor, terms.recurrence, after, terms.tz))
     while True:
         cycle = Period(boundary(terms.anchor, terms.recurrence, k, terms.tz),
                        boundary(terms.anchor, terms.recurrence, k + 1, terms.tz))
@@ -229,7 +241,7 @@ def billing_time(terms: SubscriptionTerms, period: ServicePeriod,
 
 def _unbilled(terms: SubscriptionTerms, billed_through: datetime | None,
               kind: ChargeKind) -> Iterator[ServicePeriod]:
-    for period in service_periods(terms):
+    for period in service_periods(terms, after=billed_through):
         if kind == "arrears" and period.kind == "trial":
             continue  # usage during a trial is free
         if billed_through is None or period.start >= billed_through:
@@ -267,7 +279,7 @@ def next_billing_at(terms: SubscriptionTerms, billed_through: datetime | None,
 
 def period_at(terms: SubscriptionTerms, at: datetime) -> ServicePeriod | None:
     """The service period containing `at` (the first one, if `at` precedes the start)."""
-    for period in service_periods(terms):
+    for period in service_periods(terms, after=at):
         if at < period.end:
             return period
     return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -53,8 +54,14 @@ def _from_local(local: datetime, tz: ZoneInfo) -> datetime:
     return local.replace(tzinfo=tz).astimezone(UTC)
 
 
+@lru_cache(maxsize=1 << 16)
 def boundary(anchor: datetime, recurrence: Recurrence, k: int, tz: ZoneInfo) -> datetime:
-    """The k-th period boundary from `anchor` (k = 0 is the anchor itself; k may be negative)."""
+    """The k-th period boundary from `anchor` (k = 0 is the anchor itself; k may be negative).
+
+    Cached: billing asks for the same boundaries of a subscription several times (its due
+    periods, its next billing time, the period it is in). The result depends only on the
+    instant of `anchor`, which is what equal datetimes share.
+    """
     if k == 0:
         # The anchor itself, exactly: a wall time in the repeated hour of a fall-back night
         # would not survive the trip through local time.

@@ -14,10 +14,11 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
+from functools import lru_cache
 from typing import Any
 
 from babel.dates import format_date
@@ -112,6 +113,7 @@ def enqueue_rendered(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
 
 # --- the messages Kassa sends --------------------------------------------------------------
 
+@lru_cache(maxsize=4096)
 def amount_text(amount: int, currency: str, locale: str | None) -> str:
     """An amount in minor units as the locale writes it: "€19.99", "€ 19,99"."""
     return str(format_currency(to_major(amount, currency), currency.upper(),
@@ -123,8 +125,12 @@ def date_text(org: m.Organization, customer: m.Customer, at: datetime | None) ->
     if at is None:
         return None
     day = at.astimezone(timezone_of(org, customer)).date()
-    return str(format_date(day, format="long",
-                           locale=locales.language(customer.locale or org.locale)))
+    return _day_text(day, customer.locale or org.locale)
+
+
+@lru_cache(maxsize=4096)
+def _day_text(day: date, locale: str | None) -> str:
+    return str(format_date(day, format="long", locale=locales.language(locale)))
 
 
 def plan_name(org: m.Organization, sub: m.Subscription) -> str:

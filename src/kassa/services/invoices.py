@@ -48,6 +48,9 @@ def compose(uow: UnitOfWork, invoice: m.Invoice, at: datetime) -> None:
     discounts.apply(uow, invoice, invoice.lines, at)
     taxes.apply(uow, invoice, invoice.lines, at)
     recompute(invoice)
+    batch = prefetch.of(uow.session)
+    if batch is not None and invoice.id is not None:
+        batch.composed[invoice.id] = at
 
 
 def subscription_draft(uow: UnitOfWork, customer: m.Customer, sub: m.Subscription, *,
@@ -305,8 +308,14 @@ def prepare(uow: UnitOfWork, org: m.Organization, customer: m.Customer, invoice:
     repriced, discounts and tax applied, a `once` discount used up). It takes no number."""
     if invoice.status != "draft":
         raise InvalidState(f"Invoice {invoice.id} is {invoice.status}, not a draft.")
-    reprice_usage(uow, org, customer, invoice)
-    compose(uow, invoice, now)
+    # A draft this billing batch composed at this very moment is not counted and composed
+    # again: the same rows would give the same lines (unless closing its usage reorders them).
+    batch = prefetch.of(uow.session)
+    fresh = batch is not None and batch.composed.get(invoice.id) == now
+    order = [line.id for line in invoice.lines]
+    reprice_usage(uow, org, customer, invoice, recount=not fresh)
+    if not fresh or order != [line.id for line in invoice.lines]:
+        compose(uow, invoice, now)
     discounts.consume_once(uow, invoice, now)
 
 

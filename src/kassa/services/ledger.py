@@ -255,7 +255,10 @@ def _now(session: Session, customer_id: str | None) -> datetime:
 
 def _added(obj: Any, name: str) -> Any:
     """The value `name` was just given (in this flush), or None."""
-    history = inspect(obj).attrs[name].history
+    state = inspect(obj)
+    if not state.pending and name not in state.committed_state:
+        return None  # a stored object whose `name` is unchanged
+    history = state.attrs[name].history
     value = getattr(obj, name)
     return value if history.added and value is not None else None
 

@@ -49,6 +49,9 @@ class Batch:
     billed: dict[str, list[m.BilledPeriod]] = field(default_factory=dict)
     dunning_cases: dict[str, list[m.DunningCase]] = field(default_factory=dict)
     memo: dict[Hashable, Any] = field(default_factory=dict)
+    # The drafts the batch composed (services/invoices.py), and when: finalizing one at that
+    # same moment would compute it again from the same rows, so it is not recomposed.
+    composed: dict[str, datetime] = field(default_factory=dict)
     # Append-only rows the batch writes without the unit of work's bookkeeping per object
     # (events, e-mails, journal entries with their lines and schedules), by table: inserted
     # in bulk at the end of the next flush, or before the commit (`write_rows`).

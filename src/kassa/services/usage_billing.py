@@ -70,9 +70,11 @@ def line_row(org_id: str, currency: str, position: int, line: domain.ChargeLine,
 
 
 def reprice_usage(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
-                  invoice: m.Invoice) -> None:
+                  invoice: m.Invoice, *, recount: bool = True) -> None:
     """Recompute the invoice's usage lines from the events as they are now, and close those
-    periods to further events (the invoice is being finalized)."""
+    periods to further events (the invoice is being finalized). The usage lines follow the
+    others. Without `recount` (the lines were just computed, in this transaction) they are
+    kept as they are and only closed and put in that order."""
     batch = prefetch.of(uow.session)
     if batch is not None and batch.covers(customer.id):
         billed = [p for p in batch.billed.get(invoice.id, []) if p.kind == "arrears"]
@@ -83,11 +85,17 @@ def reprice_usage(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
         return
     kept = [line for line in invoice.lines if line.type not in ("usage", "minimum")]
     fresh: list[m.InvoiceLine] = []
+    if not recount:
+        fresh = [line for line in invoice.lines if line.type in ("usage", "minimum")]
     for row in billed:
         sub = uow.session.get(m.Subscription, row.subscription_id)
         assert sub is not None
+        if not recount:
+            sub.usage_closed_through = max(filter(None, (sub.usage_closed_through,
+                                                         row.period_end)))
+            continue
         terms = terms_of(org, customer, sub)
-        period = next((p for p in domain.service_periods(terms)
+        period = next((p for p in domain.service_periods(terms, after=row.period_start)
                        if p.start == row.period_start), None)
         if period is None:
             continue
@@ -97,6 +105,7 @@ def reprice_usage(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
         fresh.extend(line_row(invoice.org_id, invoice.currency, 0, line, new_id("il"))
                      for line in due.lines)
         sub.usage_closed_through = max(filter(None, (sub.usage_closed_through, period.end)))
-    invoice.lines = kept + fresh
+    if invoice.lines != kept + fresh:
+        invoice.lines = kept + fresh
     for position, line in enumerate(invoice.lines):
         line.position = position
