@@ -49,9 +49,11 @@ BATCH_SIZE = 100
 # because its worker is still billing it (the taker skips the customers that worker holds
 # and marks the batch done). A killed worker's batch waits this long at most.
 LEASE_SECONDS = int(os.environ.get("KASSA_TEST_CRASH_LEASE_SECONDS", "10"))
-# From the victim's first claim: the kill lands in its first batch or two, mostly while it
-# bills. Half the kills aim instead at a claim, a commit or a batch being marked done.
-KILL_DELAYS = (0.05, 6.0)
+# From the victim's first claim: the kill lands in its first few batches, mostly while it
+# bills. Half the kills aim instead at a claim, a commit or a batch being marked done. Short
+# enough that all 20 kills come before two workers finish the run (about 75 s with the
+# kills on this machine; with delays up to 6 s only 17 fitted).
+KILL_DELAYS = (0.05, 2.5)
 AIMED = 0.5
 TIMEOUT = 900  # seconds, for each of killing, running to the end and the final run
 SECRET_KEY = "test-pepper"
