@@ -49,7 +49,6 @@ import multiprocessing
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -65,6 +64,7 @@ from typing import Any
 
 import httpx
 import psycopg
+from metered import free_port, wait_until_healthy  # bench/ is the script's directory
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import text
@@ -433,12 +433,6 @@ def reusable(fixture: Fixture) -> bool:
 
 # --- the server -------------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def server(url: str, data_dir: Path, workers: int) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """`kassa serve` in a subprocess; yields its base URL and process, and always stops it."""
@@ -455,18 +449,7 @@ def server(url: str, data_dir: Path, workers: int) -> Iterator[tuple[str, subpro
                                    start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the server exited ({process.returncode}); see {log_path}")
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not answer /health; see {log_path}")
-            time.sleep(0.2)
+        wait_until_healthy(process, base, log_path, 90)
         console.print(f"  server pid {process.pid} on {base}, {workers} worker(s) "
                       f"(log {log_path})")
         yield base, process

@@ -193,8 +193,8 @@ def server_command(port: int, workers: int | None) -> list[str]:
 
 @contextmanager
 def server(target: Target, workers: int | None = None) -> Iterator[tuple[str, int]]:
-    """A Kassa server in a subprocess (`kassa serve`, or uvicorn with that many worker
-    processes on the app); yields its base URL and pid, and always stops it."""
+    """A Kassa server in a subprocess (`kassa serve`, with that many worker processes when
+    given); yields its base URL and pid, and always stops it."""
     port = free_port()
     log_path = target.data_dir / "server.log"
     env = {**os.environ, "KASSA_DATABASE_URL": target.url, "KASSA_SECRET_KEY": SECRET_KEY,
@@ -204,20 +204,8 @@ def server(target: Target, workers: int | None = None) -> Iterator[tuple[str, in
                                    stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the server exited ({process.returncode}); see {log_path}:\n"
-                                   + log_tail(log_path))
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not answer /health; see {log_path}")
-            time.sleep(0.1)
-        how = "kassa serve" if workers is None else f"uvicorn --workers {workers}"
+        wait_until_healthy(process, base, log_path, 60)
+        how = "kassa serve" if workers is None else f"kassa serve --workers {workers}"
         console.print(f"  server pid {process.pid} on {base} ({how}; log {log_path})")
         yield base, process.pid
     finally:
@@ -228,6 +216,24 @@ def server(target: Target, workers: int | None = None) -> Iterator[tuple[str, in
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def wait_until_healthy(process: subprocess.Popen[bytes], base: str, log_path: Path,
+                       seconds: float) -> None:
+    """Wait until the server answers /health; raise if it exits or does not answer in time."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited ({process.returncode}); see {log_path}:\n"
+                               + log_tail(log_path))
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the server did not answer /health; see {log_path}")
+        time.sleep(0.1)
 
 
 def log_tail(path: Path, lines: int = 30) -> str:

@@ -5,7 +5,6 @@ bank statements: 20 MB, each route checking its own smaller limit)."""
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -46,7 +45,7 @@ class RequestGuards:
                        if k not in (b"content-type", b"content-length")]
             scope = {**scope, "headers": [*headers, (b"content-type", b"application/json"),
                                           (b"content-length", b"2")]}
-        await self.app(scope, _replay(body, receive), send)
+        await self.app(scope, replay(body, receive), send)
 
 
 def _nul_in_url(scope: Scope) -> str | None:
@@ -81,17 +80,18 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
             return b"".join(chunks)
 
 
-def _replay(body: bytes, receive: Receive) -> Any:
+def replay(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that hands the app the body already read, then the client's own."""
     sent = False
 
-    async def replay() -> Message:
+    async def receive_again() -> Message:
         nonlocal sent
         if not sent:
             sent = True
             return {"type": "http.request", "body": body, "more_body": False}
         return await receive()
 
-    return replay
+    return receive_again
 
 
 
