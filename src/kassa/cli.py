@@ -113,7 +113,7 @@ def _serve(kassa: Kassa, host: str, port: int, with_scheduler: bool, workers: in
     import uvicorn
 
     from kassa.api import create_app
-    from kassa.api.server import PROTOCOL
+    from kassa.api.server import LOOP, PROTOCOL
     from kassa.jobs.scheduler import Scheduler
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -123,10 +123,11 @@ def _serve(kassa: Kassa, host: str, port: int, with_scheduler: bool, workers: in
     try:
         if workers > 1:  # each worker process builds the app from the same environment
             uvicorn.run("kassa.api.app:create_app_from_env", factory=True, host=host,
-                        port=port, workers=workers, log_level="info", http=PROTOCOL)
+                        port=port, workers=workers, log_level="info", http=PROTOCOL,
+                        loop=LOOP)
         else:
             uvicorn.run(create_app(kassa), host=host, port=port, log_level="info",
-                        http=PROTOCOL)
+                        http=PROTOCOL, loop=LOOP)
     finally:
         if runner:
             runner.stop()

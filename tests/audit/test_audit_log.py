@@ -60,6 +60,11 @@ def test_refused_requests_reads_and_replays_write_nothing(api: TestClient) -> No
     assert again.headers.get("idempotent-replayed") == "true"
     assert first.json() == again.json()
     assert len(entries(api, limit=100)) == before + 1
+    # the idempotency layer writes the entry with the answer it keeps: the same entry
+    [entry] = entries(api, resource=first.json()["id"])
+    assert entry["request"]["id"] == first.headers["request-id"]
+    assert entry["request"]["status"] == 200
+    assert [c["type"] for c in entry["changes"]] == ["customer.created"]
     # without a valid key nothing is done and nothing is logged
     assert api.post("/v1/customers", json={"name": "X"},
                     headers={"Authorization": "Bearer sk_nope"}).status_code == 401

@@ -5,11 +5,13 @@ before anything runs (403, 429); a mutation that succeeded is written to the aud
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -26,6 +28,9 @@ router = APIRouter(tags=["audit log"])
 
 MUTATIONS = ("POST", "DELETE", "PUT", "PATCH")
 MAX_CAPTURE = 64 * 1024  # enough of a JSON answer to read its "id"
+# In the request's scope state: (session, status, body) -> None, adding the audit entry of a
+# mutation to a transaction. Whoever takes it out writes the entry; else this layer does.
+ENTRY = "kassa.audit_entry"
 
 
 @router.get("/audit_log")
@@ -53,12 +58,20 @@ class RequestActors:
         kassa: Kassa = scope["app"].state.kassa
         request_id = new_id("req")
         client = scope.get("client")
-        actor, refusal = await run_in_threadpool(_actor, kassa, scope, request_id,
-                                                 client[0] if client else None)
+        key = _cached_key(kassa, scope)
+        if key is None:  # not known to this process yet (or no key): ask the database
+            key = await run_in_threadpool(_verified_key, kassa, scope)
+        actor, refusal = _admit(kassa, scope, key, request_id, client[0] if client else None)
         if refusal is not None:
             refusal.headers["request-id"] = request_id
             await refusal(scope, receive, send)
             return
+        # A mutation's entry is written after its answer; the idempotency layer takes this
+        # to write it in the same transaction as the answer it keeps for retries.
+        audited = actor is not None and scope["method"] in MUTATIONS \
+            and scope["path"].startswith("/v1/")
+        if audited:
+            scope["state"][ENTRY] = functools.partial(_add_entry, kassa, scope, actor)
         status = 0
         replayed = False
         captured = bytearray()
@@ -80,49 +93,74 @@ class RequestActors:
             await self.app(scope, receive, send_with_id)
         finally:
             actors.current.reset(token)
-        if actor is not None and scope["method"] in MUTATIONS and 200 <= status < 300 \
-                and not replayed and scope["path"].startswith("/v1/"):
+        if audited and 200 <= status < 300 and not replayed and ENTRY in scope["state"]:
             await run_in_threadpool(_audit, kassa, scope, actor, status, bytes(captured))
 
 
 
-def _actor(kassa: Kassa, scope: Scope, request_id: str,
-           ip: str | None) -> tuple[actors.Actor | None, Response | None]:
-    """The API key behind the request, if it carries a valid one (the route's own
-    authentication then reuses it), or the refusal of a key whose scope does not reach the
-    resource (403) or that is over its rate (429)."""
-    now = kassa.clock.now()
+def _cached_key(kassa: Kassa, scope: Scope) -> api_keys.VerifiedKey | None:
+    """The request's API key as this process's cache knows it, without the database."""
     try:
         secret = bearer_secret(Request(scope))
-        key = api_keys.verified_key(kassa.session_factory, kassa.pepper, secret, now)
-        key_id, org_id, key_scope = key.id, key.org_id, key.scope
     except AuthenticationFailed:
+        return None
+    return api_keys.cached_key(kassa.session_factory, kassa.pepper, secret, kassa.clock.now())
+
+
+def _verified_key(kassa: Kassa, scope: Scope) -> api_keys.VerifiedKey | None:
+    """The valid API key the request carries, if any (the route's own authentication says
+    why not)."""
+    try:
+        return api_keys.verified_key(kassa.session_factory, kassa.pepper,
+                                     bearer_secret(Request(scope)), kassa.clock.now())
+    except AuthenticationFailed:
+        return None
+
+
+def _admit(kassa: Kassa, scope: Scope, key: api_keys.VerifiedKey | None, request_id: str,
+           ip: str | None) -> tuple[actors.Actor | None, Response | None]:
+    """The actor of a request with a valid key (the route's own authentication then reuses
+    it), or the refusal of a key whose scope does not reach the resource (403) or that is
+    over its rate (429)."""
+    if key is None:
         return None, None
     resource = api_keys.resource_of(scope["path"])
     write = scope["method"] not in ("GET", "HEAD", "OPTIONS")
-    if resource is not None and not api_keys.allows(key_scope, resource, write):
+    if resource is not None and not api_keys.allows(key.scope, resource, write):
         return None, envelope(403, "permission_error", "api_key_scope",
                               f"This API key may not {'change' if write else 'read'} "
                               f"{resource}.")
-    wait = kassa.rate_limiter.take(key_id)
+    wait = kassa.rate_limiter.take(key.id)
     if wait:
         refusal = envelope(429, "rate_limit_error", "rate_limited",
                            "Too many requests with this API key; slow down.")
         refusal.headers["retry-after"] = retry_after(wait)
         return None, refusal
-    scope.setdefault("state", {})["org_id"] = org_id
-    scope["state"]["actor_org_id"] = org_id
-    return actors.Actor("api_key", key_id, request_id, ip), None
+    scope.setdefault("state", {})["org_id"] = key.org_id
+    scope["state"]["actor_org_id"] = key.org_id
+    return actors.Actor("api_key", key.id, request_id, ip), None
 
 
 def _audit(kassa: Kassa, scope: Scope, actor: actors.Actor, status: int, body: bytes) -> None:
+    with kassa.session_factory() as session:
+        audit.record(session, scope["state"]["actor_org_id"], actor, **_entry_fields(
+            kassa, scope, status, body))
+
+
+def _add_entry(kassa: Kassa, scope: Scope, actor: actors.Actor, session: Session, status: int,
+               body: bytes) -> None:
+    """Add the entry of a mutation that succeeded to `session`'s transaction."""
+    if 200 <= status < 300:
+        audit.add(session, scope["state"]["actor_org_id"], actor, **_entry_fields(
+            kassa, scope, status, body))
+
+
+def _entry_fields(kassa: Kassa, scope: Scope, status: int, body: bytes) -> dict[str, Any]:
     try:
         answer = json.loads(body) if body else {}
     except ValueError:
         answer = {}
     object_id = answer.get("id") if isinstance(answer, dict) else None
-    with kassa.session_factory() as session:
-        audit.record(session, scope["state"]["actor_org_id"], actor, method=scope["method"],
-                     path=scope["path"], status_code=status,
-                     object_id=object_id if isinstance(object_id, str) else None,
-                     now=kassa.clock.now())
+    return {"method": scope["method"], "path": scope["path"], "status_code": status,
+            "object_id": object_id if isinstance(object_id, str) else None,
+            "now": kassa.clock.now()}

@@ -3,22 +3,26 @@
 The key is reserved in its own committed transaction before the request runs, so a
 concurrent duplicate sees it and never runs twice: it waits for the first to finish (up to
 WAIT) and answers with the same response; still running after that, 409. A request that ends
-in a 5xx releases its key, so the client can retry it.
+in a 5xx releases its key, so the client can retry it. The answer is kept in the same
+transaction as the request's audit entry: a kept answer always has its entry.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from kassa.api.audit import ENTRY
 from kassa.api.errors import envelope
 from kassa.api.guards import replay
 from kassa.config import Kassa
@@ -28,14 +32,15 @@ MAX_KEY_LENGTH = 255
 WAIT = 10.0  # seconds a duplicate waits for the first request's answer
 POLL = 0.05
 
-# The statements are built once: a write request runs two of them, each its own transaction.
+# The statements are built once. A write request reserves its key in one transaction and keeps
+# its answer (or releases the key) in another, with the request's audit entry.
 _records = m.IdempotencyRecord.__table__
 _THIS_KEY = (_records.c.org_id == bindparam("org"), _records.c.key == bindparam("name"))
 _RECORD = select(_records.c.request_hash, _records.c.status_code,
                  _records.c.response_body).where(*_THIS_KEY)
-_ANSWER = update(m.IdempotencyRecord).where(*_THIS_KEY).values(
+_ANSWER = update(_records).where(*_THIS_KEY).values(
     status_code=bindparam("status"), response_body=bindparam("body"))
-_RELEASE = delete(m.IdempotencyRecord).where(*_THIS_KEY)
+_RELEASE = delete(_records).where(*_THIS_KEY)
 
 
 def _reservation(insert: Any) -> Any:
@@ -58,13 +63,19 @@ def _reserve(kassa: Kassa, org_id: str, key: str, digest: str) -> _Record | None
     return _record(kassa, org_id, key)
 
 
-def _complete(kassa: Kassa, org_id: str, key: str, status: int, body: bytes) -> None:
-    with kassa.engine.begin() as connection:
+def _complete(kassa: Kassa, org_id: str, key: str, status: int, body: bytes,
+              audit_entry: Callable[[Session, int, bytes], None] | None = None) -> None:
+    """Keep the answer for retries (release the key after a 5xx), with the request's audit
+    entry in the same transaction."""
+    with kassa.session_factory() as session:
         if status >= 500:
-            connection.execute(_RELEASE, {"org": org_id, "name": key})
+            session.execute(_RELEASE, {"org": org_id, "name": key})
         else:
-            connection.execute(_ANSWER, {"org": org_id, "name": key, "status": status,
-                                         "body": body.decode()})
+            session.execute(_ANSWER, {"org": org_id, "name": key, "status": status,
+                                      "body": body.decode()})
+            if audit_entry is not None:
+                audit_entry(session, status, body)
+        session.commit()
 
 
 def _record(kassa: Kassa, org_id: str, key: str) -> _Record | None:
@@ -128,7 +139,8 @@ class Idempotency:
             await run_in_threadpool(_complete, kassa, org_id, key, 500, b"")
             raise
         content = b"".join(chunks)
-        await run_in_threadpool(_complete, kassa, org_id, key, start["status"], content)
+        await run_in_threadpool(_complete, kassa, org_id, key, start["status"], content,
+                                scope["state"].pop(ENTRY, None))
         # The answer goes out only once it is recorded: a retry after it always replays it.
         status = start["status"]
         headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]

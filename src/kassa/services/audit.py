@@ -24,6 +24,20 @@ def record(session: Session, org_id: str, actor: Actor, *, method: str, path: st
            status_code: int, object_id: str | None, now: datetime) -> m.AuditEntry | None:
     """Write the entry of a request that changed something (None when it was written
     before: one entry per request)."""
+    entry = add(session, org_id, actor, method=method, path=path, status_code=status_code,
+                object_id=object_id, now=now)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        return None
+    return entry
+
+
+def add(session: Session, org_id: str, actor: Actor, *, method: str, path: str,
+        status_code: int, object_id: str | None, now: datetime) -> m.AuditEntry:
+    """The entry of a request that changed something, added to the session's transaction
+    (the caller commits it with whatever else the request's answer writes)."""
     rows = list(session.scalars(select(m.Event).where(
         m.Event.org_id == org_id, m.Event.request_id == actor.request_id).order_by(m.Event.id)))
     entry = m.AuditEntry(
@@ -32,11 +46,6 @@ def record(session: Session, org_id: str, actor: Actor, *, method: str, path: st
         status_code=status_code, object_id=object_id, changes=[_change(e) for e in rows],
         created=now)
     session.add(entry)
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        return None
     return entry
 
 
