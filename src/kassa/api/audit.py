@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -58,9 +59,7 @@ class RequestActors:
         kassa: Kassa = scope["app"].state.kassa
         request_id = new_id("req")
         client = scope.get("client")
-        key = _cached_key(kassa, scope)
-        if key is None:  # not known to this process yet (or no key): ask the database
-            key = await run_in_threadpool(_verified_key, kassa, scope)
+        key = await _key(kassa, scope)
         actor, refusal = _admit(kassa, scope, key, request_id, client[0] if client else None)
         if refusal is not None:
             refusal.headers["request-id"] = request_id
@@ -68,9 +67,7 @@ class RequestActors:
             return
         # A mutation's entry is written after its answer; the idempotency layer takes this
         # to write it in the same transaction as the answer it keeps for retries.
-        audited = actor is not None and scope["method"] in MUTATIONS \
-            and scope["path"].startswith("/v1/")
-        if audited:
+        if actor is not None and scope["method"] in MUTATIONS and scope["path"].startswith("/v1/"):
             scope["state"][ENTRY] = functools.partial(_add_entry, kassa, scope, actor)
         status = 0
         replayed = False
@@ -93,26 +90,29 @@ class RequestActors:
             await self.app(scope, receive, send_with_id)
         finally:
             actors.current.reset(token)
-        if audited and 200 <= status < 300 and not replayed and ENTRY in scope["state"]:
-            await run_in_threadpool(_audit, kassa, scope, actor, status, bytes(captured))
+        entry = scope.get("state", {}).pop(ENTRY, None)  # not taken by the idempotency layer
+        if entry is not None and not replayed:
+            await run_in_threadpool(_write_entry, kassa, entry, status, bytes(captured))
 
 
 
-def _cached_key(kassa: Kassa, scope: Scope) -> api_keys.VerifiedKey | None:
-    """The request's API key as this process's cache knows it, without the database."""
+async def _key(kassa: Kassa, scope: Scope) -> api_keys.VerifiedKey | None:
+    """The valid API key the request carries, if any: from this process's cache in the event
+    loop, else from the database in a thread."""
     try:
         secret = bearer_secret(Request(scope))
     except AuthenticationFailed:
         return None
-    return api_keys.cached_key(kassa.session_factory, kassa.pepper, secret, kassa.clock.now())
+    key = api_keys.cached_key(kassa.session_factory, kassa.pepper, secret, kassa.clock.now())
+    return key if key is not None else await run_in_threadpool(_verified_key, kassa, secret)
 
 
-def _verified_key(kassa: Kassa, scope: Scope) -> api_keys.VerifiedKey | None:
-    """The valid API key the request carries, if any (the route's own authentication says
-    why not)."""
+def _verified_key(kassa: Kassa, secret: str) -> api_keys.VerifiedKey | None:
+    """The valid API key of `secret`, if it is one (the route's own authentication says why
+    not)."""
     try:
-        return api_keys.verified_key(kassa.session_factory, kassa.pepper,
-                                     bearer_secret(Request(scope)), kassa.clock.now())
+        return api_keys.verified_key(kassa.session_factory, kassa.pepper, secret,
+                                     kassa.clock.now())
     except AuthenticationFailed:
         return None
 
@@ -141,10 +141,11 @@ def _admit(kassa: Kassa, scope: Scope, key: api_keys.VerifiedKey | None, request
     return actors.Actor("api_key", key.id, request_id, ip), None
 
 
-def _audit(kassa: Kassa, scope: Scope, actor: actors.Actor, status: int, body: bytes) -> None:
+def _write_entry(kassa: Kassa, entry: Callable[[Session, int, bytes], None], status: int,
+                 body: bytes) -> None:
     with kassa.session_factory() as session:
-        audit.record(session, scope["state"]["actor_org_id"], actor, **_entry_fields(
-            kassa, scope, status, body))
+        entry(session, status, body)
+        session.commit()
 
 
 def _add_entry(kassa: Kassa, scope: Scope, actor: actors.Actor, session: Session, status: int,

@@ -1,5 +1,5 @@
-"""The HTTP server's connection handling: uvicorn's h11 protocol with Nagle's algorithm off,
-on an event loop that takes one new connection at a time.
+"""The HTTP server's connection handling: uvicorn's httptools protocol with Nagle's algorithm
+off, on an event loop that takes one new connection at a time.
 
 asyncio turns Nagle off only on sockets it made itself. With `--workers`, uvicorn's parent
 process makes the listening socket (protocol 0, not IPPROTO_TCP), so asyncio leaves Nagle on
@@ -23,7 +23,9 @@ import socket
 from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+PROTOCOL = "kassa.api.server:NoDelayHttpToolsProtocol"  # for uvicorn.run(http=...)
 LOOP = "kassa.api.server:OneAcceptLoop"  # for uvicorn.run(loop=...)
 
 
@@ -33,23 +35,19 @@ def _no_delay(transport: asyncio.Transport) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-class NoDelayH11Protocol(H11Protocol):
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+class _NoDelay:
+    def connection_made(self, transport: asyncio.Transport) -> None:
         _no_delay(transport)
-        super().connection_made(transport)
+        super().connection_made(transport)  # type: ignore[misc]
 
 
-try:  # uvicorn's HTTP parser in C, when installed: a third less CPU per request than h11
-    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+class NoDelayHttpToolsProtocol(_NoDelay, HttpToolsProtocol):
+    """uvicorn's protocol on httptools, its HTTP parser in C: a third less CPU per request
+    than h11. What `kassa serve` uses."""
 
-    class NoDelayHttpToolsProtocol(HttpToolsProtocol):
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            _no_delay(transport)
-            super().connection_made(transport)
 
-    PROTOCOL = "kassa.api.server:NoDelayHttpToolsProtocol"  # for uvicorn.run(http=...)
-except ImportError:  # pragma: no cover - httptools is a dependency; h11 is the fallback
-    PROTOCOL = "kassa.api.server:NoDelayH11Protocol"
+class NoDelayH11Protocol(_NoDelay, H11Protocol):
+    """uvicorn's protocol on h11, its HTTP parser in Python."""
 
 
 class OneAcceptLoop(asyncio.SelectorEventLoop):
