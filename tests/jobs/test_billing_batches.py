@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import select
+from sqlalchemy import func, inspect, select
 
 from kassa.config import Kassa
 from kassa.jobs import billing as jobs
-from kassa.services import billing, catalog, customers, organizations, subscriptions
+from kassa.services import billing, catalog, customers, organizations, prefetch, subscriptions
 from kassa.store import models as m
 
 
@@ -185,3 +185,63 @@ def test_a_batch_taken_over_from_a_live_holder_waits_for_it_and_bills_everyone(
         row = uow.session.execute(select(m.BillingBatch.status, m.BillingBatch.claimed_by,
                                          m.BillingBatch.customers_billed)).one()
     assert tuple(row) == ("done", "host-b:1", 3)
+
+
+def _stored(kassa: Kassa) -> list[tuple]:
+    """The invoices, their lines, billed periods and journal entries as stored."""
+    with kassa.uow() as uow:
+        invoices = list(uow.session.scalars(select(m.Invoice).order_by(m.Invoice.number)))
+        periods = Counter(uow.session.scalars(select(m.BilledPeriod.invoice_id)))
+        entries = Counter(uow.session.execute(select(m.JournalEntry.source_id,
+                                                     m.JournalEntry.kind)).all())
+        return [(invoice.number, invoice.status, invoice.total, invoice.amount_due,
+                 invoice.attempt_count, invoice.paid_out_of_band, invoice.metadata_,
+                 [(line.position, line.amount, line.invoice_id == invoice.id)
+                  for line in invoice.lines], periods[invoice.id],
+                 entries[invoice.id, "invoice.finalized"]) for invoice in invoices]
+
+
+@pytest.mark.parametrize("flush_midway", [False, True])
+def test_a_batch_writes_each_new_invoice_once_and_a_flush_midway_changes_nothing(
+        kassa, org, clock, monkeypatch, flush_midway):
+    """A batch keeps the invoices it creates out of the unit of work and writes them in bulk
+    at its end, as they are then (issued). A flush before that (a query that autoflushes)
+    takes them into the unit of work instead: stored alike, each posted to the journal once."""
+    ids = _portfolio(kassa, org.organization.id, 3)
+    renewal = clock.now() + relativedelta(months=1)
+    clock.move_to(renewal)
+    with kassa.uow() as uow:
+        before = {invoice_id for invoice_id in uow.session.scalars(select(m.Invoice.id))}
+    original = billing._Customer.issue
+    fresh_seen: list[int] = []
+
+    def issue(step: billing._Customer) -> None:
+        batch = prefetch.of(step.uow.session)
+        assert batch is not None
+        fresh_seen.append(len(batch.fresh))
+        if flush_midway:
+            step.uow.session.flush()
+            assert not batch.fresh  # joined the unit of work, and stored now
+            assert all(inspect(i).persistent for d in batch.drafts.values() for i in d)
+        original(step)
+
+    monkeypatch.setattr(billing._Customer, "issue", issue)
+    with kassa.uow() as uow:
+        done = billing.process_customers(uow, ids, renewal)
+        uow.commit()
+    assert (len(done.billed), done.invoiced, done.finalized) == (3, 3, 3)
+    assert fresh_seen[0] == 3  # all three were fresh: out of the session until written
+    stored = [row for row in _stored(kassa) if row[0] is not None]
+    renewals = stored[-3:]
+    assert len({row[0] for row in renewals}) == 3
+    for _number, status, total, due, attempts, oob, metadata, lines, periods, posted \
+            in renewals:
+        assert (status, total, due, attempts, oob, metadata) == ("open", 2500, 2500, 0,
+                                                                 False, {})
+        assert lines == [(0, 2500, True)]
+        assert (periods, posted) == (1, 1)
+    with kassa.uow() as uow:
+        after = set(uow.session.scalars(select(m.Invoice.id)))
+        drafts = uow.session.scalar(select(func.count()).select_from(m.Invoice).where(
+            m.Invoice.id.in_(after - before), m.Invoice.status == "draft"))
+    assert len(after - before) == 3 and drafts == 0

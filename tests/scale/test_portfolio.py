@@ -5,6 +5,7 @@ partly in batches and partly one customer at a time, it also shows both paths bi
 from __future__ import annotations
 
 import importlib.util
+import logging
 import sys
 from collections import Counter
 from datetime import timedelta
@@ -35,18 +36,23 @@ def _line(line: m.InvoiceLine) -> tuple[Any, ...]:
             line.proration, line.proration_fraction)
 
 
+# What differs between customers, or between two invoices of one customer, by nature.
+_OWN = {"id", "customer_id", "subscription_id", "number", "hosted_token", "discounts",
+        "customer_name", "customer_email"}
+
+
 def _invoice(invoice: m.Invoice) -> tuple[Any, ...]:
-    """What a customer is billed, without the ids that differ between customers."""
+    """What a customer is billed, without the ids that differ between customers: every
+    stored column (a batch writes its new invoices in bulk, the careful path through the
+    unit of work; both must store the same)."""
     applied = [(d["coupon"], d["amount"]) for d in (invoice.discounts or {}).get("discounts", [])]
-    return (invoice.status, invoice.currency, invoice.billing_reason,
-            invoice.collection_method, invoice.billing_at, invoice.period_start,
-            invoice.period_end, invoice.subtotal, invoice.total_discount, applied,
-            invoice.total_excluding_tax, invoice.tax, invoice.tax_breakdown, invoice.total,
-            invoice.amount_due, invoice.due_date, invoice.supply_date,
+    columns = tuple((attr.key, getattr(invoice, attr.key))
+                    for attr in inspect(m.Invoice).column_attrs if attr.key not in _OWN)
+    return (columns, applied, invoice.number is not None, invoice.hosted_token is not None,
             [_line(line) for line in invoice.lines])
 
 
-def test_every_clone_is_invoiced_as_its_template_and_every_subscription_once(kassa):
+def test_every_clone_is_invoiced_as_its_template_and_every_subscription_once(kassa, caplog):
     renewal = portfolio.renewal_instant()
     made = portfolio.make_templates(kassa, renewal)
     portfolio.clone(kassa, made, [COPIES] * len(made.templates))
@@ -62,6 +68,9 @@ def test_every_clone_is_invoiced_as_its_template_and_every_subscription_once(kas
 
     assert (one_by_one.customers, one_by_one.failed) == (len(made.templates), 0)
     assert (result.customers, result.failed) == (len(made.templates) * COPIES, 0)
+    # No batch failed over to the careful path (which would hide what the batch wrote).
+    assert not [record.message for record in caplog.records
+                if record.levelno >= logging.WARNING]
     with kassa.uow() as uow:
         renewed = list(uow.session.scalars(select(m.Invoice).where(
             m.Invoice.billing_at == renewal)))
@@ -77,7 +86,7 @@ def test_every_clone_is_invoiced_as_its_template_and_every_subscription_once(kas
         assert len(by_customer) == len(renewed) == len(subs)
         for template in made.templates:
             expected = _invoice(by_customer[template.customer_id])
-            assert expected[0] in ("open", "paid")
+            assert by_customer[template.customer_id].status in ("open", "paid")
             for n in range(1, COPIES + 1):
                 assert _invoice(by_customer[f"{template.customer_id}_{n}"]) == expected, \
                     template.archetype.key

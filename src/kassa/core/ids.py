@@ -2,27 +2,55 @@
 
 from __future__ import annotations
 
-import secrets
+import os
 import time
 
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]  # two base-62 digits at a time
 
 
-def _base62(number: int, width: int) -> str:
+def _base62(number: int, pairs: int) -> str:
+    """`number` in 2 * `pairs` base-62 digits."""
     digits = []
-    for _ in range(width):
-        number, remainder = divmod(number, 62)
-        digits.append(_ALPHABET[remainder])
+    for _ in range(pairs):
+        number, remainder = divmod(number, 3844)
+        digits.append(_PAIRS[remainder])
     return "".join(reversed(digits))
 
 
-_TAIL = 62 ** 14  # the random part: 14 base-62 characters, drawn at once
 _last_stamp = 0
 _counter = 0
+# Random bytes below 248 (4 x 62) spelled as base-62 digits, each as likely as the others.
+_SPELL = bytes(ord(_ALPHABET[b % 62]) if b < 248 else 0 for b in range(256))
+_OVER = bytes(range(248, 256))
+
+
+class _Entropy:
+    """Random base-62 digits from the operating system's random bytes, read 4 KiB at a time
+    rather than per id."""
+
+    def __init__(self) -> None:
+        self.reset()
+        # A forked child must not draw the digits its parent draws.
+        os.register_at_fork(after_in_child=self.reset)
+
+    def reset(self) -> None:
+        self.digits, self.at = "", 0
+
+    def take(self, count: int) -> str:
+        if self.at + count > len(self.digits):
+            self.digits = os.urandom(4096).translate(_SPELL, _OVER).decode()
+            self.at = 0
+        self.at += count
+        return self.digits[self.at - count:self.at]
+
+
+_entropy = _Entropy()
 
 
 def new_id(prefix: str) -> str:
-    """A new id: prefix, then 8 characters of creation time and a counter, then 14 random ones.
+    """A new id: prefix, then 10 characters of creation time and a counter, then 14 random
+    ones.
 
     Ids made later in the same process sort after earlier ones, which keeps cursor
     pagination stable.
@@ -35,6 +63,5 @@ def new_id(prefix: str) -> str:
     else:
         _counter = 0
         _last_stamp = stamp
-    head = _base62(stamp * 4096 + (_counter % 4096), 10)
-    tail = _base62(secrets.randbelow(_TAIL), 14)
-    return f"{prefix}_{head}{tail}"
+    head = _base62(stamp * 4096 + (_counter % 4096), 5)
+    return f"{prefix}_{head}{_entropy.take(14)}"

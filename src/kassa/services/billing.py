@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from kassa.core.clock import Clock
@@ -22,7 +22,7 @@ from kassa.core.errors import InvalidRequest
 from kassa.core.ids import new_id
 from kassa.domain import billing as domain
 from kassa.domain import invoices as invoice_domain
-from kassa.services import discounts, events, objects, prefetch, scoping, taxes
+from kassa.services import discounts, events, ledger, objects, prefetch, scoping, taxes
 from kassa.services.invoices import (
     attach_pending_items,
     compose,
@@ -96,6 +96,7 @@ def _invoice_for(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
     if existing is not None:
         return existing
     creating = any(sub.billed_through is None for sub, _ in charges)
+    batched = batch is not None and batch.covers(customer.id)
     invoice = subscription_draft(
         uow, customer, charges[0][0], currency=currency,
         billing_reason="subscription_create" if creating else "subscription_cycle",
@@ -104,9 +105,10 @@ def _invoice_for(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
         # The first invoice of a new subscription is finalized at once, as Stripe does;
         # renewals wait out the organization's draft grace period for last changes.
         auto_finalize_at=now if creating else now + timedelta(seconds=org.draft_grace_seconds),
-        now=now)
-    if batch is not None and batch.covers(customer.id):
-        batch.add_draft(invoice)  # flushed with the batch
+        now=now, pending=not batched)
+    if batched:
+        assert batch is not None
+        batch.add_draft(invoice, fresh=True)  # written in bulk at the end of the batch
     else:
         uow.session.flush()
     return invoice
@@ -123,7 +125,8 @@ def _add_period(uow: UnitOfWork, invoice: m.Invoice, sub: m.Subscription,
     billed = m.BilledPeriod(org_id=invoice.org_id, subscription_id=sub.id,
                             period_start=due.period.start, period_end=due.period.end,
                             kind=due.kind, invoice_id=invoice.id, invoice=invoice)
-    uow.session.add(billed)
+    if not inspect(invoice).transient:
+        uow.session.add(billed)  # else written with its fresh invoice (prefetch.write_fresh)
     batch = prefetch.of(uow.session)
     if batch is not None:
         batch.add_billed(billed)
@@ -190,10 +193,12 @@ def process_customers(uow: UnitOfWork, customer_ids: Sequence[str], now: datetim
 
     Each customer goes through the same steps in the same order either way, but a batch
     does each step for all its customers before the next: it bills every customer, prepares
-    every due draft (usage, discounts, tax) and writes those rows, and only then issues the
-    drafts (`invoices.issue`). Issuing takes the invoice numbers, whose series stays locked
-    until the commit, so the less work follows the first number, the less other workers
-    wait for it.
+    every due draft (usage, discounts, tax), and only then issues the drafts
+    (`invoices.issue`). Issuing takes the invoice numbers, whose series stays locked until
+    the commit, so the less work follows the first number, the less other workers wait for
+    it. The invoices a batch creates stay out of the unit of work: each is written once, as
+    it ends up (usually issued), with its lines and billed periods, in a statement per table
+    (`prefetch.write_fresh`), rather than inserted as a draft and updated when issued.
     """
     query = select(m.Customer).where(m.Customer.id.in_(list(customer_ids)))
     query = query.order_by(m.Customer.id).with_for_update(skip_locked=skip_locked)
@@ -205,10 +210,14 @@ def process_customers(uow: UnitOfWork, customer_ids: Sequence[str], now: datetim
     steps = [_Customer(uow, customer, now, loaded) for customer in customers]
     for step in steps:
         step.prepare()
-    uow.session.flush()
     for step in steps:
         step.issue()
     return_unused_numbers(uow)
+    if loaded is not None:
+        # The invoices the batch created: their journal entries as a flush would post them,
+        # then the invoices themselves, as they are now, in bulk.
+        ledger.post(uow.session, list(loaded.fresh))
+        prefetch.write_fresh(uow.session)
     for step in steps:
         result.invoiced += step.invoiced
         result.finalized += step.finalized

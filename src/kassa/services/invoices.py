@@ -56,8 +56,10 @@ def compose(uow: UnitOfWork, invoice: m.Invoice, at: datetime) -> None:
 def subscription_draft(uow: UnitOfWork, customer: m.Customer, sub: m.Subscription, *,
                        currency: str, billing_reason: str, billing_at: datetime,
                        period_start: datetime, period_end: datetime,
-                       auto_finalize_at: datetime | None, now: datetime) -> m.Invoice:
-    """A new, empty draft invoice of a subscription, collected the subscription's way."""
+                       auto_finalize_at: datetime | None, now: datetime,
+                       pending: bool = True) -> m.Invoice:
+    """A new, empty draft invoice of a subscription, collected the subscription's way; added
+    to the session unless not `pending` (a billing batch writes it, services/prefetch.py)."""
     collection = sub.collection_method
     invoice = m.Invoice(
         id=new_id("in"), org_id=customer.org_id, customer_id=customer.id,
@@ -67,7 +69,8 @@ def subscription_draft(uow: UnitOfWork, customer: m.Customer, sub: m.Subscriptio
         billing_at=billing_at, period_start=period_start, period_end=period_end,
         auto_advance=True, auto_finalize_at=auto_finalize_at, metadata_={}, created=now)
     invoice.lines = []
-    uow.session.add(invoice)
+    if pending:
+        uow.session.add(invoice)
     return invoice
 
 

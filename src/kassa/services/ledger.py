@@ -677,9 +677,14 @@ _ORDER = {m.Invoice: 0, m.CreditNote: 1, m.BalanceTransaction: 2, m.Payment: 3, 
 
 @event.listens_for(Session, "before_flush")
 def _post_changes(session: Session, flush_context: Any, instances: Any) -> None:
-    changed = [obj for obj in chain(session.new, session.dirty) if isinstance(obj, _WATCHED)]
-    if not changed:
-        return
+    post(session, [obj for obj in chain(session.new, session.dirty)
+                   if isinstance(obj, _WATCHED)])
+
+
+def post(session: Session, changed: list[Any]) -> None:
+    """Post the entries that what changed of these objects calls for: those about to be
+    flushed, or a billing batch's invoices about to be written in bulk
+    (services/prefetch.py `write_fresh`)."""
     changed.sort(key=lambda obj: _ORDER[type(obj)])
     with session.no_autoflush:
         for obj in changed:
