@@ -51,8 +51,9 @@ BATCH_SIZE = 100
 LEASE_SECONDS = int(os.environ.get("KASSA_TEST_CRASH_LEASE_SECONDS", "10"))
 # From the victim's first claim: the kill lands in its first few batches, mostly while it
 # bills. Half the kills aim instead at a claim, a commit or a batch being marked done. Short
-# enough that all 20 kills come before two workers finish the run (about 75 s with the
-# kills on this machine; with delays up to 6 s only 17 fitted).
+# enough that all 20 kills come before two workers finish the run (about 60 s with the
+# kills on this machine; with delays up to 6 s only 17 fitted, and once the run got faster,
+# 18 until the victims were chosen among the workers under way).
 KILL_DELAYS = (0.05, 2.5)
 AIMED = 0.5
 TIMEOUT = 900  # seconds, for each of killing, running to the end and the final run
