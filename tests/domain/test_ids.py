@@ -9,7 +9,7 @@ from collections import Counter
 from kassa.core import ids
 from kassa.core.ids import new_id
 
-ALPHABET = set("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+DIGITS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
 def test_ids_are_unique_and_sort_in_the_order_they_were_made() -> None:
@@ -26,14 +26,13 @@ def test_the_time_part_is_the_creation_millisecond_and_a_counter() -> None:
     stamp = 1_795_000_000_000  # 2026-11-18, in milliseconds
     value = 0
     for digit in ids._base62(stamp * 4096 + 7, 5):
-        value = value * 62 + "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" \
-            .index(digit)
+        value = value * 62 + DIGITS.index(digit)
     assert value == stamp * 4096 + 7
 
 
 def test_every_base62_digit_is_as_likely_in_the_random_tail() -> None:
     tails = Counter(digit for _ in range(20_000) for digit in new_id("x")[12:])
-    assert set(tails) == ALPHABET
+    assert set(tails) == set(DIGITS)
     expected = 20_000 * 14 / 62  # about 4,516 of each
     # Six standard deviations (about 66 each): a biased digit (a byte's value modulo 62
     # without dropping the top 8 values makes 0-7 a quarter more likely) fails this.

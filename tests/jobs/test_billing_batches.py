@@ -211,7 +211,7 @@ def test_a_batch_writes_each_new_invoice_once_and_a_flush_midway_changes_nothing
     renewal = clock.now() + relativedelta(months=1)
     clock.move_to(renewal)
     with kassa.uow() as uow:
-        before = {invoice_id for invoice_id in uow.session.scalars(select(m.Invoice.id))}
+        before = set(uow.session.scalars(select(m.Invoice.id)))
     original = billing._Customer.issue
     fresh_seen: list[int] = []
 

@@ -84,7 +84,9 @@ def _invoice_for(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
                  charges: list[tuple[m.Subscription, domain.DueCharge]],
                  now: datetime) -> m.Invoice:
     batch = prefetch.of(uow.session)
-    if batch is not None and batch.covers(customer.id):
+    if batch is not None and not batch.covers(customer.id):
+        batch = None
+    if batch is not None:
         existing = next((d for d in batch.drafts.get(customer.id, [])
                          if d.billing_at == billing_at and d.currency == currency
                          and d.status == "draft" and d.billing_reason in _CYCLE), None)
@@ -96,7 +98,6 @@ def _invoice_for(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
     if existing is not None:
         return existing
     creating = any(sub.billed_through is None for sub, _ in charges)
-    batched = batch is not None and batch.covers(customer.id)
     invoice = subscription_draft(
         uow, customer, charges[0][0], currency=currency,
         billing_reason="subscription_create" if creating else "subscription_cycle",
@@ -105,10 +106,9 @@ def _invoice_for(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
         # The first invoice of a new subscription is finalized at once, as Stripe does;
         # renewals wait out the organization's draft grace period for last changes.
         auto_finalize_at=now if creating else now + timedelta(seconds=org.draft_grace_seconds),
-        now=now, pending=not batched)
-    if batched:
-        assert batch is not None
-        batch.add_draft(invoice, fresh=True)  # written in bulk at the end of the batch
+        now=now, pending=batch is None)
+    if batch is not None:
+        batch.add_draft(invoice)  # written in bulk at the end of the batch
     else:
         uow.session.flush()
     return invoice

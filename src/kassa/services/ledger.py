@@ -682,9 +682,9 @@ def _post_changes(session: Session, flush_context: Any, instances: Any) -> None:
 
 
 def post(session: Session, changed: list[Any]) -> None:
-    """Post the entries that what changed of these objects calls for: those about to be
-    flushed, or a billing batch's invoices about to be written in bulk
-    (services/prefetch.py `write_fresh`)."""
+    """Post the entries the changes to these objects call for: objects about to be flushed,
+    or a billing batch's invoices about to be written in bulk (services/prefetch.py
+    `write_fresh`)."""
     changed.sort(key=lambda obj: _ORDER[type(obj)])
     with session.no_autoflush:
         for obj in changed:

@@ -73,12 +73,11 @@ class Batch:
     def subscriptions(self, customer_id: str) -> list[m.Subscription]:
         return self.subs.get(customer_id, [])
 
-    def add_draft(self, invoice: m.Invoice, *, fresh: bool = False) -> None:
-        """A draft the batch created: later lookups of the customer's drafts find it. A
-        `fresh` one is not in the session: the batch writes it (`write_fresh`)."""
+    def add_draft(self, invoice: m.Invoice) -> None:
+        """A draft the batch created, not in the session: later lookups of the customer's
+        drafts find it, and the batch writes it (`write_fresh`)."""
         self.drafts.setdefault(invoice.customer_id, []).append(invoice)
-        if fresh:
-            self.fresh.append(invoice)
+        self.fresh.append(invoice)
         if invoice.subscription_id:
             self.open_invoices.setdefault(invoice.subscription_id, []).append(invoice)
 
@@ -122,9 +121,15 @@ _WRITE_ORDER = ("journal_entries", "journal_lines", "revenue_schedules", "events
 
 
 @cache
+def _columns(model: type[m.Base]) -> list[tuple[str, Column[Any]]]:
+    """A model's attribute names and their columns."""
+    return [(attr.key, attr.columns[0]) for attr in inspect(model).column_attrs]
+
+
+@cache
 def _column_names(model: type[m.Base]) -> dict[str, str]:
     """A model's attribute names and the names of their columns."""
-    return {attr.key: attr.columns[0].name for attr in inspect(model).column_attrs}
+    return {key: column.name for key, column in _columns(model)}
 
 
 def write_rows(session: Session) -> None:
@@ -158,7 +163,8 @@ def _copy(connection: Connection, table: Table, columns: tuple[str, ...],
     of an INSERT per row. Each value goes through its column type's bind processing (JSON,
     exact decimals, UTC timestamps), as an INSERT would do it; None is SQL NULL (also in a
     JSON column)."""
-    processors = [table.c[name].type._cached_bind_processor(connection.dialect)
+    dialect = connection.dialect
+    processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
                   for name in columns]
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
         sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, columns)))
@@ -186,16 +192,16 @@ def _join_fresh(session: Session, flush_context: Any, instances: Any) -> None:
         session.add_all(_fresh_periods(batch, fresh))
 
 
-def write_fresh(session: Session) -> list[m.Invoice]:
+def write_fresh(session: Session) -> None:
     """Insert the batch's fresh invoices with their lines and billed periods as they are
-    now, a statement per table (COPY on PostgreSQL), without the unit of work; returns
-    them. The caller has posted their journal entries (services/ledger.py `post`).
+    now, a statement per table (COPY on PostgreSQL), without the unit of work. The caller
+    has posted their journal entries (services/ledger.py `post`).
 
     A billed period's unique key still stops a second invoice for the same period: the
     statement fails, and with it the batch's transaction."""
     batch = of(session)
     if batch is None or not batch.fresh:
-        return []
+        return
     fresh, batch.fresh = batch.fresh, []
     rows: dict[type[m.Base], list[dict[str, Any]]] = {m.Invoice: [], m.InvoiceLine: [],
                                                       m.BilledPeriod: []}
@@ -207,7 +213,6 @@ def write_fresh(session: Session) -> list[m.Invoice]:
     for model, values in rows.items():
         if values:
             _insert(connection, model.__table__, tuple(values[0]), values)  # type: ignore[arg-type]
-    return fresh
 
 
 def _row(obj: m.Base, **values: Any) -> dict[str, Any]:
@@ -230,11 +235,6 @@ def _row(obj: m.Base, **values: Any) -> dict[str, Any]:
         else:
             row[column.name] = column.default.arg  # type: ignore[attr-defined]
     return row
-
-
-@cache
-def _columns(model: type[m.Base]) -> list[tuple[str, Column[Any]]]:
-    return [(attr.key, attr.columns[0]) for attr in inspect(model).column_attrs]
 
 
 @event.listens_for(Session, "after_flush")
