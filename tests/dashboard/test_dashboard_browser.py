@@ -12,7 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from fastapi.testclient import TestClient
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, Page, expect
 
 from api.helpers import create_customer, create_price, list_all, ok, subscribe
 from dashboard.world import PASSWORD, add_operator
@@ -80,7 +80,7 @@ def test_each_role_uses_the_dashboard_in_chromium(
 
     for role, invoice_id in (("support", sent[0]), ("finance", sent[1]), ("admin", sent[2])):
         page = _sign_in(chromium, live_server, emails[role])
-        assert page.get_by_role("heading", name="Acme Cloud").is_visible()
+        expect(page.get_by_role("heading", name="Acme Cloud")).to_be_visible()
         assert page.locator("#count-customers").inner_text() == "2"
         assert page.locator("#count-open-invoices").inner_text() == "4"
         if role == "admin":
@@ -90,8 +90,8 @@ def test_each_role_uses_the_dashboard_in_chromium(
         page.get_by_label("Name, e-mail or id").fill("ada")
         page.keyboard.press("Enter")
         page.get_by_role("link", name="Ada Lovelace").click()
-        assert page.get_by_role("heading", name="Ada Lovelace", level=1).is_visible()
-        assert page.get_by_role("img", name="API calls so far, day by day").is_visible()
+        expect(page.get_by_role("heading", name="Ada Lovelace", level=1)).to_be_visible()
+        expect(page.get_by_role("img", name="API calls so far, day by day")).to_be_visible()
         assert page.get_by_role("button", name="Add credit").count() == (
             0 if role == "support" else 1)
         if role == "admin":
@@ -104,7 +104,7 @@ def test_each_role_uses_the_dashboard_in_chromium(
         shot(page, f"invoice-{role}")
         if role == "support":  # retrying the declined card is theirs too
             page.goto(f"{live_server}/dashboard/invoices/{in_dunning}")
-            assert page.get_by_role("button", name="Retry payment now").is_visible()
+            expect(page.get_by_role("button", name="Retry payment now")).to_be_visible()
             assert page.get_by_role("button", name="Void invoice").count() == 0
             page.goto(f"{live_server}/dashboard/invoices/{invoice_id}")
             page.get_by_role("button", name="Send payment reminder").click()

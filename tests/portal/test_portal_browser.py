@@ -14,7 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from fastapi.testclient import TestClient
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, Page, expect
 
 from api.helpers import create_customer, create_price, ok, subscribe
 from kassa.config import Kassa
@@ -48,16 +48,16 @@ def test_a_customer_uses_the_portal_in_chromium(api: TestClient, kassa: Kassa,
     page = chromium.new_page()
     page.goto(live_server + path)
     assert page.url == f"{live_server}/portal"
-    assert page.get_by_role("heading", name="Ada Lovelace").is_visible()
+    expect(page.get_by_role("heading", name="Ada Lovelace")).to_be_visible()
     alert = page.get_by_role("alert")
     assert "€49.00" in alert.inner_text() and invoice["number"] in alert.inner_text()
     assert page.get_by_role("link", name="Pay now").get_attribute("href") == \
         f"{invoice['hosted_invoice_path']}/pay"
-    assert page.get_by_role("link", name="Back to Acme Cloud").is_visible()
+    expect(page.get_by_role("link", name="Back to Acme Cloud")).to_be_visible()
     shot(page, "1-overview")
 
     page.get_by_role("link", name="Invoices").click()
-    assert page.get_by_role("cell", name=invoice["number"], exact=True).is_visible()
+    expect(page.get_by_role("cell", name=invoice["number"], exact=True)).to_be_visible()
     shot(page, "2-invoices")
     with page.expect_download() as download:
         page.get_by_role("link", name="PDF").first.click()
@@ -79,7 +79,7 @@ def test_a_customer_uses_the_portal_in_chromium(api: TestClient, kassa: Kassa,
 
     # A working card, entered on the gateway's own page, pays what is overdue at once.
     page.get_by_role("link", name="Payment methods").click()
-    assert page.get_by_role("cell", name="Visa •••• 0002 (12/2099) (default)").is_visible()
+    expect(page.get_by_role("cell", name="Visa •••• 0002 (12/2099) (default)")).to_be_visible()
     page.get_by_role("link", name="Add a card or bank account").click()
     page.get_by_label("Card number").fill("4242 4242 4242 4242")
     page.get_by_label("Expiry (MM / YY)").fill("12 / 34")
@@ -87,7 +87,7 @@ def test_a_customer_uses_the_portal_in_chromium(api: TestClient, kassa: Kassa,
     page.get_by_role("button", name="Save card").click()
     assert page.url == f"{live_server}/portal/payment_methods?added=true"
     assert "was added" in page.get_by_role("status").inner_text()
-    assert page.get_by_role("cell", name="Visa •••• 4242 (12/2034) (default)").is_visible()
+    expect(page.get_by_role("cell", name="Visa •••• 4242 (12/2034) (default)")).to_be_visible()
     shot(page, "5-payment-methods")
     assert ok(api.get(f"/v1/invoices/{invoice['id']}"))["status"] == "paid"
     page.get_by_role("link", name="Overview").click()
@@ -130,7 +130,7 @@ def test_a_customer_changes_plan_cancels_undoes_and_reads_usage_in_chromium(
     page = chromium.new_page()
     page.goto(live_server + "/" + url.split("/", 3)[3])
     page.get_by_role("link", name="Manage Basic").click()
-    assert page.get_by_role("heading", name="Basic").is_visible()
+    expect(page.get_by_role("heading", name="Basic")).to_be_visible()
     # By keyboard: from the current plan, the arrow key picks Pro; htmx shows the price.
     page.get_by_role("radio", name="Basic · €10.00 per month (current)").focus()
     page.keyboard.press("ArrowDown")
@@ -138,7 +138,7 @@ def test_a_customer_changes_plan_cancels_undoes_and_reads_usage_in_chromium(
     due = page.locator("#preview-due")
     due.wait_for()
     assert due.inner_text() == "Charged now: €10.00"
-    assert page.get_by_role("cell", name="-€5.00").is_visible()
+    expect(page.get_by_role("cell", name="-€5.00")).to_be_visible()
     shot(page, "8-plan-change-preview")
     page.get_by_role("button", name="Confirm change").click()
     assert page.get_by_role("status").inner_text() == "Your plan was changed."
@@ -165,7 +165,7 @@ def test_a_customer_changes_plan_cancels_undoes_and_reads_usage_in_chromium(
     # 40 + 50 + ... + 180 = 1,650 calls in 15.5 days; 3,300 by the period's end.
     assert page.locator("dd.used").inner_text() == "1,650 calls"
     chart = page.get_by_role("img", name="API calls so far, day by day")
-    assert chart.is_visible()
+    expect(chart).to_be_visible()
     assert chart.locator("rect").count() == 16  # Jan 1 to today, the 16th
     assert chart.locator("rect title").last.text_content() == "16 Jan: 1,650"
     shot(page, "12-usage")
