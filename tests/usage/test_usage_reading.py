@@ -13,11 +13,12 @@ from decimal import Decimal
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import event, select
 
 from kassa.config import Kassa, Settings
 from kassa.core.clock import FrozenClock
 from kassa.domain import usage as domain
-from kassa.services import customers, meters, organizations, usage_reading
+from kassa.services import customers, meters, organizations, prefetch, usage_reading
 from kassa.store import models as m
 
 BASE = datetime(2026, 3, 1, tzinfo=UTC)
@@ -33,7 +34,7 @@ events_strategy = st.lists(st.tuples(
 
 
 def _store(kassa: Kassa, meter_ids: list[str], customer_id: str, org_id: str,
-           events: list[tuple[int, str, str | None, bool, bool]]) -> None:
+           events: list[tuple[int, str, str | None, bool, bool]], prefix: str = "") -> None:
     """The events on every meter, and their hours as ingestion keeps them."""
     hours: dict[tuple[str, datetime], list[Decimal]] = defaultdict(list)
     with kassa.uow() as uow:
@@ -41,7 +42,7 @@ def _store(kassa: Kassa, meter_ids: list[str], customer_id: str, org_id: str,
             for number, (seconds, value, key, counted, voided) in enumerate(events):
                 at = BASE + timedelta(seconds=seconds)
                 uow.session.add(m.MeterEvent(
-                    org_id=org_id, identifier=f"{meter_id}-{number:03d}", meter_id=meter_id,
+                    org_id=org_id, identifier=f"{prefix}{meter_id}-{number:03d}", meter_id=meter_id,
                     customer_id=customer_id, timestamp=at, value=Decimal(value), key=key,
                     counted=counted, payload={}, voided_at=BASE if voided else None,
                     created=BASE))
@@ -139,3 +140,49 @@ def test_the_upcoming_invoice_charges_the_usage_billing_then_charges(api, formul
     assert billed["status"] == "open"
     assert _usage_lines(preview) == _usage_lines(billed)
     assert _usage_lines(billed)[0][1] > 0
+
+
+def test_a_billing_batch_reads_the_hours_once_for_all_its_customers_and_gets_the_same_usage(
+        kassa, org):
+    """Inside a billing batch the whole hours come from one query per meter and span for all
+    the batch's customers; each customer's usage is what it is read alone, one with no
+    events at all included."""
+    org_id = org.organization.id
+    created = {}
+    for formula in ("sum", "count", "max"):
+        with kassa.uow() as uow:
+            created[formula] = meters.create_meter(
+                uow, org_id, display_name=formula, event_name=f"batch_{formula}",
+                default_aggregation={"formula": formula})
+    with kassa.uow() as uow:
+        ids = [customers.create_customer(uow, org_id, name=name).id
+               for name in ("Ann", "Bob", "Cy")]
+    meter_ids = [meter.id for meter in created.values()]
+    _store(kassa, meter_ids, ids[0], org_id, [(600 * n, "2.5", None, True, False)
+                                              for n in range(40)])
+    _store(kassa, meter_ids, ids[1], org_id, [(3_600 * n + 30, str(n + 1), None, True, n == 3)
+                                              for n in range(10)], prefix="b")
+    start, end = BASE, BASE + timedelta(days=1)
+    with kassa.uow() as uow:
+        alone = {(cid, formula): usage_reading.usage(uow.session, meter, cid, start, end)
+                 for cid in ids for formula, meter in created.items()}
+    assert alone[(ids[0], "sum")] == Decimal("100.0")  # 40 events of 2.5
+    assert alone[(ids[1], "max")] == Decimal(10)
+    assert alone[(ids[2], "count")] == 0
+
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    with kassa.uow() as uow:
+        found = list(uow.session.scalars(select(m.Customer).where(m.Customer.id.in_(ids))))
+        prefetch.load(uow.session, found, end)
+        event.listen(kassa.engine, "before_cursor_execute", seen)
+        try:
+            batched = {(cid, formula): usage_reading.usage(uow.session, meter, cid, start, end)
+                       for cid in ids for formula, meter in created.items()}
+        finally:
+            event.remove(kassa.engine, "before_cursor_execute", seen)
+    assert batched == alone
+    assert sum("usage_hours" in statement for statement in statements) == len(created)

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from kassa.core.clock import parse_timestamp
 from kassa.core.errors import InvalidRequest, InvalidState
@@ -68,7 +69,7 @@ def subscription_draft(uow: UnitOfWork, customer: m.Customer, sub: m.Subscriptio
         days_until_due=sub.days_until_due if collection == "send_invoice" else None,
         billing_at=billing_at, period_start=period_start, period_end=period_end,
         auto_advance=True, auto_finalize_at=auto_finalize_at, metadata_={}, created=now)
-    invoice.lines = []
+    set_committed_value(invoice, "lines", [])  # none yet: known without asking the database
     if pending:
         uow.session.add(invoice)
     return invoice

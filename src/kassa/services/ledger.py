@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import event, func, inspect, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import PASSIVE_NO_INITIALIZE, get_history
 
 from kassa.core.errors import InvalidState
 from kassa.core.ids import new_id
@@ -258,7 +259,7 @@ def _added(obj: Any, name: str) -> Any:
     state = inspect(obj)
     if not state.pending and name not in state.committed_state:
         return None  # a stored object whose `name` is unchanged
-    history = state.attrs[name].history
+    history = get_history(obj, name, passive=PASSIVE_NO_INITIALIZE)
     value = getattr(obj, name)
     return value if history.added and value is not None else None
 

@@ -21,6 +21,15 @@ from kassa.store.uow import UnitOfWork
 
 
 def price_terms(price: m.Price) -> domain.PriceTerms:
+    """The price as the billing domain sees it (once per billing batch: the catalog does not
+    change during one)."""
+    batch = prefetch.of_object(price)
+    if batch is None:
+        return _price_terms(price)
+    return batch.remember(("billing_terms", price.id), lambda: _price_terms(price))
+
+
+def _price_terms(price: m.Price) -> domain.PriceTerms:
     return domain.PriceTerms(
         id=price.id, product_name=price.product.name, currency=price.currency,
         unit_amount_decimal=price.unit_amount_decimal or Decimal(0),

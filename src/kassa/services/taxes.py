@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, Protocol
 
 from sqlalchemy import select
@@ -35,9 +36,15 @@ class BuiltinTaxProvider:
     def calculate(self, seller: domain.Party, buyer: domain.Party, on: date,
                   lines: Sequence[tuple[int, str | None, bool]],
                   seller_rates: Sequence[domain.SellerRate]) -> domain.Result:
+        rates = tuple(seller_rates)
         return domain.compute([
-            domain.TaxableLine(amount, domain.decide(seller, buyer, code, on, seller_rates),
-                               inclusive) for amount, code, inclusive in lines])
+            domain.TaxableLine(amount, _decide(seller, buyer, code, on, rates), inclusive)
+            for amount, code, inclusive in lines])
+
+
+# `domain.decide` is a pure function of plain, hashable values, and a billing run asks it the
+# same few questions (the same seller, kinds of buyer, products and day) many times.
+_decide = lru_cache(maxsize=4096)(domain.decide)
 
 
 PROVIDER: TaxProvider = BuiltinTaxProvider()

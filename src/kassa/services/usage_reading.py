@@ -19,6 +19,7 @@ from sqlalchemy import Numeric, Select, bindparam, cast, func, select, union_all
 from sqlalchemy.orm import Session
 
 from kassa.domain import usage as domain
+from kassa.services import prefetch
 from kassa.store import models as m
 from kassa.store.db import is_postgres
 
@@ -56,14 +57,31 @@ def usage(session: Session, meter: m.Meter, customer_id: str, start: datetime,
     last_full = hour_of(end)
     if formula not in domain.COMBINABLE or first_full >= last_full:
         return _from_events(session, formula, meter.id, customer_id, [(start, end)])
-    count, sum_micros, max_micros = session.execute(_HOURS, {
-        "meter": meter.id, "customer": customer_id, "first": first_full,
-        "last": last_full}).one()
-    middle = domain.Bucket(int(count), Decimal(int(sum_micros)) / MICROS,
+    count, sum_micros, max_micros = _hours(session, meter.id, customer_id, first_full,
+                                           last_full)
+    middle = domain.Bucket(count, Decimal(sum_micros) / MICROS,
                            None if max_micros is None else Decimal(int(max_micros)) / MICROS)
     edges = [(a, b) for a, b in ((start, first_full), (last_full, end)) if a < b]
     return domain.merge(formula, domain.combine(formula, [middle]),
                         _from_events(session, formula, meter.id, customer_id, edges))
+
+
+def _hours(session: Session, meter_id: str, customer_id: str, first: datetime,
+           last: datetime) -> tuple[int, int, int | None]:
+    """The running aggregates of the whole hours [first, last): count, sum and maximum (in
+    millionths). A billing batch reads them once for all its customers (they all renew at
+    the same moments, so they share the spans), a query per meter and span."""
+    batch = prefetch.of(session)
+    if batch is None or not batch.covers(customer_id):
+        count, sum_micros, max_micros = session.execute(_HOURS, {
+            "meter": meter_id, "customer": customer_id, "first": first, "last": last}).one()
+        return int(count), int(sum_micros), max_micros
+    customers = sorted(batch.customer_ids)
+    found = batch.remember(("usage_hours", meter_id, first, last), lambda: {
+        customer: (int(count), int(sum_micros), max_micros)
+        for customer, count, sum_micros, max_micros in session.execute(_BATCH_HOURS, {
+            "meter": meter_id, "customers": customers, "first": first, "last": last})})
+    return found.get(customer_id, (0, 0, None))
 
 
 # The statements are built once (a preview runs them for every metered item), with the
@@ -73,6 +91,12 @@ _HOURS = select(func.coalesce(func.sum(m.UsageHour.count), 0),
                 func.max(m.UsageHour.max_micros)).where(
     m.UsageHour.meter_id == bindparam("meter"), m.UsageHour.customer_id == bindparam("customer"),
     m.UsageHour.hour >= bindparam("first"), m.UsageHour.hour < bindparam("last"))
+_BATCH_HOURS = select(m.UsageHour.customer_id, func.sum(m.UsageHour.count),
+                      func.sum(m.UsageHour.sum_micros), func.max(m.UsageHour.max_micros)).where(
+    m.UsageHour.meter_id == bindparam("meter"),
+    m.UsageHour.customer_id.in_(bindparam("customers", expanding=True)),
+    m.UsageHour.hour >= bindparam("first"), m.UsageHour.hour < bindparam("last")).group_by(
+    m.UsageHour.customer_id)
 
 
 @functools.cache
