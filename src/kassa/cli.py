@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy import inspect
 from sqlalchemy.exc import OperationalError
 
 from kassa.config import Kassa, Settings
@@ -54,8 +55,8 @@ def _migrate(kassa: Kassa) -> None:
     from kassa.store.migrate import upgrade
 
     upgrade(kassa.engine)
-    if not kassa.settings.is_sqlite:
-        from kassa.jobs.queue import apply_schema
+    if not kassa.settings.is_sqlite and not inspect(kassa.engine).has_table("procrastinate_jobs"):
+        from kassa.jobs.queue import apply_schema  # the job queue's library, loaded if needed
 
         apply_schema(kassa)
 

@@ -2,10 +2,11 @@
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, text
 
 from kassa.store.db import make_engine
-from kassa.store.migrate import upgrade
+from kassa.store.migrate import alembic_config, heads, is_current, upgrade
 from kassa.store.models import Base
 
 
@@ -38,3 +39,26 @@ def test_a_period_can_be_billed_only_once_by_the_database_itself(database_url):
     engine.dispose()
     assert any(set(c["column_names"]) == {"subscription_id", "period_start", "kind"}
                for c in constraints)
+
+
+def test_the_newest_revision_is_read_from_the_files_as_alembic_reads_it(database_url):
+    """`kassa bill` and the workers check the schema without loading Alembic: the heads read
+    from the migration files are Alembic's, and a migrated database is current, one a
+    revision behind is not (and is upgraded)."""
+    script = ScriptDirectory.from_config(alembic_config())
+    assert heads() == frozenset(script.get_heads())
+    assert len(heads()) == 1
+    engine = make_engine(database_url)
+    try:
+        assert is_current(engine)
+        head = script.get_revision(next(iter(heads())))
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE alembic_version SET version_num = :previous"),
+                               {"previous": head.down_revision})
+        assert not is_current(engine)
+        with engine.begin() as connection:  # the step down undone, as the upgrade would do it
+            connection.execute(text("UPDATE alembic_version SET version_num = :head"),
+                               {"head": head.revision})
+        assert is_current(engine)
+    finally:
+        engine.dispose()

