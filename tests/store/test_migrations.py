@@ -1,5 +1,8 @@
 """The Alembic migrations build exactly the schema the models describe, on both databases."""
 
+import json
+
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -62,3 +65,18 @@ def test_the_newest_revision_is_read_from_the_files_as_alembic_reads_it(database
         assert is_current(engine)
     finally:
         engine.dispose()
+
+
+@pytest.mark.postgres_only
+def test_event_payloads_are_compressed_with_lz4_on_postgresql(kassa, org):
+    """A payload over the TOAST threshold is written with lz4 (a third faster than pglz)."""
+    payload = json.dumps({"lines": [{"description": f"Line {i}", "amount": i}
+                                    for i in range(200)]})
+    with kassa.engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO events (id, org_id, type, object_id, data, created) "
+            "VALUES ('evt_lz4', :org, 'invoice.created', 'in_lz4', CAST(:data AS json), now())"),
+            {"org": org.organization.id, "data": payload})
+        method = connection.execute(text(
+            "SELECT pg_column_compression(data) FROM events WHERE id = 'evt_lz4'")).scalar()
+    assert method == "lz4"

@@ -210,6 +210,9 @@ def process_customers(uow: UnitOfWork, customer_ids: Sequence[str], now: datetim
     steps = [_Customer(uow, customer, now, loaded) for customer in customers]
     for step in steps:
         step.prepare()
+    # What the batch has gathered so far (the `invoice.created` events, half of its events)
+    # is written now, before the first invoice number locks the series.
+    prefetch.write_rows(uow.session)
     for step in steps:
         step.issue()
     return_unused_numbers(uow)

@@ -280,19 +280,19 @@ def load(session: Session, customers: list[m.Customer], now: datetime) -> Batch:
     batch.keep.extend(customers)
     batch.keep.extend(session.get(m.Organization, org_id)
                       for org_id in {customer.org_id for customer in customers})
-    # The items' prices first, each once: the items then find theirs in the session rather
-    # than each row carrying its price and product again (joined, with their JSON).
+    # The items without their prices, then each price once: an item finds its price in the
+    # session rather than every item row carrying its price and product again (joined,
+    # with their JSON).
     item = m.SubscriptionItem
-    of_batch = select(m.Subscription.id).where(m.Subscription.customer_id.in_(ids))
-    price_ids = select(item.price_id).where(item.subscription_id.in_(of_batch)).union(
-        select(item.migrate_to_price_id).where(item.subscription_id.in_(of_batch),
-                                               item.migrate_to_price_id.is_not(None)))
-    batch.keep.extend(session.scalars(select(m.Price).where(m.Price.id.in_(price_ids))))
     items = selectinload(m.Subscription.items)
     subs = session.scalars(select(m.Subscription).where(m.Subscription.customer_id.in_(ids))
                            .options(items.lazyload(item.price),
                                     items.lazyload(item.migrate_to_price))
                            .order_by(m.Subscription.id)).all()
+    price_ids = {price_id for sub in subs for row in sub.items
+                 for price_id in (row.price_id, row.migrate_to_price_id) if price_id}
+    if price_ids:
+        batch.keep.extend(session.scalars(select(m.Price).where(m.Price.id.in_(price_ids))))
     batch.subs = _grouped(subs, lambda sub: sub.customer_id)
     drafts = session.scalars(select(m.Invoice).where(
         m.Invoice.customer_id.in_(ids), m.Invoice.status == "draft")
