@@ -13,6 +13,7 @@ import html
 import re
 import string
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from kassa.core import locales
@@ -452,13 +453,12 @@ def render(kind: str, locale: str | None, *, brand_color: str | None = None,
     lang = locales.language(locale)
     subject, paragraphs = TEXTS[kind][lang]
     given = {k: str(v) for k, v in values.items() if v is not None}
-    kept = [p for p in paragraphs if _fields(p) <= set(given)]
+    kept = [p for p in paragraphs if _fields(p) <= given.keys()]
     text = "\n\n".join(p.format(**given) for p in kept)
     escaped = {k: html.escape(v) for k, v in given.items()}
     for key in [key for key in escaped if key.endswith("url")]:
         escaped[key] = f'<a href="{escaped[key]}">{escaped[key]}</a>'
-    body = "\n".join("<p>" + html.escape(p).replace("\n", "<br>").format(**escaped) + "</p>"
-                     for p in kept)
+    body = "\n".join(_html_paragraph(p).format(**escaped) for p in kept)
     color = brand_color if brand_color and _COLOR.fullmatch(brand_color) else "#334155"
     header = (f'<div style="border-top:4px solid {color};padding:12px 0;font-weight:bold;'
               f'color:{color}">{escaped.get("org", "")}</div>')
@@ -470,5 +470,12 @@ def render(kind: str, locale: str | None, *, brand_color: str | None = None,
 _COLOR = re.compile(r"#[0-9a-fA-F]{6}")
 
 
-def _fields(template: str) -> set[str]:
-    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+@cache  # the templates are the catalog's constants
+def _fields(template: str) -> frozenset[str]:
+    return frozenset(name for _, name, _, _ in string.Formatter().parse(template) if name)
+
+
+@cache
+def _html_paragraph(template: str) -> str:
+    """A paragraph's template as HTML, its own text escaped (the values are escaped apart)."""
+    return "<p>" + html.escape(template).replace("\n", "<br>") + "</p>"
