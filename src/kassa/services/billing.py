@@ -122,9 +122,10 @@ def _add_period(uow: UnitOfWork, invoice: m.Invoice, sub: m.Subscription,
     for line in due.lines:
         invoice.lines.append(line_row(invoice.org_id, invoice.currency, len(invoice.lines),
                                       line, new_id("il")))
-    billed = m.BilledPeriod(org_id=invoice.org_id, subscription_id=sub.id,
-                            period_start=due.period.start, period_end=due.period.end,
-                            kind=due.kind, invoice_id=invoice.id, invoice=invoice)
+    billed = prefetch.built(m.BilledPeriod, dict(
+        org_id=invoice.org_id, subscription_id=sub.id, period_start=due.period.start,
+        period_end=due.period.end, kind=due.kind, invoice_id=invoice.id))
+    billed.invoice = invoice  # the unit of work inserts the invoice first
     if not inspect(invoice).transient:
         uow.session.add(billed)  # else written with its fresh invoice (prefetch.write_fresh)
     batch = prefetch.of(uow.session)

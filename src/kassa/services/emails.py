@@ -95,7 +95,7 @@ def enqueue(uow: UnitOfWork, org: m.Organization, *, customer: m.Customer | None
 
 def _inserted(batch: prefetch.Batch, values: dict[str, Any]) -> m.EmailMessage:
     batch.insert(m.EmailMessage, values)
-    return prefetch.written(m.EmailMessage, values)
+    return prefetch.built(m.EmailMessage, values)
 
 
 def enqueue_rendered(uow: UnitOfWork, org: m.Organization, customer: m.Customer, kind: str,

@@ -62,13 +62,13 @@ def subscription_draft(uow: UnitOfWork, customer: m.Customer, sub: m.Subscriptio
     """A new, empty draft invoice of a subscription, collected the subscription's way; added
     to the session unless not `pending` (a billing batch writes it, services/prefetch.py)."""
     collection = sub.collection_method
-    invoice = m.Invoice(
+    invoice = prefetch.built(m.Invoice, dict(
         id=new_id("in"), org_id=customer.org_id, customer_id=customer.id,
         subscription_id=sub.id, status="draft", currency=currency, amount_paid=0,
         billing_reason=billing_reason, collection_method=collection,
         days_until_due=sub.days_until_due if collection == "send_invoice" else None,
         billing_at=billing_at, period_start=period_start, period_end=period_end,
-        auto_advance=True, auto_finalize_at=auto_finalize_at, metadata_={}, created=now)
+        auto_advance=True, auto_finalize_at=auto_finalize_at, metadata_={}, created=now))
     set_committed_value(invoice, "lines", [])  # none yet: known without asking the database
     if pending:
         uow.session.add(invoice)

@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 from psycopg import sql
 from sqlalchemy import Column, Connection, Table, event, inspect, select
 from sqlalchemy.orm import Session, SessionTransaction, object_session, selectinload
+from sqlalchemy.orm.attributes import NO_VALUE, instance_state
 
 from kassa.store import models as m
 
@@ -103,12 +104,20 @@ class Batch:
         return value
 
 
-def written(model: type[M], values: dict[str, Any]) -> M:
-    """A row the batch writes in bulk (`Batch.insert`) as an instance of `model`, to read
-    from: built without the ORM's change tracking (a fraction of the constructor's cost),
-    never added to a session."""
+def built(model: type[M], values: dict[str, Any]) -> M:
+    """A new instance of `model` with these column values, in the state its constructor
+    leaves it in (each value recorded as set on a new object, so a flush inserts it and the
+    ledger sees what was set), at a tenth of the constructor's cost, which sets them one by
+    one through the ORM's events. Billing builds a few objects per invoice (the invoice, its
+    lines, its billed periods, the rows it writes in bulk and reads back)."""
+    unknown = values.keys() - _column_names(model).keys()
+    if unknown:
+        raise TypeError(f"{model.__name__} has no column {', '.join(sorted(unknown))}")
     obj: M = inspect(model).class_manager.new_instance()
     obj.__dict__.update(values)
+    state = instance_state(obj)
+    state.committed_state.update(dict.fromkeys(values, NO_VALUE))
+    state.modified = True
     return obj
 
 

@@ -59,14 +59,14 @@ def _usage_for(session: Session, terms: domain.SubscriptionTerms, customer_id: s
 
 def line_row(org_id: str, currency: str, position: int, line: domain.ChargeLine,
              new_id: str) -> m.InvoiceLine:
-    return m.InvoiceLine(
+    return prefetch.built(m.InvoiceLine, dict(
         id=new_id, org_id=org_id, position=position, type=line.type,
         subscription_id=line.subscription_id, subscription_item_id=line.item_id,
         price_id=line.price_id, description=line.description, quantity=line.quantity,
         quantity_decimal=line.quantity_decimal, tier=line.tier,
         unit_amount_decimal=line.unit_amount_decimal, amount=line.amount, currency=currency,
         period_start=line.period_start, period_end=line.period_end, proration=line.proration,
-        proration_fraction=line.proration_fraction if line.proration else None)
+        proration_fraction=line.proration_fraction if line.proration else None))
 
 
 def reprice_usage(uow: UnitOfWork, org: m.Organization, customer: m.Customer,
