@@ -12,12 +12,13 @@ from sqlalchemy import select
 
 from kassa.services import catalog, customers, objects, subscriptions
 from kassa.store import models as m
+from kassa.store import rows
 
 
 def _through_the_orm(invoice: m.Invoice) -> dict:
     """The shape read attribute by attribute (the descriptors, as before the snapshot)."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(objects, "_columns", lambda obj: obj)
+        patch.setattr(rows, "snapshot", lambda obj: obj)
         return objects.invoice(invoice)
 
 
@@ -42,17 +43,17 @@ def test_the_shape_of_a_stored_invoice_is_the_same_read_either_way(kassa, invoic
         loaded = objects.invoice(invoice)
         assert loaded == _through_the_orm(invoice)
         assert loaded["total"] == 7500 and loaded["lines"]["data"][0]["quantity"] == 3
-        assert type(objects._columns(invoice)) is not m.Invoice  # the snapshot was read
+        assert type(rows.snapshot(invoice)) is not m.Invoice  # the snapshot was read
 
         invoice.description = "changed, not yet flushed"
         assert objects.invoice(invoice)["description"] == "changed, not yet flushed"
 
         uow.session.expire(invoice, ["total"])
-        assert objects._columns(invoice) is invoice  # a column to load: the object itself
+        assert rows.snapshot(invoice) is invoice  # a column to load: the object itself
         assert objects.invoice(invoice)["total"] == 7500
 
         uow.session.expire(invoice)  # the change was flushed by reading `total` back
-        assert objects._columns(invoice) is invoice
+        assert rows.snapshot(invoice) is invoice
         assert objects.invoice(invoice) == {**loaded, "description": "changed, not yet flushed"}
 
 
@@ -71,5 +72,5 @@ def test_the_shape_of_a_new_invoice_reads_its_unset_columns_as_none():
 
 def _through_the_orm_with(invoice: m.Invoice, lines: list[m.InvoiceLine]) -> dict:
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(objects, "_columns", lambda obj: obj)
+        patch.setattr(rows, "snapshot", lambda obj: obj)
         return objects.invoice(invoice, lines)

@@ -1,4 +1,4 @@
-"""`prefetch.built` makes a new object in the very state its constructor leaves it in (what
+"""`rows.built` makes a new object in the very state its constructor leaves it in (what
 billing relies on: a flush inserts it, the ledger sees each value as just set), only cheaper."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import inspect, select
 from sqlalchemy.orm.attributes import get_history
 
-from kassa.services.prefetch import built
 from kassa.store import models as m
+from kassa.store.rows import built
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 

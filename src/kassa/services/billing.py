@@ -35,6 +35,7 @@ from kassa.services.invoices import (
 from kassa.services.schedule import collection_pause, refresh, terms_of
 from kassa.services.usage_billing import line_row, usage_for
 from kassa.store import models as m
+from kassa.store import rows
 from kassa.store.uow import UnitOfWork
 
 
@@ -122,7 +123,7 @@ def _add_period(uow: UnitOfWork, invoice: m.Invoice, sub: m.Subscription,
     for line in due.lines:
         invoice.lines.append(line_row(invoice.org_id, invoice.currency, len(invoice.lines),
                                       line, new_id("il")))
-    billed = prefetch.built(m.BilledPeriod, dict(
+    billed = rows.built(m.BilledPeriod, dict(
         org_id=invoice.org_id, subscription_id=sub.id, period_start=due.period.start,
         period_end=due.period.end, kind=due.kind, invoice_id=invoice.id))
     billed.invoice = invoice  # the unit of work inserts the invoice first

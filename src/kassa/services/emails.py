@@ -36,6 +36,7 @@ from kassa.domain.delivery import retry_delay
 from kassa.services import email_texts, objects, prefetch, scoping
 from kassa.services.organizations import timezone_of
 from kassa.store import models as m
+from kassa.store import rows
 from kassa.store.db import is_postgres, upsert_insert
 from kassa.store.uow import UnitOfWork
 
@@ -95,7 +96,7 @@ def enqueue(uow: UnitOfWork, org: m.Organization, *, customer: m.Customer | None
 
 def _inserted(batch: prefetch.Batch, values: dict[str, Any]) -> m.EmailMessage:
     batch.insert(m.EmailMessage, values)
-    return prefetch.built(m.EmailMessage, values)
+    return rows.built(m.EmailMessage, values)
 
 
 def enqueue_rendered(uow: UnitOfWork, org: m.Organization, customer: m.Customer, kind: str,

@@ -25,6 +25,7 @@ from kassa.services.organizations import timezone_of
 from kassa.services.schedule import collection_pause, refresh
 from kassa.services.usage_billing import reprice_usage
 from kassa.store import models as m
+from kassa.store import rows
 from kassa.store.db import upsert_insert
 from kassa.store.uow import UnitOfWork
 
@@ -62,7 +63,7 @@ def subscription_draft(uow: UnitOfWork, customer: m.Customer, sub: m.Subscriptio
     """A new, empty draft invoice of a subscription, collected the subscription's way; added
     to the session unless not `pending` (a billing batch writes it, services/prefetch.py)."""
     collection = sub.collection_method
-    invoice = prefetch.built(m.Invoice, dict(
+    invoice = rows.built(m.Invoice, dict(
         id=new_id("in"), org_id=customer.org_id, customer_id=customer.id,
         subscription_id=sub.id, status="draft", currency=currency, amount_paid=0,
         billing_reason=billing_reason, collection_method=collection,

@@ -8,42 +8,16 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 from decimal import Decimal
-from functools import cache
-from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, TypeVar, cast
-
-from sqlalchemy import inspect
-from sqlalchemy.orm.attributes import instance_state
+from typing import TYPE_CHECKING, Any
 
 from kassa.core.clock import to_unix
 from kassa.domain.entitlements import Entitlement
 from kassa.services import email_settings, payment_settings, portal_settings
 from kassa.store import models as m
+from kassa.store import rows
 
 if TYPE_CHECKING:
     from kassa.services.price_migrations import Detail, Plan
-
-M = TypeVar("M", bound=m.Base)
-
-
-@cache
-def _column_keys(model: type[m.Base]) -> dict[str, None]:
-    return dict.fromkeys(attr.key for attr in inspect(model).column_attrs)
-
-
-def _columns(obj: M) -> M:
-    """`obj`'s column values as plain attributes, to read many of: a snapshot of its state
-    when every column is in it (a new object, or a loaded one not expired), else `obj`
-    itself. The ORM's attribute descriptor costs a few tenths of a microsecond per read, and
-    an invoice's shape reads some fifty; billing builds two per invoice."""
-    keys = _column_keys(type(obj))
-    values = obj.__dict__
-    state = instance_state(obj)
-    if state.key is not None and (state.expired_attributes or not keys.keys() <= values.keys()):
-        return obj
-    view = SimpleNamespace(**keys)  # a new object's unset columns read None, as on it
-    view.__dict__.update(values)
-    return cast(M, view)
 
 
 def _ts(value: datetime | None) -> int | None:
@@ -263,7 +237,7 @@ def subscription(s: m.Subscription) -> dict[str, Any]:
 
 
 def invoice_line(line: m.InvoiceLine) -> dict[str, Any]:
-    line = _columns(line)
+    line = rows.snapshot(line)  # billing builds two shapes per invoice
     return {
         "id": line.id, "object": "line_item", "type": line.type,
         "subscription": line.subscription_id, "subscription_item": line.subscription_item_id,
@@ -287,7 +261,7 @@ def invoice_line(line: m.InvoiceLine) -> dict[str, Any]:
 
 def invoice(i: m.Invoice, lines: list[m.InvoiceLine] | None = None) -> dict[str, Any]:
     lines = i.lines if lines is None else lines
-    i = _columns(i)
+    i = rows.snapshot(i)
     return {
         "id": i.id, "object": "invoice", "customer": i.customer_id,
         "subscription": i.subscription_id, "status": i.status, "number": i.number,

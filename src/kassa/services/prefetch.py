@@ -24,19 +24,17 @@ from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cache
 from typing import Any, TypeVar
 
 from psycopg import sql
-from sqlalchemy import Column, Connection, Table, event, inspect, select
+from sqlalchemy import Connection, Table, event, select
 from sqlalchemy.orm import Session, SessionTransaction, object_session, selectinload
-from sqlalchemy.orm.attributes import NO_VALUE, instance_state
 
 from kassa.store import models as m
+from kassa.store.rows import column_attrs, column_names
 
 _KEY = "kassa.prefetch"
 T = TypeVar("T")
-M = TypeVar("M", bound=m.Base)
 
 
 @dataclass
@@ -88,7 +86,7 @@ class Batch:
 
     def insert(self, model: type[m.Base], values: dict[str, Any]) -> None:
         """Write a new row of `model` (its attributes' values) with the batch's next flush."""
-        names = _column_names(model)
+        names = column_names(model)
         self.rows.setdefault(model.__tablename__, []).append(
             {names[key]: value for key, value in values.items()})
 
@@ -102,23 +100,6 @@ class Batch:
             self.memo[key] = load()
         value: T = self.memo[key]
         return value
-
-
-def built(model: type[M], values: dict[str, Any]) -> M:
-    """A new instance of `model` with these column values, in the state its constructor
-    leaves it in (each value recorded as set on a new object, so a flush inserts it and the
-    ledger sees what was set), at a tenth of the constructor's cost, which sets them one by
-    one through the ORM's events. Billing builds a few objects per invoice (the invoice, its
-    lines, its billed periods, the rows it writes in bulk and reads back)."""
-    unknown = values.keys() - _column_names(model).keys()
-    if unknown:
-        raise TypeError(f"{model.__name__} has no column {', '.join(sorted(unknown))}")
-    obj: M = inspect(model).class_manager.new_instance()
-    obj.__dict__.update(values)
-    state = instance_state(obj)
-    state.committed_state.update(dict.fromkeys(values, NO_VALUE))
-    state.modified = True
-    return obj
 
 
 def of(session: Session) -> Batch | None:
@@ -143,18 +124,6 @@ def _end(session: Session, transaction: SessionTransaction) -> None:
 # Referenced tables before the tables that refer to them.
 _WRITE_ORDER = ("journal_entries", "journal_lines", "revenue_schedules", "events",
                 "email_messages")
-
-
-@cache
-def _columns(model: type[m.Base]) -> list[tuple[str, Column[Any]]]:
-    """A model's attribute names and their columns."""
-    return [(attr.key, attr.columns[0]) for attr in inspect(model).column_attrs]
-
-
-@cache
-def _column_names(model: type[m.Base]) -> dict[str, str]:
-    """A model's attribute names and the names of their columns."""
-    return {key: column.name for key, column in _columns(model)}
 
 
 def write_rows(session: Session) -> None:
@@ -246,7 +215,7 @@ def _row(obj: m.Base, **values: Any) -> dict[str, Any]:
     left to the database."""
     state = obj.__dict__
     row = {}
-    for key, column in _columns(type(obj)):
+    for key, column in column_attrs(type(obj)):
         if key in values:
             row[column.name] = values[key]
         elif key in state:

@@ -15,6 +15,7 @@ from kassa.domain.pricing import Transaction
 from kassa.services import prefetch, usage_reading
 from kassa.services.schedule import terms_of
 from kassa.store import models as m
+from kassa.store import rows
 from kassa.store.uow import UnitOfWork
 
 
@@ -59,7 +60,7 @@ def _usage_for(session: Session, terms: domain.SubscriptionTerms, customer_id: s
 
 def line_row(org_id: str, currency: str, position: int, line: domain.ChargeLine,
              new_id: str) -> m.InvoiceLine:
-    return prefetch.built(m.InvoiceLine, dict(
+    return rows.built(m.InvoiceLine, dict(
         id=new_id, org_id=org_id, position=position, type=line.type,
         subscription_id=line.subscription_id, subscription_item_id=line.item_id,
         price_id=line.price_id, description=line.description, quantity=line.quantity,

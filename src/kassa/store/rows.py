@@ -1,0 +1,59 @@
+"""Building and reading model objects a column at a time, without the ORM's per-attribute
+events and descriptors: for the billing run, which builds and reads a few objects per
+invoice (services/prefetch.py, services/objects.py)."""
+
+from __future__ import annotations
+
+from functools import cache
+from types import SimpleNamespace
+from typing import Any, TypeVar, cast
+
+from sqlalchemy import Column, inspect
+from sqlalchemy.orm.attributes import NO_VALUE, instance_state
+
+from kassa.store.models import Base
+
+M = TypeVar("M", bound=Base)
+
+
+@cache
+def column_attrs(model: type[Base]) -> list[tuple[str, Column[Any]]]:
+    """A model's attribute names and their columns."""
+    return [(attr.key, attr.columns[0]) for attr in inspect(model).column_attrs]
+
+
+@cache
+def column_names(model: type[Base]) -> dict[str, str]:
+    """A model's attribute names and the names of their columns."""
+    return {key: column.name for key, column in column_attrs(model)}
+
+
+def built(model: type[M], values: dict[str, Any]) -> M:
+    """A new instance of `model` with these column values, in the state its constructor
+    leaves it in (each value recorded as set on a new object, so a flush inserts it and the
+    ledger sees what was set), at a tenth of the constructor's cost, which sets them one by
+    one through the ORM's events."""
+    unknown = values.keys() - column_names(model).keys()
+    if unknown:
+        raise TypeError(f"{model.__name__} has no column {', '.join(sorted(unknown))}")
+    obj: M = inspect(model).class_manager.new_instance()
+    obj.__dict__.update(values)
+    state = instance_state(obj)
+    state.committed_state.update(dict.fromkeys(values, NO_VALUE))
+    state.modified = True
+    return obj
+
+
+def snapshot(obj: M) -> M:
+    """`obj`'s column values as plain attributes, to read many of: a snapshot of its state
+    when every column is in it (a new object, or a loaded one not expired), else `obj`
+    itself. The ORM's attribute descriptor costs a few tenths of a microsecond per read."""
+    names = column_names(type(obj))
+    values = obj.__dict__
+    state = instance_state(obj)
+    if state.key is not None and (state.expired_attributes
+                                  or not names.keys() <= values.keys()):
+        return obj
+    view = SimpleNamespace(**dict.fromkeys(names))  # a new object's unset columns read None
+    view.__dict__.update(values)
+    return cast(M, view)
