@@ -51,3 +51,36 @@ def test_a_posting_waits_for_a_close_of_its_month_and_is_then_refused(
     with kassa.uow() as uow:
         assert uow.session.query(m.Payout).count() == 0
         assert uow.session.query(m.JournalEntry).filter_by(kind="payout.paid").count() == 0
+
+
+def test_two_postings_do_not_wait_for_each_other(
+        kassa: Kassa, org: NewOrganization, clock: FrozenClock) -> None:
+    """The posting lock is shared: a posting while another one's transaction is still open
+    (two billing workers, say) goes through at once instead of queueing until it commits."""
+    org_id = org.organization.id
+    clock.move_to(datetime(2026, 2, 3, 9, tzinfo=UTC))
+    outcome: list[object] = []
+
+    def payout(reference: str) -> None:
+        with kassa.uow() as uow:
+            accounting.record_payout(uow, org_id, gateway="stripe", reference=reference,
+                                     amount=1000, currency="eur",
+                                     arrival_date=date(2026, 2, 2))
+        outcome.append(reference)
+
+    payout("po_chart")  # the first posting makes the chart of accounts
+    outcome.clear()
+    with kassa.uow() as first:  # a posting under way, its transaction open
+        first.session.add(m.Payout(
+            id=new_id("po"), org_id=org_id, gateway="stripe", reference="po_first", amount=500,
+            fee=0, currency="eur", bank_amount=500, bank_currency="eur",
+            arrival_date=date(2026, 2, 2), metadata_={}, created=clock.now()))
+        first.session.flush()  # posted, the lock taken
+        assert first.session.query(m.JournalEntry).filter_by(kind="payout.paid").count() == 2
+        second = threading.Thread(target=payout, args=("po_second",))
+        second.start()
+        second.join(timeout=5)
+        assert outcome == ["po_second"]  # committed while the first still holds its lock
+        first.commit()
+    with kassa.uow() as uow:
+        assert uow.session.query(m.JournalEntry).filter_by(kind="payout.paid").count() == 3

@@ -141,10 +141,12 @@ def check_open(session: Session, org_id: str, day: date,
 
 def _lock(session: Session, org_id: str) -> None:
     if is_postgres(session):
-        # A close takes the organization's row for update (services/accounting.py): with
-        # this lock held first, a posting and a close of its month never cross.
+        # A close takes the organization's row FOR UPDATE (services/accounting.py): with
+        # this lock held first, a posting and a close of its month never cross. FOR KEY
+        # SHARE conflicts with nothing else, so postings (two billing workers') don't
+        # queue behind each other; FOR NO KEY UPDATE would serialize them until commit.
         session.execute(select(m.Organization.id).where(m.Organization.id == org_id)
-                        .with_for_update(key_share=True))
+                        .with_for_update(read=True, key_share=True))
 
 
 def write(session: Session, org_id: str, draft: Draft, now: datetime) -> m.JournalEntry | None:

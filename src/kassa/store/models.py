@@ -39,8 +39,10 @@ class Base(DeclarativeBase):
     }
 
 
-def _org() -> Mapped[str]:
-    return mapped_column(String(40), ForeignKey("organizations.id"), index=True)
+def _org(*, index: bool = True) -> Mapped[str]:
+    """The owning organization. `index=False` where an index led by `org_id` already serves
+    tenant-scoped reads and the foreign key (a second one is only written, never read)."""
+    return mapped_column(String(40), ForeignKey("organizations.id"), index=index)
 
 
 class Organization(Base):
@@ -306,8 +308,9 @@ class Invoice(Base):
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    org_id: Mapped[str] = _org()
-    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    org_id: Mapped[str] = _org(index=False)  # led by (org_id, number) and the reports' two
+    # The customer's invoices: led by ix_invoices_customer_billing.
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
     subscription_id: Mapped[str | None] = mapped_column(String(40), index=True)
     status: Mapped[str] = mapped_column(String(20))
     number: Mapped[str | None] = mapped_column(String(60))
@@ -467,18 +470,24 @@ class Event(Base):
     __table_args__ = (Index("ix_events_org_id_id", "org_id", "id"),
                       # the events still to hand to webhook endpoints (services/webhooks.py)
                       Index("ix_events_unrouted", "id", postgresql_where=text("routed IS NULL"),
-                            sqlite_where=text("routed IS NULL")))
+                            sqlite_where=text("routed IS NULL")),
+                      # An API request's events (the audit trail); the events of the system's
+                      # own jobs (a billing run's, say) have no request and stay out of it.
+                      Index("ix_events_request_id", "request_id",
+                            postgresql_where=text("request_id IS NOT NULL"),
+                            sqlite_where=text("request_id IS NOT NULL")))
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     org_id: Mapped[str] = mapped_column(String(40), ForeignKey("organizations.id"))
-    type: Mapped[str] = mapped_column(String(80), index=True)
+    # Read by organization (ix_events_org_id_id), filtered by type: no index of its own.
+    type: Mapped[str] = mapped_column(String(80))
     object_id: Mapped[str] = mapped_column(String(40), index=True)
     data: Mapped[dict[str, Any]]
     created: Mapped[datetime]
     # When the event was handed to the organization's webhook endpoints (None: not yet).
     routed: Mapped[datetime | None]
     # Who caused it (core/actors.py): the API request's id, and the actor (None: the system).
-    request_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    request_id: Mapped[str | None] = mapped_column(String(40))
     actor: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
@@ -843,7 +852,7 @@ class EmailMessage(Base):
                       Index("ix_email_messages_due", "status", "next_attempt_at"))
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    org_id: Mapped[str] = _org()
+    org_id: Mapped[str] = _org(index=False)  # led by (org_id, dedupe_key)
     customer_id: Mapped[str | None] = mapped_column(String(40), index=True)
     kind: Mapped[str] = mapped_column(String(40))
     dedupe_key: Mapped[str] = mapped_column(String(200))
@@ -1296,7 +1305,7 @@ class JournalEntry(Base):
                       Index("ix_journal_entries_org_posted", "org_id", "posted_on"))
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    org_id: Mapped[str] = _org()
+    org_id: Mapped[str] = _org(index=False)  # led by (org_id, source_id, kind)
     kind: Mapped[str] = mapped_column(String(40))
     source_type: Mapped[str] = mapped_column(String(30))
     source_id: Mapped[str] = mapped_column(String(60))
@@ -1319,7 +1328,7 @@ class JournalLine(Base):
     __table_args__ = (Index("ix_journal_lines_org_account", "org_id", "account_id", "posted_on"),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    org_id: Mapped[str] = _org()
+    org_id: Mapped[str] = _org(index=False)  # led by ix_journal_lines_org_account
     entry_id: Mapped[str] = mapped_column(ForeignKey("journal_entries.id"), index=True)
     position: Mapped[int] = mapped_column(Integer)
     account_id: Mapped[str] = mapped_column(ForeignKey("ledger_accounts.id"))
@@ -1344,7 +1353,7 @@ class RevenueSchedule(Base):
                       Index("ix_revenue_schedules_due", "done", "recognized_through"))
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    org_id: Mapped[str] = _org()
+    org_id: Mapped[str] = _org(index=False)  # led by (org_id, source_id, entry_id)
     entry_id: Mapped[str] = mapped_column(String(40))
     customer_id: Mapped[str] = mapped_column(String(40), index=True)
     invoice_id: Mapped[str | None] = mapped_column(String(40), index=True)
