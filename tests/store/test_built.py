@@ -10,7 +10,7 @@ from sqlalchemy import inspect, select
 from sqlalchemy.orm.attributes import get_history
 
 from kassa.store import models as m
-from kassa.store.rows import built
+from kassa.store.rows import built, changes, mark_written
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -46,3 +46,48 @@ def test_a_built_object_is_inserted_by_a_flush(kassa, org):
     with kassa.uow() as uow:
         assert uow.session.scalars(select(m.EmailMessage.subject).where(
             m.EmailMessage.id == "em_built")).one() == "Hi"
+
+
+def _customer(kassa, org, id: str) -> None:
+    with kassa.uow() as uow:
+        uow.session.add(m.Customer(id=id, org_id=org.organization.id, name="Ada",
+                                   email="ada@example.com", created=NOW))
+        uow.commit()
+
+
+def test_changes_are_the_columns_set_since_loading_and_mark_written_makes_them_clean(
+        kassa, org):
+    _customer(kassa, org, "cus_changes")
+    with kassa.uow() as uow:
+        customer = uow.session.get(m.Customer, "cus_changes")
+        assert changes(customer) == {}
+        customer.name, customer.email = "Ada L.", "ada@example.com"  # the e-mail as it was
+        assert changes(customer) == {"name": "Ada L.", "email": "ada@example.com"}
+        assert changes(built(m.Customer, {"id": "cus_new"})) is None  # not persistent
+        uow.session.execute(m.Customer.__table__.update().where(
+            m.Customer.id == "cus_changes").values(name="Ada L."))
+        mark_written([customer])
+        assert customer not in uow.session.dirty and changes(customer) == {}
+        customer.email = "ada@lovelace.example"
+        uow.session.expire(customer, ["name"])
+        assert changes(customer) is None  # an expired column: not all of it is known
+        uow.rollback()
+    with kassa.uow() as uow:
+        assert uow.session.get(m.Customer, "cus_changes").name == "Ada"  # rolled back
+
+
+def test_a_relationship_changed_is_no_column_change(kassa, org):
+    _customer(kassa, org, "cus_rel")
+    with kassa.uow() as uow:
+        invoice = built(m.Invoice, dict(
+            id="in_rel", org_id=org.organization.id, customer_id="cus_rel", status="draft",
+            currency="eur", billing_reason="manual", collection_method="send_invoice",
+            amount_paid=0, billing_at=NOW, period_start=NOW, period_end=NOW,
+            metadata_={}, created=NOW))
+        uow.session.add(invoice)
+        uow.session.flush()
+        assert changes(invoice) == {}
+        invoice.lines.append(m.InvoiceLine(id="il_rel", org_id=org.organization.id,
+                                           position=0, type="invoiceitem", description="x",
+                                           amount=1, currency="eur"))
+        assert changes(invoice) is None

@@ -27,11 +27,11 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from psycopg import sql
-from sqlalchemy import Connection, Table, event, select
+from sqlalchemy import Connection, Table, bindparam, event, select
 from sqlalchemy.orm import Session, SessionTransaction, object_session, selectinload
 
 from kassa.store import models as m
-from kassa.store.rows import column_attrs, column_names
+from kassa.store.rows import changes, column_attrs, column_names, mark_written
 
 _KEY = "kassa.prefetch"
 T = TypeVar("T")
@@ -240,6 +240,36 @@ def _after_flush(session: Session, flush_context: Any) -> None:
 @event.listens_for(Session, "before_commit")
 def _before_commit(session: Session) -> None:
     write_rows(session)
+    write_changes(session)
+
+
+def write_changes(session: Session) -> None:
+    """Update the batch's subscriptions billing changed (periods, billed through, next
+    action), an executemany per set of changed columns, rather than through the unit of
+    work's bookkeeping per object, which cost more than the rest of the commit. One that
+    changed anything else (a relationship) is left to the unit of work, as everything is
+    outside a batch. Subscriptions are not among what the ledger posts from a flush."""
+    batch = of(session)
+    if batch is None:
+        return
+    shapes: dict[tuple[str, ...], list[tuple[m.Subscription, dict[str, Any]]]] = \
+        defaultdict(list)
+    for subs in batch.subs.values():
+        for sub in subs:
+            changed = changes(sub)
+            if changed:
+                shapes[tuple(sorted(changed))].append((sub, changed))
+    if not shapes:
+        return
+    table = m.Subscription.__table__
+    connection = session.connection()
+    for columns, same in shapes.items():
+        statement = table.update().where(table.c.id == bindparam("_id")).values(
+            {name: bindparam(f"_{name}") for name in columns})
+        connection.execute(statement, [{"_id": sub.id, **{f"_{name}": value for name, value
+                                                          in changed.items()}}
+                                       for sub, changed in same])
+        mark_written([sub for sub, _ in same])
 
 
 def _grouped(rows: Iterable[T], key: Callable[[T], str | None]) -> dict[str, list[T]]:

@@ -44,6 +44,31 @@ def built(model: type[M], values: dict[str, Any]) -> M:
     return obj
 
 
+def changes(obj: Base) -> dict[str, Any] | None:
+    """The columns of a loaded `obj` set since it was loaded or last flushed, with their
+    values now (by column name; empty if none), or None where an UPDATE of its columns
+    would not write all of them: it is not persistent, or a relationship or an expired
+    attribute changed."""
+    state = instance_state(obj)
+    if state.key is None or state.deleted or state.detached or state.expired_attributes:
+        return None
+    names = column_names(type(obj))
+    if not state.committed_state.keys() <= names.keys():
+        return None
+    values = obj.__dict__
+    return {names[key]: values[key] for key in state.committed_state}
+
+
+def mark_written(objs: list[Base]) -> None:
+    """Record that the changes of `objs` (`changes`) are in the database, as a flush that
+    wrote them would: they are clean in their session."""
+    if objs:
+        session_of = instance_state(objs[0]).session
+        identity = session_of.identity_map if session_of is not None else None
+        type(instance_state(objs[0]))._commit_all_states(
+            ((instance_state(obj), obj.__dict__) for obj in objs), identity)
+
+
 def snapshot(obj: M) -> M:
     """`obj`'s column values as plain attributes, to read many of: a snapshot of its state
     when every column is in it (a new object, or a loaded one not expired), else `obj`
