@@ -36,6 +36,7 @@ from kassa.services.schedule import collection_pause, refresh, terms_of
 from kassa.services.usage_billing import line_row, usage_for
 from kassa.store import models as m
 from kassa.store import rows
+from kassa.store.db import among
 from kassa.store.uow import UnitOfWork
 
 
@@ -202,7 +203,7 @@ def process_customers(uow: UnitOfWork, customer_ids: Sequence[str], now: datetim
     it ends up (usually issued), with its lines and billed periods, in a statement per table
     (`prefetch.write_fresh`), rather than inserted as a draft and updated when issued.
     """
-    query = select(m.Customer).where(m.Customer.id.in_(list(customer_ids)))
+    query = select(m.Customer).where(among(uow.session, m.Customer.id, customer_ids))
     query = query.order_by(m.Customer.id).with_for_update(skip_locked=skip_locked)
     customers = list(uow.session.scalars(query))
     result = Processed()

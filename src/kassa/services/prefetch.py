@@ -28,9 +28,17 @@ from typing import Any, TypeVar
 
 from psycopg import sql
 from sqlalchemy import Connection, Table, bindparam, event, select
-from sqlalchemy.orm import Session, SessionTransaction, object_session, selectinload
+from sqlalchemy.orm import (
+    Session,
+    SessionTransaction,
+    lazyload,
+    object_session,
+    selectinload,
+)
+from sqlalchemy.orm.attributes import set_committed_value
 
 from kassa.store import models as m
+from kassa.store.db import among
 from kassa.store.rows import changes, column_attrs, column_names, mark_written
 
 _KEY = "kassa.prefetch"
@@ -290,37 +298,44 @@ def load(session: Session, customers: list[m.Customer], now: datetime) -> Batch:
                       for org_id in {customer.org_id for customer in customers})
     # The items without their prices, then each price once: an item finds its price in the
     # session rather than every item row carrying its price and product again (joined,
-    # with their JSON).
-    item = m.SubscriptionItem
-    items = selectinload(m.Subscription.items)
-    subs = session.scalars(select(m.Subscription).where(m.Subscription.customer_id.in_(ids))
-                           .options(items.lazyload(item.price),
-                                    items.lazyload(item.migrate_to_price))
-                           .order_by(m.Subscription.id)).all()
+    # with their JSON). Each list of ids is one array parameter on PostgreSQL (`among`).
+    subs = session.scalars(select(m.Subscription).where(
+        among(session, m.Subscription.customer_id, ids))
+        .options(lazyload(m.Subscription.items)).order_by(m.Subscription.id)).all()
+    items = _grouped(session.scalars(select(m.SubscriptionItem).where(
+        among(session, m.SubscriptionItem.subscription_id, [sub.id for sub in subs]))
+        .options(lazyload(m.SubscriptionItem.price),
+                 lazyload(m.SubscriptionItem.migrate_to_price))
+        .order_by(m.SubscriptionItem.id)), lambda row: row.subscription_id)
+    for sub in subs:  # as the relationship's own load would (ordered by id)
+        set_committed_value(sub, "items", items.get(sub.id, []))
     price_ids = {price_id for sub in subs for row in sub.items
                  for price_id in (row.price_id, row.migrate_to_price_id) if price_id}
     if price_ids:
-        batch.keep.extend(session.scalars(select(m.Price).where(m.Price.id.in_(price_ids))))
+        batch.keep.extend(session.scalars(select(m.Price).where(
+            among(session, m.Price.id, price_ids))))
     batch.subs = _grouped(subs, lambda sub: sub.customer_id)
     drafts = session.scalars(select(m.Invoice).where(
-        m.Invoice.customer_id.in_(ids), m.Invoice.status == "draft")
+        among(session, m.Invoice.customer_id, ids), m.Invoice.status == "draft")
         .options(selectinload(m.Invoice.lines)).order_by(m.Invoice.id)).all()
     batch.drafts = _grouped(drafts, lambda invoice: invoice.customer_id)
     batch.discounts = _grouped(session.scalars(select(m.Discount).where(
-        m.Discount.customer_id.in_(ids)).order_by(m.Discount.id)), lambda d: d.customer_id)
+        among(session, m.Discount.customer_id, ids)).order_by(m.Discount.id)),
+        lambda d: d.customer_id)
     batch.items = _grouped(session.scalars(select(m.InvoiceItem).where(
-        m.InvoiceItem.customer_id.in_(ids), m.InvoiceItem.invoice_id.is_(None))
+        among(session, m.InvoiceItem.customer_id, ids), m.InvoiceItem.invoice_id.is_(None))
         .order_by(m.InvoiceItem.id)), lambda item: item.customer_id)
     opened = session.scalars(select(m.Invoice).where(
-        m.Invoice.customer_id.in_(ids), m.Invoice.status == "open")).all()
+        among(session, m.Invoice.customer_id, ids), m.Invoice.status == "open")).all()
     batch.open_invoices = _grouped([*opened, *drafts], lambda invoice: invoice.subscription_id)
     if opened:
         cases = session.scalars(select(m.DunningCase).where(
-            m.DunningCase.invoice_id.in_([invoice.id for invoice in opened]))).all()
+            among(session, m.DunningCase.invoice_id, [invoice.id for invoice in opened]))).all()
         customer_of = {invoice.id: invoice.customer_id for invoice in opened}
         batch.dunning_cases = _grouped(cases, lambda case: customer_of[case.invoice_id])
     if drafts:
         batch.billed = _grouped(session.scalars(select(m.BilledPeriod).where(
-            m.BilledPeriod.invoice_id.in_([d.id for d in drafts]))), lambda p: p.invoice_id)
+            among(session, m.BilledPeriod.invoice_id, [d.id for d in drafts]))),
+            lambda p: p.invoice_id)
     session.info[_KEY] = batch
     return batch
