@@ -272,11 +272,12 @@ def write_changes(session: Session) -> None:
     table = m.Subscription.__table__
     connection = session.connection()
     for columns, same in shapes.items():
+        # The parameters are named apart from the columns (an UPDATE reserves those names).
         statement = table.update().where(table.c.id == bindparam("_id")).values(
             {name: bindparam(f"_{name}") for name in columns})
-        connection.execute(statement, [{"_id": sub.id, **{f"_{name}": value for name, value
-                                                          in changed.items()}}
-                                       for sub, changed in same])
+        params = [{f"_{name}": value for name, value in changed.items()} | {"_id": sub.id}
+                  for sub, changed in same]
+        connection.execute(statement, params)
         mark_written([sub for sub, _ in same])
 
 

@@ -10,6 +10,7 @@ from typing import Any, TypeVar, cast
 
 from sqlalchemy import Column, inspect
 from sqlalchemy.orm.attributes import NO_VALUE, instance_state
+from sqlalchemy.orm.state import InstanceState
 
 from kassa.store.models import Base
 
@@ -63,10 +64,10 @@ def mark_written(objs: list[Base]) -> None:
     """Record that the changes of `objs` (`changes`) are in the database, as a flush that
     wrote them would: they are clean in their session."""
     if objs:
-        session_of = instance_state(objs[0]).session
-        identity = session_of.identity_map if session_of is not None else None
-        type(instance_state(objs[0]))._commit_all_states(
-            ((instance_state(obj), obj.__dict__) for obj in objs), identity)
+        session = instance_state(objs[0]).session
+        InstanceState._commit_all_states(  # what a flush does after its UPDATEs
+            ((instance_state(obj), obj.__dict__) for obj in objs),
+            session.identity_map if session is not None else None)
 
 
 def snapshot(obj: M) -> M:
