@@ -1,9 +1,13 @@
 """The billing run in bounded batches: planned once, claimed with a lease, taken over when a
-worker dies, every customer billed once; a batch that fails is billed customer by customer."""
+worker dies, every customer billed once; a batch that fails is billed customer by customer.
+A batch gives its invoices' numbers out as it issues them and takes them from the series only
+when it writes: every row built from an invoice carries its number, and the series is not
+locked before."""
 
 from __future__ import annotations
 
 import gc
+import re
 import weakref
 from collections import Counter
 from dataclasses import replace
@@ -11,11 +15,20 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import func, inspect, select
+from sqlalchemy import func, inspect, select, text
 
 from kassa.config import Kassa
 from kassa.jobs import billing as jobs
-from kassa.services import billing, catalog, customers, organizations, prefetch, subscriptions
+from kassa.services import (
+    billing,
+    catalog,
+    customers,
+    invoices,
+    ledger,
+    organizations,
+    prefetch,
+    subscriptions,
+)
 from kassa.store import models as m
 
 
@@ -279,3 +292,142 @@ def test_a_batch_writes_each_new_invoice_once_and_a_flush_midway_changes_nothing
         drafts = uow.session.scalar(select(func.count()).select_from(m.Invoice).where(
             m.Invoice.id.in_(after - before), m.Invoice.status == "draft"))
     assert len(after - before) == 3 and drafts == 0
+
+
+STAND_IN = "\ue000"
+
+
+def _issued(kassa, ids):
+    """Per customer, in customer order: the renewal's number, its `invoice.finalized`
+    event's number, its e-mail's subject and attachment, and its journal entry's text."""
+    with kassa.uow() as uow:
+        session = uow.session
+        out = []
+        for customer_id in sorted(ids):
+            invoice = session.scalars(select(m.Invoice).where(
+                m.Invoice.customer_id == customer_id, m.Invoice.status == "open")
+                .order_by(m.Invoice.created.desc())).first()
+            event = session.scalars(select(m.Event).where(
+                m.Event.object_id == invoice.id, m.Event.type == "invoice.finalized")).one()
+            email = session.scalars(select(m.EmailMessage).where(
+                m.EmailMessage.dedupe_key == f"invoice_issued:{invoice.id}")).one()
+            entry = session.scalars(select(m.JournalEntry).where(
+                m.JournalEntry.source_id == invoice.id,
+                m.JournalEntry.kind == "invoice.finalized")).one()
+            out.append((invoice.number, event.data["object"]["number"], email.subject,
+                        email.text_body, email.attachments[0]["filename"], entry.description))
+        return out
+
+
+def _no_stand_in_stored(kassa) -> None:
+    with kassa.uow() as uow:
+        for model, column in ((m.Event, "data"), (m.EmailMessage, "subject"),
+                              (m.EmailMessage, "text_body"), (m.EmailMessage, "html_body"),
+                              (m.EmailMessage, "attachments"), (m.JournalEntry, "description"),
+                              (m.Invoice, "number")):
+            values = uow.session.scalars(select(getattr(model, column))).all()
+            assert not [v for v in values if STAND_IN in str(v)], (model.__name__, column)
+
+
+@pytest.mark.parametrize("flush_midway", [False, True])
+def test_every_row_built_from_an_invoice_carries_its_number(kassa, org, clock, monkeypatch,
+                                                           flush_midway):
+    """Without a flush, the numbers are taken when the batch writes its new invoices; with a
+    flush between two customers' issuing (a query that autoflushes), the numbers given so
+    far are taken then, and the rest when the batch writes. Either way every number is in
+    its place, consecutive in the customers' order."""
+    ids = _portfolio(kassa, org.organization.id, 4)
+    renewal = clock.now() + relativedelta(months=1)
+    clock.move_to(renewal)
+    original = billing._Customer.issue
+    taken_at: list[int] = []
+
+    def issue(step: billing._Customer) -> None:
+        original(step)
+        batch = prefetch.of(step.uow.session)
+        assert batch is not None
+        [invoice] = step.drafts
+        assert invoice.number.startswith(STAND_IN)  # given out, not yet taken
+        if flush_midway and len(taken_at) == 1:
+            step.uow.session.flush()
+            assert not invoice.number.startswith(STAND_IN)
+        taken_at.append(batch.given)
+
+    monkeypatch.setattr(billing._Customer, "issue", issue)
+    with kassa.uow() as uow:
+        before = uow.session.scalar(select(m.InvoiceSequence.next_number))
+        done = billing.process_customers(uow, ids, renewal)
+        uow.commit()
+    assert done.finalized == 4 and taken_at == [1, 2, 3, 4]
+
+    issued = _issued(kassa, ids)
+    numbers = [row[0] for row in issued]
+    prefix = org.organization.invoice_prefix
+    assert numbers == [f"{prefix}-{n:06d}" for n in range(before, before + 4)]
+    for number, in_event, subject, body, attachment, entry in issued:
+        assert in_event == number
+        assert subject == f"Invoice {number} from {org.organization.name}"
+        assert f"has sent you invoice {number} for €25.00." in body
+        assert attachment == f"{number}.pdf"
+        assert entry == f"Invoice {number}"
+    _no_stand_in_stored(kassa)
+    with kassa.uow() as uow:
+        assert uow.session.scalar(select(m.InvoiceSequence.next_number)) == before + 4
+
+
+def test_a_stand_in_in_a_row_the_batch_did_not_gather_fails_the_batch(kassa, org, clock,
+                                                                      monkeypatch):
+    """Only the rows the batch gathered get the numbers put in. A stand-in copied anywhere
+    else (here in a customer's metadata) is refused at the flush instead of being written."""
+    ids = _portfolio(kassa, org.organization.id, 2)
+    renewal = clock.now() + relativedelta(months=1)
+    clock.move_to(renewal)
+    original = billing._Customer.issue
+
+    def issue(step: billing._Customer) -> None:
+        original(step)
+        step.customer.metadata_ = {"last": {"invoice": f"Invoice {step.drafts[0].number}"}}
+
+    monkeypatch.setattr(billing._Customer, "issue", issue)
+    with kassa.uow() as uow, pytest.raises(RuntimeError, match="stand-in for an invoice"):
+        billing.process_customers(uow, ids, renewal)
+        uow.commit()
+    with kassa.uow() as uow:  # nothing of the batch was written: the first invoices only
+        assert sorted(uow.session.scalars(select(m.Invoice.number))) == [
+            "ACME-000001", "ACME-000002"]
+        assert uow.session.scalar(select(m.InvoiceSequence.next_number)) == 3
+
+
+@pytest.mark.postgres_only
+def test_the_series_is_free_until_the_batch_writes(kassa, org, clock, monkeypatch):
+    """While a batch issues and posts its invoices, another transaction takes a number of
+    the same series without waiting (it would time out if the series were locked); the
+    batch's invoices then follow that number, gapless."""
+    ids = _portfolio(kassa, org.organization.id, 3)
+    renewal = clock.now() + relativedelta(months=1)
+    clock.move_to(renewal)
+    organization = org.organization
+    post = ledger.post
+    elsewhere: list[str] = []
+
+    def post_and_number_elsewhere(session, rows):
+        batch = prefetch.of(session)
+        assert batch is not None and batch.unnumbered  # issued: numbers given, not taken
+        with kassa.uow() as other:
+            other.session.execute(text("SET LOCAL lock_timeout = '2s'"))
+            row = other.session.get(m.Organization, organization.id)
+            elsewhere.append(invoices.next_number(other, row, renewal))
+            other.commit()
+        return post(session, rows)
+
+    monkeypatch.setattr(ledger, "post", post_and_number_elsewhere)
+    with kassa.uow() as uow:
+        done = billing.process_customers(uow, ids, renewal)
+        uow.commit()
+    assert done.finalized == 3
+    [taken] = elsewhere
+    first = int(re.sub(r"\D", "", taken))
+    numbers = [row[0] for row in _issued(kassa, ids)]
+    assert numbers == [f"{organization.invoice_prefix}-{n:06d}"
+                       for n in range(first + 1, first + 4)]
+    _no_stand_in_stored(kassa)

@@ -29,7 +29,6 @@ from kassa.services.invoices import (
     issue,
     pending_lines,
     prepare,
-    return_unused_numbers,
     subscription_draft,
 )
 from kassa.services.schedule import collection_pause, refresh, terms_of
@@ -197,10 +196,11 @@ def process_customers(uow: UnitOfWork, customer_ids: Sequence[str], now: datetim
     Each customer goes through the same steps in the same order either way, but a batch
     does each step for all its customers before the next: it bills every customer, prepares
     every due draft (usage, discounts, tax), and only then issues the drafts
-    (`invoices.issue`). Issuing takes the invoice numbers, whose series stays locked until
-    the commit, so the less work follows the first number, the less other workers wait for
-    it. The invoices a batch creates stay out of the unit of work: each is written once, as
-    it ends up (usually issued), with its lines and billed periods, in a statement per table
+    (`invoices.issue`). Issuing gives out invoice numbers, which the batch takes from their
+    series only when it writes (`prefetch.take_numbers`): the series stays locked from then
+    until the commit, and the less work follows, the less other workers wait. The invoices
+    a batch creates stay out of the unit of work: each is written once, as it ends up
+    (usually issued), with its lines and billed periods, in a statement per table
     (`prefetch.write_fresh`), rather than inserted as a draft and updated when issued.
     """
     query = select(m.Customer).where(among(uow.session, m.Customer.id, customer_ids))
@@ -214,11 +214,10 @@ def process_customers(uow: UnitOfWork, customer_ids: Sequence[str], now: datetim
     for step in steps:
         step.prepare()
     # What the batch has gathered so far (the `invoice.created` events, half of its events)
-    # is written now, before the first invoice number locks the series.
+    # is written now, ahead of the writes that follow the taking of the invoice numbers.
     prefetch.write_rows(uow.session)
     for step in steps:
         step.issue()
-    return_unused_numbers(uow)
     if loaded is not None:
         # The invoices the batch created: their journal entries as a flush would post them,
         # then the invoices themselves, as they are now, in bulk.

@@ -18,7 +18,16 @@ from kassa.core.ids import new_id
 from kassa.core.money import normalize_currency, round_minor
 from kassa.domain import invoices as domain
 from kassa.domain import numbering, pricing
-from kassa.services import discounts, emails, events, objects, prefetch, scoping, taxes
+from kassa.services import (
+    discounts,
+    emails,
+    events,
+    objects,
+    prefetch,
+    scoping,
+    sequences,
+    taxes,
+)
 from kassa.services.catalog import model_of, parse_unit_amount
 from kassa.services.customers import now_for, record_balance_change
 from kassa.services.organizations import timezone_of
@@ -26,7 +35,6 @@ from kassa.services.schedule import collection_pause, refresh
 from kassa.services.usage_billing import reprice_usage
 from kassa.store import models as m
 from kassa.store import rows
-from kassa.store.db import upsert_insert
 from kassa.store.uow import UnitOfWork
 
 COLLECTION_METHODS = ("charge_automatically", "send_invoice")
@@ -243,56 +251,29 @@ def create_invoice(uow: UnitOfWork, org_id: str, *, customer: str,
 
 
 def next_number(uow: UnitOfWork, org: m.Organization, issued_at: datetime,
-                document: numbering.Document = "invoice") -> str:
+                document: numbering.Document = "invoice", *,
+                target: m.Invoice | None = None) -> str:
     """Take the next number of the organization's series for invoices or credit notes.
 
-    One atomic upsert increments the series and keeps its row locked until the transaction
-    ends: a concurrent finalization waits, and a rollback gives the number back, so numbers
-    are never skipped or repeated. A billing batch takes as many numbers at once as it has
-    customers, uses them in order and gives back what it did not use before it commits
-    (`return_unused_numbers`; the row stays locked in between, so no one else took any).
+    The series' row stays locked until the transaction ends (services/sequences.py): a
+    concurrent finalization waits, and a rollback gives the number back, so numbers are
+    never skipped or repeated.
+
+    In a billing batch, an invoice's number (`target`'s) is only given out: it stands for
+    the next number until the batch writes, and the batch takes all it gave out then, in
+    one statement per series (`prefetch.take_numbers`), so the series is locked only for
+    the batch's writes and commit rather than from its first invoice on.
     """
     issued_on = issued_at.astimezone(timezone_of(org)).date()
     prefix = numbering.document_prefix(document, org.invoice_prefix)
-    series = numbering.document_series(document, org.invoice_number_format,
-                                       org.invoice_prefix, issued_on)
+    number_format = org.invoice_number_format
+    series = numbering.document_series(document, number_format, org.invoice_prefix, issued_on)
     batch = prefetch.of(uow.session)
-    if batch is None:
-        number = _take_numbers(uow, org.id, series, 1)
-    else:
-        block = batch.numbers.setdefault((org.id, series), [0, 0])
-        if block[0] == block[1]:
-            size = len(batch.customer_ids)
-            block[0] = _take_numbers(uow, org.id, series, size)
-            block[1] = block[0] + size
-        number, block[0] = block[0], block[0] + 1
-    return numbering.format_number(org.invoice_number_format, prefix, number, issued_on)
-
-
-def _take_numbers(uow: UnitOfWork, org_id: str, series: str, count: int) -> int:
-    """Take `count` consecutive numbers of a series; returns the first."""
-    table = m.InvoiceSequence.__table__
-    statement = (upsert_insert(uow.session, table)
-                 .values(org_id=org_id, series=series, next_number=1 + count)
-                 .on_conflict_do_update(index_elements=[table.c.org_id, table.c.series],
-                                        set_={"next_number": table.c.next_number + count})
-                 .returning(table.c.next_number))
-    with uow.session.no_autoflush:
-        return int(uow.session.execute(statement).scalar_one()) - count
-
-
-def return_unused_numbers(uow: UnitOfWork) -> None:
-    """Give back the numbers a billing batch took and did not use (before it commits)."""
-    batch = prefetch.of(uow.session)
-    if batch is None:
-        return
-    table = m.InvoiceSequence.__table__
-    for (org_id, series), (first, end) in batch.numbers.items():
-        if end > first:
-            uow.session.execute(table.update().where(
-                table.c.org_id == org_id, table.c.series == series)
-                .values(next_number=table.c.next_number - (end - first)))
-    batch.numbers.clear()
+    if batch is not None and target is not None:
+        return batch.give_number(org.id, series, target, lambda number: numbering.format_number(
+            number_format, prefix, number, issued_on))
+    number = sequences.take(uow.session, org.id, series, 1)
+    return numbering.format_number(number_format, prefix, number, issued_on)
 
 
 def finalize(uow: UnitOfWork, org: m.Organization, customer: m.Customer, invoice: m.Invoice,
@@ -329,8 +310,9 @@ def issue(uow: UnitOfWork, org: m.Organization, customer: m.Customer, invoice: m
     """The second half of `finalize`, on a `prepare`d draft: the balance applied, the number
     taken, the invoice open (or paid), its events and e-mail.
 
-    A billing batch prepares all its drafts first and issues them last, so the invoice
-    series, locked from the first number to the commit, is held as briefly as it can be.
+    In a billing batch, the number is only given out (`next_number`) and taken when the
+    batch writes; until then, the events and e-mails built from the invoice carry what
+    stands for it, and the batch puts the number in its place.
     """
     applied = domain.apply_balance(invoice.total, customer.balance)
     if applied.applied:
@@ -344,7 +326,7 @@ def issue(uow: UnitOfWork, org: m.Organization, customer: m.Customer, invoice: m
     invoice.ending_balance = applied.ending_balance
     invoice.amount_due = applied.amount_due
     invoice.amount_remaining = applied.amount_due - invoice.amount_paid
-    invoice.number = next_number(uow, org, now)
+    invoice.number = next_number(uow, org, now, target=invoice)
     invoice.status = "open"
     invoice.finalized_at = now
     invoice.hosted_token = secrets.token_urlsafe(24)

@@ -12,6 +12,10 @@ itself changes it changes on these same objects (a draft it creates is `add_draf
 period it bills `add_billed`). The catalog (prices, products, tax rates) is not changed by a
 billing run, so it is read once per batch.
 
+Invoice numbers are given out as the batch issues its invoices and taken from their series
+only when it writes (`take_numbers`): a series stays locked from its numbers' taking to the
+commit, and the less of the batch's work comes after, the less other workers wait for it.
+
 Writing is done in bulk as well: the invoices the batch creates stay out of the session
 until the batch is done (`write_fresh`), and rows that are only ever added (events, e-mails,
 the journal) are gathered and inserted a table at a time (`Batch.insert`, `write_rows`), by
@@ -20,6 +24,8 @@ COPY on PostgreSQL.
 
 from __future__ import annotations
 
+import re
+import secrets
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
@@ -37,6 +43,7 @@ from sqlalchemy.orm import (
 )
 from sqlalchemy.orm.attributes import set_committed_value
 
+from kassa.services import sequences
 from kassa.store import models as m
 from kassa.store.db import among
 from kassa.store.rows import changes, column_attrs, column_names, mark_written
@@ -53,8 +60,14 @@ class Batch:
     # Held here so the session's identity map keeps them for the whole batch (it holds its
     # objects weakly, and the ledger looks customers and organizations up at flush time).
     keep: list[Any] = field(default_factory=list)
-    # Invoice numbers taken for the batch and not yet given, by (organization, series).
-    numbers: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+    # The invoice numbers given out and not yet taken (`give_number`), by (organization,
+    # series): what stands for each, whose number it is, and how the series writes it.
+    unnumbered: dict[tuple[str, str], list[tuple[str, Any, Callable[[int], str]]]] = \
+        field(default_factory=dict)
+    # What begins every stand-in this batch gives out: a character no text of Kassa's has,
+    # and a random part no one can guess and put in a text of theirs.
+    marker: str = field(default_factory=lambda: f"\ue000{secrets.token_hex(8)}:")
+    given: int = 0
     subs: dict[str, list[m.Subscription]] = field(default_factory=dict)
     drafts: dict[str, list[m.Invoice]] = field(default_factory=dict)
     discounts: dict[str, list[m.Discount]] = field(default_factory=dict)
@@ -102,6 +115,16 @@ class Batch:
         """The rows of `model` inserted and not yet written (by column name)."""
         return self.rows.get(model.__tablename__, [])
 
+    def give_number(self, org_id: str, series: str, target: Any,
+                    form: Callable[[int], str]) -> str:
+        """What stands for the next number of a series, for `target`'s `number` and every
+        row built from it, until the batch takes the numbers it gave out (`take_numbers`);
+        `form` writes a number as the series does."""
+        stand_in = f"{self.marker}{self.given}\ue001"
+        self.given += 1
+        self.unnumbered.setdefault((org_id, series), []).append((stand_in, target, form))
+        return stand_in
+
     def remember(self, key: Hashable, load: Callable[[], T]) -> T:
         """`load()` once per batch for `key` (catalog reads)."""
         if key not in self.memo:
@@ -129,6 +152,61 @@ def _end(session: Session, transaction: SessionTransaction) -> None:
         session.info.pop(_KEY, None)
 
 
+def take_numbers(session: Session) -> None:
+    """Take from their series the numbers the batch gave out (`Batch.give_number`), one
+    statement per series in a fixed order (so two workers never wait for each other in a
+    circle), and put each in the place of its stand-in: on the object whose number it is,
+    and in the rows the batch has gathered (an event's JSON, an e-mail, a journal entry).
+    Called before anything the batch gathered is written."""
+    batch = of(session)
+    if batch is None or not batch.unnumbered:
+        return
+    numbers = {}
+    for (org_id, series), given in sorted(batch.unnumbered.items()):
+        first = sequences.take(session, org_id, series, len(given))
+        for offset, (stand_in, target, form) in enumerate(given):
+            target.number = numbers[stand_in] = form(first + offset)
+    batch.unnumbered.clear()
+    pattern = re.compile(re.escape(batch.marker) + "[0-9]+\ue001")
+
+    def put(text: str) -> str:
+        return pattern.sub(lambda found: numbers[found[0]], text)
+
+    for rows in batch.rows.values():
+        for row in rows:
+            _put_numbers(row, batch.marker, put)
+
+
+def _put_numbers(values: dict[str, Any] | list[Any], marker: str,
+                 put: Callable[[str], str]) -> None:
+    """Replace the stand-ins in every text in `values` and the JSON within, in place."""
+    for key, value in (values.items() if isinstance(values, dict) else enumerate(values)):
+        if isinstance(value, str):
+            if marker in value:
+                values[key] = put(value)  # type: ignore[index]
+        elif isinstance(value, (dict, list)):
+            _put_numbers(value, marker, put)
+
+
+def _carries(values: dict[str, Any] | list[Any], marker: str) -> bool:
+    """Whether a text in `values` or the JSON within has `marker` in it."""
+    return any(marker in value if isinstance(value, str) else
+               isinstance(value, (dict, list)) and _carries(value, marker)
+               for value in (values.values() if isinstance(values, dict) else values))
+
+
+def _check_numbered(session: Session, batch: Batch) -> None:
+    """Nothing the unit of work writes may carry a stand-in for a number: the batch puts
+    the numbers only in what it gathered itself. A stand-in anywhere else is a bug, and
+    fails the batch (it is billed again one customer at a time) rather than being written."""
+    if not batch.given:
+        return
+    for obj in (*session.new, *session.dirty):
+        if _carries(vars(obj), batch.marker):
+            raise RuntimeError(f"{type(obj).__name__} {getattr(obj, 'id', '')} would be "
+                               "written with a stand-in for an invoice number")
+
+
 # Referenced tables before the tables that refer to them.
 _WRITE_ORDER = ("journal_entries", "journal_lines", "revenue_schedules", "events",
                 "email_messages")
@@ -139,6 +217,7 @@ def write_rows(session: Session) -> None:
     batch = of(session)
     if batch is None or not batch.rows:
         return
+    take_numbers(session)
     connection = session.connection()
     for name in sorted(batch.rows, key=_WRITE_ORDER.index):
         rows = batch.rows.pop(name)
@@ -188,7 +267,11 @@ def _join_fresh(session: Session, flush_context: Any, instances: Any) -> None:
     they join the unit of work, which inserts them now and updates them later. Registered
     before the ledger's listener, which so posts them like any other new invoice."""
     batch = of(session)
-    if batch is not None and batch.fresh:
+    if batch is None:
+        return
+    take_numbers(session)
+    _check_numbered(session, batch)
+    if batch.fresh:
         fresh, batch.fresh = batch.fresh, []
         session.add_all(fresh)
         session.add_all(_fresh_periods(batch, fresh))
@@ -204,6 +287,7 @@ def write_fresh(session: Session) -> None:
     batch = of(session)
     if batch is None or not batch.fresh:
         return
+    take_numbers(session)
     fresh, batch.fresh = batch.fresh, []
     rows: dict[type[m.Base], list[dict[str, Any]]] = {m.Invoice: [], m.InvoiceLine: [],
                                                       m.BilledPeriod: []}
