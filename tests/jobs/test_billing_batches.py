@@ -348,6 +348,13 @@ def test_every_row_built_from_an_invoice_carries_its_number(kassa, org, clock, m
         assert batch is not None
         [invoice] = step.drafts
         assert invoice.number.startswith(STAND_IN)  # given out, not yet taken
+        # A row whose JSON has the number twice, deep inside, next to an integer beyond 64
+        # bits (which the fast serializer refuses): both numbers put in, the integer exact.
+        batch.insert(m.Event, dict(
+            id=f"evt_deep_{invoice.id}", org_id=invoice.org_id, type="test.deep",
+            object_id=invoice.id, created=step.now, data={"object": {
+                "id": invoice.id, "big": 2**70 + 1, "refs": [{"n": invoice.number}],
+                "text": f"{invoice.number} and {invoice.number}"}}))
         if flush_midway and len(taken_at) == 1:
             step.uow.session.flush()
             assert not invoice.number.startswith(STAND_IN)
@@ -373,6 +380,16 @@ def test_every_row_built_from_an_invoice_carries_its_number(kassa, org, clock, m
     _no_stand_in_stored(kassa)
     with kassa.uow() as uow:
         assert uow.session.scalar(select(m.InvoiceSequence.next_number)) == before + 4
+        deep = {event.object_id: event.data["object"] for event in uow.session.scalars(
+            select(m.Event).where(m.Event.type == "test.deep"))}
+        by_number = {invoice.number: invoice.id for invoice in uow.session.scalars(
+            select(m.Invoice).where(m.Invoice.number.in_(numbers)))}
+    assert len(deep) == 4
+    for number in numbers:
+        payload = deep[by_number[number]]
+        assert payload["big"] == 2**70 + 1
+        assert payload["refs"] == [{"n": number}]
+        assert payload["text"] == f"{number} and {number}"
 
 
 def test_a_stand_in_in_a_row_the_batch_did_not_gather_fails_the_batch(kassa, org, clock,

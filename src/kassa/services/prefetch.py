@@ -24,16 +24,17 @@ COPY on PostgreSQL.
 
 from __future__ import annotations
 
-import re
+import json
 import secrets
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
+import orjson
 from psycopg import sql
-from sqlalchemy import Connection, Table, bindparam, event, select
+from sqlalchemy import JSON, Connection, Table, bindparam, event, select
 from sqlalchemy.orm import (
     Session,
     SessionTransaction,
@@ -45,7 +46,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from kassa.services import sequences
 from kassa.store import models as m
-from kassa.store.db import among
+from kassa.store.db import among, json_bytes
 from kassa.store.rows import changes, column_attrs, column_names, mark_written
 
 _KEY = "kassa.prefetch"
@@ -156,36 +157,72 @@ def take_numbers(session: Session) -> None:
     """Take from their series the numbers the batch gave out (`Batch.give_number`), one
     statement per series in a fixed order (so two workers never wait for each other in a
     circle), and put each in the place of its stand-in: on the object whose number it is,
-    and in the rows the batch has gathered (an event's JSON, an e-mail, a journal entry).
-    Called before anything the batch gathered is written."""
+    and in the rows the batch has gathered (an e-mail's texts, a journal entry's, an
+    event's JSON). Called before anything the batch gathered is written.
+
+    The texts that carry a stand-in are found before the series are locked: JSON is
+    serialized for that, as COPY will send it (`_Json`), which takes the serializing out
+    of the writes that follow. Once the numbers are taken, only those texts change."""
     batch = of(session)
     if batch is None or not batch.unnumbered:
         return
-    numbers = {}
+    carriers = list(_carriers(batch))
+    numbers: dict[str, str] = {}
     for (org_id, series), given in sorted(batch.unnumbered.items()):
         first = sequences.take(session, org_id, series, len(given))
         for offset, (stand_in, target, form) in enumerate(given):
             target.number = numbers[stand_in] = form(first + offset)
     batch.unnumbered.clear()
-    pattern = re.compile(re.escape(batch.marker) + "[0-9]+\ue001")
+    for row, key, value in carriers:
+        row[key] = _Json(_put(value.text, batch.marker, numbers), value.parse) \
+            if isinstance(value, _Json) else _put(value, batch.marker, numbers)
 
-    def put(text: str) -> str:
-        return pattern.sub(lambda found: numbers[found[0]], text)
 
+def _carriers(batch: Batch) -> Iterator[tuple[dict[str, Any], str, str | _Json]]:
+    """The values of the batch's gathered rows that carry a stand-in for a number (each
+    row, its column and the value), their JSON serialized on the way (`_Json`)."""
+    marker = batch.marker
     for rows in batch.rows.values():
         for row in rows:
-            _put_numbers(row, batch.marker, put)
+            for key, value in row.items():
+                if isinstance(value, (dict, list)):
+                    value = row[key] = _Json.of(value)
+                    if marker in value.text:
+                        yield row, key, value
+                elif isinstance(value, str) and marker in value:
+                    yield row, key, value
 
 
-def _put_numbers(values: dict[str, Any] | list[Any], marker: str,
-                 put: Callable[[str], str]) -> None:
-    """Replace the stand-ins in every text in `values` and the JSON within, in place."""
-    for key, value in (values.items() if isinstance(values, dict) else enumerate(values)):
-        if isinstance(value, str):
-            if marker in value:
-                values[key] = put(value)  # type: ignore[index]
-        elif isinstance(value, (dict, list)):
-            _put_numbers(value, marker, put)
+def _put(text: str, marker: str, numbers: dict[str, str]) -> str:
+    """`text` with each stand-in (`marker`, its index, U+E001) replaced by its number."""
+    parts, start = [], 0
+    while (at := text.find(marker, start)) >= 0:
+        end = text.index("\ue001", at) + 1
+        parts += (text[start:at], numbers[text[at:end]])
+        start = end
+    parts.append(text[start:])
+    return "".join(parts)
+
+
+class _Json:
+    """A JSON value serialized before its write: COPY sends the text as it is, an INSERT
+    reads it back first (`parse`)."""
+
+    __slots__ = ("parse", "text")
+
+    def __init__(self, text: str, parse: Callable[[str], Any]) -> None:
+        self.text, self.parse = text, parse
+
+    @classmethod
+    def of(cls, value: Any) -> _Json:
+        """`value` serialized as the database gets it (`json_bytes`, by orjson), text left
+        as it is (not escaped); or by the standard library where orjson refuses it (an
+        integer beyond 64 bits, which orjson would read back as a float)."""
+        try:
+            return cls(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode(),
+                       orjson.loads)
+        except TypeError:
+            return cls(json.dumps(value, ensure_ascii=False), json.loads)
 
 
 def _carries(values: dict[str, Any] | list[Any], marker: str) -> bool:
@@ -235,17 +272,21 @@ def _insert(connection: Connection, table: Table, columns: tuple[str, ...],
     if connection.dialect.name == "postgresql":
         _copy(connection, table, columns, rows)
     else:
-        connection.execute(table.insert(), rows)
+        connection.execute(table.insert(), [
+            {key: value.parse(value.text) if isinstance(value, _Json) else value
+             for key, value in row.items()} for row in rows])
 
 
 def _copy(connection: Connection, table: Table, columns: tuple[str, ...],
           rows: list[dict[str, Any]]) -> None:
     """COPY rows into a PostgreSQL table: a fraction of the server's and the driver's work
-    of an INSERT per row. Each value goes through its column type's bind processing (JSON,
-    exact decimals, UTC timestamps), as an INSERT would do it; None is SQL NULL (also in a
-    JSON column)."""
+    of an INSERT per row. Each value goes through its column type's bind processing (exact
+    decimals, UTC timestamps), as an INSERT would do it, and JSON is serialized as the
+    engine does it (`json_bytes`), straight to the text COPY sends; None is SQL NULL (also
+    in a JSON column)."""
     dialect = connection.dialect
-    processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+    processors = [_json_text if isinstance(table.c[name].type, JSON) else
+                  table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
                   for name in columns]
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
         sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, columns)))
@@ -255,6 +296,10 @@ def _copy(connection: Connection, table: Table, columns: tuple[str, ...],
         for row in rows:
             copy.write_row([value if process is None or value is None else process(value)
                             for value, process in zip(row.values(), processors, strict=True)])
+
+
+def _json_text(value: Any) -> str:
+    return value.text if isinstance(value, _Json) else json_bytes(value).decode()
 
 
 def _fresh_periods(batch: Batch, invoices: list[m.Invoice]) -> list[m.BilledPeriod]:
