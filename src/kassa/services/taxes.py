@@ -37,14 +37,17 @@ class BuiltinTaxProvider:
                   lines: Sequence[tuple[int, str | None, bool]],
                   seller_rates: Sequence[domain.SellerRate]) -> domain.Result:
         rates = tuple(seller_rates)
-        return domain.compute([
+        return _compute(tuple(
             domain.TaxableLine(amount, _decide(seller, buyer, code, on, rates), inclusive)
-            for amount, code, inclusive in lines])
+            for amount, code, inclusive in lines))
 
 
 # `domain.decide` is a pure function of plain, hashable values, and a billing run asks it the
 # same few questions (the same seller, kinds of buyer, products and day) many times.
 _decide = lru_cache(maxsize=4096)(domain.decide)
+# So is `domain.compute`, and the customers of one plan and country bring it the same lines.
+# Its results are shared: they are read, never changed (`apply`).
+_compute = lru_cache(maxsize=4096)(domain.compute)
 
 
 PROVIDER: TaxProvider = BuiltinTaxProvider()
