@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import platform
 import re
 import subprocess
 import sys
@@ -401,6 +402,9 @@ def main() -> None:
     if url.get_backend_name() != "postgresql":
         raise SystemExit("billing_run.py needs PostgreSQL (--database-url postgresql+psycopg://...)")
     workdir = Path(tempfile.mkdtemp(prefix="kassa-bench-billing-run-"))
+    # The interpreter matters: a build without profile-guided optimization bills slower.
+    console.print(f"Python {platform.python_version()} ({sys.executable}), "
+                  f"{os.cpu_count()} CPUs")
     renewal = build(args.database_url, args.subscriptions, workdir)
     runs = []
     for workers in (int(w) for w in args.workers.split(",") if w.strip()):
