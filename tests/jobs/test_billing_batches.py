@@ -392,10 +392,12 @@ def test_every_row_built_from_an_invoice_carries_its_number(kassa, org, clock, m
         assert payload["text"] == f"{number} and {number}"
 
 
+@pytest.mark.parametrize("where", ["customer", "subscription"])
 def test_a_stand_in_in_a_row_the_batch_did_not_gather_fails_the_batch(kassa, org, clock,
-                                                                      monkeypatch):
+                                                                      monkeypatch, where):
     """Only the rows the batch gathered get the numbers put in. A stand-in copied anywhere
-    else (here in a customer's metadata) is refused at the flush instead of being written."""
+    else (a customer's metadata, flushed by the unit of work; a subscription's, which the
+    batch updates itself) is refused instead of being written."""
     ids = _portfolio(kassa, org.organization.id, 2)
     renewal = clock.now() + relativedelta(months=1)
     clock.move_to(renewal)
@@ -403,7 +405,8 @@ def test_a_stand_in_in_a_row_the_batch_did_not_gather_fails_the_batch(kassa, org
 
     def issue(step: billing._Customer) -> None:
         original(step)
-        step.customer.metadata_ = {"last": {"invoice": f"Invoice {step.drafts[0].number}"}}
+        changed = step.customer if where == "customer" else step.subs[0]
+        changed.metadata_ = {"last": {"invoice": f"Invoice {step.drafts[0].number}"}}
 
     monkeypatch.setattr(billing._Customer, "issue", issue)
     with kassa.uow() as uow, pytest.raises(RuntimeError, match="stand-in for an invoice"):

@@ -180,17 +180,23 @@ def take_numbers(session: Session) -> None:
 
 def _carriers(batch: Batch) -> Iterator[tuple[dict[str, Any], str, str | _Json]]:
     """The values of the batch's gathered rows that carry a stand-in for a number (each
-    row, its column and the value), their JSON serialized on the way (`_Json`)."""
+    row, its column and the value), their JSON columns serialized on the way (`_Json`)."""
     marker = batch.marker
-    for rows in batch.rows.values():
+    for name, rows in batch.rows.items():
+        json_columns = {column.name for column in m.Base.metadata.tables[name].c
+                        if isinstance(column.type, JSON)}
         for row in rows:
             for key, value in row.items():
-                if isinstance(value, (dict, list)):
+                if key in json_columns and isinstance(value, (dict, list)):
                     value = row[key] = _Json.of(value)
                     if marker in value.text:
                         yield row, key, value
-                elif isinstance(value, str) and marker in value:
-                    yield row, key, value
+                elif isinstance(value, str):
+                    if marker in value:
+                        yield row, key, value
+                elif isinstance(value, (dict, list)) and _carries(value, marker):
+                    raise RuntimeError(f"{name}.{key} would be written with a stand-in for "
+                                       "an invoice number")
 
 
 def _put(text: str, marker: str, numbers: dict[str, str]) -> str:
@@ -394,6 +400,9 @@ def write_changes(session: Session) -> None:
     for subs in batch.subs.values():
         for sub in subs:
             changed = changes(sub)
+            if changed and batch.given and _carries(changed, batch.marker):
+                raise RuntimeError(f"Subscription {sub.id} would be written with a stand-in "
+                                   "for an invoice number")
             if changed:
                 shapes[tuple(sorted(changed))].append((sub, changed))
     if not shapes:
