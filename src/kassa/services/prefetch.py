@@ -68,7 +68,7 @@ class Batch:
     # What begins every stand-in this batch gives out: a character no text of Kassa's has,
     # and a random part no one can guess and put in a text of theirs.
     marker: str = field(default_factory=lambda: f"\ue000{secrets.token_hex(8)}:")
-    given: int = 0
+    given: int = 0  # stand-ins given out so far: the next one's index
     subs: dict[str, list[m.Subscription]] = field(default_factory=dict)
     drafts: dict[str, list[m.Invoice]] = field(default_factory=dict)
     discounts: dict[str, list[m.Discount]] = field(default_factory=dict)
@@ -166,7 +166,7 @@ def take_numbers(session: Session) -> None:
     batch = of(session)
     if batch is None or not batch.unnumbered:
         return
-    carriers = list(_carriers(batch))
+    carriers = list(_texts_with_stand_ins(batch))
     numbers: dict[str, str] = {}
     for (org_id, series), given in sorted(batch.unnumbered.items()):
         first = sequences.take(session, org_id, series, len(given))
@@ -178,7 +178,7 @@ def take_numbers(session: Session) -> None:
             if isinstance(value, _Json) else _put(value, batch.marker, numbers)
 
 
-def _carriers(batch: Batch) -> Iterator[tuple[dict[str, Any], str, str | _Json]]:
+def _texts_with_stand_ins(batch: Batch) -> Iterator[tuple[dict[str, Any], str, str | _Json]]:
     """The values of the batch's gathered rows that carry a stand-in for a number (each
     row, its column and the value), their JSON columns serialized on the way (`_Json`)."""
     marker = batch.marker
@@ -194,9 +194,8 @@ def _carriers(batch: Batch) -> Iterator[tuple[dict[str, Any], str, str | _Json]]
                 elif isinstance(value, str):
                     if marker in value:
                         yield row, key, value
-                elif isinstance(value, (dict, list)) and _carries(value, marker):
-                    raise RuntimeError(f"{name}.{key} would be written with a stand-in for "
-                                       "an invoice number")
+                elif isinstance(value, (dict, list)) and _mentions(value, marker):
+                    raise _stand_in_written(f"{name}.{key}")
 
 
 def _put(text: str, marker: str, numbers: dict[str, str]) -> str:
@@ -231,10 +230,10 @@ class _Json:
             return cls(json.dumps(value, ensure_ascii=False), json.loads)
 
 
-def _carries(values: dict[str, Any] | list[Any], marker: str) -> bool:
+def _mentions(values: dict[str, Any] | list[Any], marker: str) -> bool:
     """Whether a text in `values` or the JSON within has `marker` in it."""
     return any(marker in value if isinstance(value, str) else
-               isinstance(value, (dict, list)) and _carries(value, marker)
+               isinstance(value, (dict, list)) and _mentions(value, marker)
                for value in (values.values() if isinstance(values, dict) else values))
 
 
@@ -245,9 +244,12 @@ def _check_numbered(session: Session, batch: Batch) -> None:
     if not batch.given:
         return
     for obj in (*session.new, *session.dirty):
-        if _carries(vars(obj), batch.marker):
-            raise RuntimeError(f"{type(obj).__name__} {getattr(obj, 'id', '')} would be "
-                               "written with a stand-in for an invoice number")
+        if _mentions(vars(obj), batch.marker):
+            raise _stand_in_written(f"{type(obj).__name__} {getattr(obj, 'id', '')}")
+
+
+def _stand_in_written(what: str) -> RuntimeError:
+    return RuntimeError(f"{what} would be written with a stand-in for an invoice number")
 
 
 # Referenced tables before the tables that refer to them.
@@ -400,10 +402,9 @@ def write_changes(session: Session) -> None:
     for subs in batch.subs.values():
         for sub in subs:
             changed = changes(sub)
-            if changed and batch.given and _carries(changed, batch.marker):
-                raise RuntimeError(f"Subscription {sub.id} would be written with a stand-in "
-                                   "for an invoice number")
             if changed:
+                if batch.given and _mentions(changed, batch.marker):
+                    raise _stand_in_written(f"Subscription {sub.id}")
                 shapes[tuple(sorted(changed))].append((sub, changed))
     if not shapes:
         return
