@@ -51,3 +51,15 @@ def test_a_forked_process_draws_other_random_digits_than_its_parent() -> None:
     theirs = os.read(read, 100).decode()
     os.close(read)
     assert theirs != new_id("x")[12:]
+
+
+def test_a_secret_token_is_unguessable_base62() -> None:
+    tokens = [ids.secret_token() for _ in range(10_000)]
+    assert all(re.fullmatch(r"[0-9A-Za-z]{32}", token) for token in tokens)
+    assert len(set(tokens)) == len(tokens)
+    assert len(ids.secret_token(40)) == 40
+    # Its digits come from the same unbiased draw as the ids' tails.
+    counts = Counter("".join(tokens))
+    assert set(counts) == set(DIGITS)
+    expected = 10_000 * 32 / 62  # about 5,161 of each, standard deviation about 71
+    assert all(abs(count - expected) < 430 for count in counts.values()), counts

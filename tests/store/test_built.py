@@ -10,7 +10,7 @@ from sqlalchemy import inspect, select
 from sqlalchemy.orm.attributes import get_history
 
 from kassa.store import models as m
-from kassa.store.rows import built, changes, mark_written
+from kassa.store.rows import built, changes, held, mark_written
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -91,3 +91,23 @@ def test_a_relationship_changed_is_no_column_change(kassa, org):
                                            position=0, type="invoiceitem", description="x",
                                            amount=1, currency="eur"))
         assert changes(invoice) is None
+
+
+def test_held_finds_what_the_session_holds_without_a_query_and_asks_it_otherwise(
+        kassa, org, monkeypatch):
+    _customer(kassa, org, "cus_held")
+    with kassa.uow() as uow:
+        session = uow.session
+        customer = session.get(m.Customer, "cus_held")
+        asked: list[object] = []
+        get = session.get
+        monkeypatch.setattr(session, "get", lambda *args, **kw: asked.append(args[1])
+                            or get(*args, **kw))
+        assert held(session, m.Customer, "cus_held") is customer
+        assert asked == []  # read from the identity map
+        assert held(session, m.Customer, "cus_nobody") is None
+        assert held(session, m.Organization, "cus_held") is None  # another model's key
+        session.expire(customer)  # it may be gone since: Session.get checks
+        assert held(session, m.Customer, "cus_held") is customer
+        assert asked == ["cus_nobody", "cus_held", "cus_held"]
+        assert customer.name == "Ada"

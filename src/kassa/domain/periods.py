@@ -81,8 +81,13 @@ def _estimate_index(anchor: datetime, recurrence: Recurrence, at: datetime, tz: 
     return (t - a).days // recurrence.days
 
 
+@lru_cache(maxsize=1 << 16)
 def index_at(anchor: datetime, recurrence: Recurrence, at: datetime, tz: ZoneInfo) -> int:
-    """The k with boundary(k) <= at < boundary(k + 1)."""
+    """The k with boundary(k) <= at < boundary(k + 1).
+
+    Cached as `boundary` is: a billing run asks it of the same anchor and moment (the
+    period billed through, now) for every subscription of a cycle, and several times each.
+    """
     k = _estimate_index(anchor, recurrence, at, tz)
     while boundary(anchor, recurrence, k, tz) > at:
         k -= 1

@@ -237,7 +237,7 @@ class _Customer:
     def __init__(self, uow: UnitOfWork, customer: m.Customer, now: datetime,
                  loaded: prefetch.Batch | None) -> None:
         self.uow, self.customer, self.now = uow, customer, now
-        org = uow.session.get(m.Organization, customer.org_id)
+        org = rows.held(uow.session, m.Organization, customer.org_id)
         assert org is not None
         self.org = org
         self.subs = loaded.subscriptions(customer.id) if loaded else list(uow.session.scalars(

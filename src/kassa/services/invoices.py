@@ -3,7 +3,6 @@ status changes finance makes by hand (paid out of band, void, uncollectible)."""
 
 from __future__ import annotations
 
-import secrets
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -14,7 +13,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from kassa.core.clock import parse_timestamp
 from kassa.core.errors import InvalidRequest, InvalidState
-from kassa.core.ids import new_id
+from kassa.core.ids import new_id, secret_token
 from kassa.core.money import normalize_currency, round_minor
 from kassa.domain import invoices as domain
 from kassa.domain import numbering, pricing
@@ -329,7 +328,7 @@ def issue(uow: UnitOfWork, org: m.Organization, customer: m.Customer, invoice: m
     invoice.number = next_number(uow, org, now, target=invoice)
     invoice.status = "open"
     invoice.finalized_at = now
-    invoice.hosted_token = secrets.token_urlsafe(24)
+    invoice.hosted_token = secret_token()
     invoice.auto_finalize_at = None
     invoice.customer_name = customer.name
     invoice.customer_email = customer.email
@@ -345,7 +344,7 @@ def issue(uow: UnitOfWork, org: m.Organization, customer: m.Customer, invoice: m
         return
     # A subscription whose collection is paused collects nothing: its invoice is written off
     # or voided at once, as the pause says, and not sent.
-    sub = uow.session.get(m.Subscription, invoice.subscription_id) \
+    sub = rows.held(uow.session, m.Subscription, invoice.subscription_id) \
         if invoice.subscription_id else None
     behavior = collection_pause(sub, now)
     if behavior == "mark_uncollectible":

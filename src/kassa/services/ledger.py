@@ -35,6 +35,7 @@ from kassa.domain.ledger import Posting
 from kassa.services import prefetch
 from kassa.store import models as m
 from kassa.store.db import is_postgres, upsert_insert
+from kassa.store.rows import held
 
 
 class PeriodClosed(InvalidState):
@@ -238,7 +239,7 @@ def postings_of(session: Session, entries: Iterable[m.JournalEntry]) -> list[Pos
 
 
 def _day(session: Session, org_id: str, moment: datetime) -> date:
-    org = session.get(m.Organization, org_id)
+    org = held(session, m.Organization, org_id)
     zone = "UTC" if org is None else (org.timezone or "UTC")
     try:
         return moment.astimezone(ZoneInfo(zone)).date()
@@ -247,7 +248,7 @@ def _day(session: Session, org_id: str, moment: datetime) -> date:
 
 
 def _now(session: Session, customer_id: str | None) -> datetime:
-    customer = session.get(m.Customer, customer_id) if customer_id else None
+    customer = held(session, m.Customer, customer_id) if customer_id else None
     if customer is not None and customer.test_clock_id:
         clock = session.get(m.TestClock, customer.test_clock_id)
         if clock is not None:
@@ -268,7 +269,7 @@ def _added(obj: Any, name: str) -> Any:
 
 def _product_of(session: Session, price_id: str | None) -> tuple[str | None, bool]:
     """A price's product, and whether it is metered."""
-    price = session.get(m.Price, price_id) if price_id else None
+    price = held(session, m.Price, price_id) if price_id else None
     if price is None:
         return None, False
     return price.product_id, price.recurring_usage_type == "metered"

@@ -292,18 +292,29 @@ def _copy(connection: Connection, table: Table, columns: tuple[str, ...],
     decimals, UTC timestamps), as an INSERT would do it, and JSON is serialized as the
     engine does it (`json_bytes`), straight to the text COPY sends; None is SQL NULL (also
     in a JSON column)."""
-    dialect = connection.dialect
-    processors = [_json_text if isinstance(table.c[name].type, JSON) else
-                  table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-                  for name in columns]
+    processors = _processors(connection, table, columns)
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
         sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, columns)))
-    driver = connection.connection.driver_connection
-    assert driver is not None
-    with driver.cursor() as cursor, cursor.copy(statement) as copy:
+    with _driver(connection).cursor() as cursor, cursor.copy(statement) as copy:
         for row in rows:
             copy.write_row([value if process is None or value is None else process(value)
                             for value, process in zip(row.values(), processors, strict=True)])
+
+
+def _processors(connection: Connection, table: Table,
+                columns: Iterable[str]) -> list[Callable[[Any], Any] | None]:
+    """What the columns' types make of a value to send (their bind processing); JSON as
+    the engine serializes it (`json_bytes`), to text."""
+    dialect = connection.dialect
+    return [_json_text if isinstance(table.c[name].type, JSON) else
+            table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+            for name in columns]
+
+
+def _driver(connection: Connection) -> Any:
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    return driver
 
 
 def _json_text(value: Any) -> str:
@@ -408,16 +419,46 @@ def write_changes(session: Session) -> None:
                 shapes[tuple(sorted(changed))].append((sub, changed))
     if not shapes:
         return
-    table = m.Subscription.__table__
+    table: Table = m.Subscription.__table__  # type: ignore[assignment]
     connection = session.connection()
     for columns, same in shapes.items():
-        # The parameters are named apart from the columns (an UPDATE reserves those names).
-        statement = table.update().where(table.c.id == bindparam("_id")).values(
-            {name: bindparam(f"_{name}") for name in columns})
-        params = [{f"_{name}": value for name, value in changed.items()} | {"_id": sub.id}
-                  for sub, changed in same]
-        connection.execute(statement, params)
+        if connection.dialect.name == "postgresql" and not any(
+                isinstance(table.c[name].type, JSON) for name in columns):
+            _update_from_arrays(connection, table, columns,
+                                [(sub.id, changed) for sub, changed in same])
+        else:
+            # The parameters are named apart from the columns (an UPDATE reserves those).
+            statement = table.update().where(table.c.id == bindparam("_id")).values(
+                {name: bindparam(f"_{name}") for name in columns})
+            connection.execute(statement, [
+                {f"_{name}": value for name, value in changed.items()} | {"_id": sub.id}
+                for sub, changed in same])
         mark_written([sub for sub, _ in same])
+
+
+def _update_from_arrays(connection: Connection, table: Table, columns: tuple[str, ...],
+                        rows: list[tuple[str, dict[str, Any]]]) -> None:
+    """Update rows (by id) that all change the same `columns` in one statement on
+    PostgreSQL, each column's new values an array parameter, rather than a statement per
+    row: the server plans it once, the driver sends a parameter per column. Not for JSON
+    columns (an array of JSON is no JSON column's bind processing)."""
+    processors = _processors(connection, table, columns)
+    names = ("id", *columns)
+    types = [sql.SQL(table.c[name].type.compile(connection.dialect) + "[]")
+             for name in names]
+    statement = sql.SQL("UPDATE {table} SET {sets} FROM unnest({arrays}) AS new ({names})"
+                        " WHERE {table}.id = new.id").format(
+        table=sql.Identifier(table.name),
+        sets=sql.SQL(", ").join(sql.SQL("{0} = new.{0}").format(sql.Identifier(name))
+                                for name in columns),
+        arrays=sql.SQL(", ").join(sql.SQL("%s::{}").format(type_) for type_ in types),
+        names=sql.SQL(", ").join(map(sql.Identifier, names)))
+    arrays: list[list[Any]] = [[row_id for row_id, _ in rows]]
+    for name, process in zip(columns, processors, strict=True):
+        arrays.append([value if process is None or value is None else process(value)
+                       for value in (changed[name] for _, changed in rows)])
+    with _driver(connection).cursor() as cursor:
+        cursor.execute(statement, arrays)
 
 
 def _grouped(rows: Iterable[T], key: Callable[[T], str | None]) -> dict[str, list[T]]:
@@ -436,9 +477,9 @@ def load(session: Session, customers: list[m.Customer], now: datetime) -> Batch:
     batch.keep.extend(customers)
     batch.keep.extend(session.get(m.Organization, org_id)
                       for org_id in {customer.org_id for customer in customers})
-    # The items without their prices, then each price once: an item finds its price in the
-    # session rather than every item row carrying its price and product again (joined,
-    # with their JSON). Each list of ids is one array parameter on PostgreSQL (`among`).
+    # The items without their prices, then each price once, put on its items, rather than
+    # every item row carrying its price and product again (joined, with their JSON). Each
+    # list of ids is one array parameter on PostgreSQL (`among`).
     subs = session.scalars(select(m.Subscription).where(
         among(session, m.Subscription.customer_id, ids))
         .options(lazyload(m.Subscription.items)).order_by(m.Subscription.id)).all()
@@ -452,8 +493,15 @@ def load(session: Session, customers: list[m.Customer], now: datetime) -> Batch:
     price_ids = {price_id for sub in subs for row in sub.items
                  for price_id in (row.price_id, row.migrate_to_price_id) if price_id}
     if price_ids:
-        batch.keep.extend(session.scalars(select(m.Price).where(
-            among(session, m.Price.id, price_ids))))
+        prices = {price.id: price for price in session.scalars(select(m.Price).where(
+            among(session, m.Price.id, price_ids)))}
+        batch.keep.extend(prices.values())
+        for sub in subs:  # each item's prices, as their lazy load would find them
+            for row in sub.items:
+                for key, price_id in (("price", row.price_id),
+                                      ("migrate_to_price", row.migrate_to_price_id)):
+                    if price_id is None or price_id in prices:
+                        set_committed_value(row, key, prices.get(price_id))
     batch.subs = _grouped(subs, lambda sub: sub.customer_id)
     drafts = session.scalars(select(m.Invoice).where(
         among(session, m.Invoice.customer_id, ids), m.Invoice.status == "draft")

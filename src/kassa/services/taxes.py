@@ -17,6 +17,7 @@ from kassa.services import prefetch
 from kassa.services.organizations import timezone_of
 from kassa.services.tax_rates import rate_terms
 from kassa.store import models as m
+from kassa.store import rows
 from kassa.store.uow import UnitOfWork
 
 
@@ -86,8 +87,8 @@ def apply(uow: UnitOfWork, invoice: m.Invoice, lines: list[m.InvoiceLine],
     """Decide and compute every line's tax and the invoice's tax breakdown (after
     discounts)."""
     with uow.session.no_autoflush:
-        org = uow.session.get(m.Organization, invoice.org_id)
-        customer = uow.session.get(m.Customer, invoice.customer_id)
+        org = rows.held(uow.session, m.Organization, invoice.org_id)
+        customer = rows.held(uow.session, m.Customer, invoice.customer_id)
         assert org is not None and customer is not None
         terms = _price_terms(uow, lines)
         rates = rate_terms(uow, org.id)
