@@ -10,7 +10,7 @@ from sqlalchemy import inspect, select
 from sqlalchemy.orm.attributes import get_history
 
 from kassa.store import models as m
-from kassa.store.rows import built, changes, held, mark_written
+from kassa.store.rows import assign, built, changes, held, mark_written
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -111,3 +111,33 @@ def test_held_finds_what_the_session_holds_without_a_query_and_asks_it_otherwise
         assert held(session, m.Customer, "cus_held") is customer
         assert asked == ["cus_nobody", "cus_held", "cus_held"]
         assert customer.name == "Ada"
+
+
+def test_assign_leaves_a_new_object_as_setting_each_attribute_does():
+    values = dict(id="in_a", org_id="org", customer_id="cus", status="draft", currency="eur",
+                  amount_paid=0, billing_at=NOW, period_start=NOW, period_end=NOW,
+                  metadata_={}, created=NOW)
+    by_hand, assigned = built(m.Invoice, values), built(m.Invoice, values)
+    for obj in (by_hand, assigned):
+        obj.number = "A-1"  # set before: its first value stays the one recorded
+    by_hand.status, by_hand.number, by_hand.tax, by_hand.hosted_token = "open", "A-2", 21, "t"
+    assign(assigned, status="open", number="A-2", tax=21, hosted_token="t")
+    assert {k: v for k, v in assigned.__dict__.items() if k != "_sa_instance_state"} == \
+        {k: v for k, v in by_hand.__dict__.items() if k != "_sa_instance_state"}
+    assert inspect(assigned).committed_state == inspect(by_hand).committed_state
+    for name in ("status", "number", "tax", "hosted_token", "currency"):
+        assert get_history(assigned, name) == get_history(by_hand, name)
+
+
+def test_assign_sets_a_stored_object_through_the_orm(kassa, org):
+    _customer(kassa, org, "cus_assign")
+    with kassa.uow() as uow:
+        customer = uow.session.get(m.Customer, "cus_assign")
+        assign(customer, name="Ada L.")
+        assert customer in uow.session.dirty  # the unit of work knows: a flush updates it
+        assert changes(customer) == {"name": "Ada L."}
+        uow.commit()
+    with kassa.uow() as uow:
+        assert uow.session.get(m.Customer, "cus_assign").name == "Ada L."
+    with pytest.raises(TypeError, match="Customer has no column nickname"):
+        assign(m.Customer(id="cus_x"), name="x", nickname="x")

@@ -24,6 +24,7 @@ from kassa.core.money import normalize_currency, parse_decimal
 from kassa.domain import discounts as domain
 from kassa.services import prefetch, scoping, validation
 from kassa.store import models as m
+from kassa.store.rows import assign
 from kassa.store.uow import UnitOfWork
 
 DURATIONS = ("once", "repeating", "forever")
@@ -200,11 +201,11 @@ def apply(uow: UnitOfWork, invoice: m.Invoice, lines: list[m.InvoiceLine],
                               line.subscription_id) for line in lines]
     allocation = domain.allocate(bases, terms)
     for index, line in enumerate(lines):
-        line.discount_amount = sum(offs[index] for offs in allocation.values())
+        assign(line, discount_amount=sum(offs[index] for offs in allocation.values()))
     summary = [{"discount": d.id, "coupon": d.coupon_id, "amount": sum(allocation[d.id])}
                for d in found if d.id in allocation and sum(allocation[d.id])]
-    invoice.discounts = {"discounts": summary} if summary else None
-    invoice.total_discount = sum(line.discount_amount for line in lines)
+    assign(invoice, discounts={"discounts": summary} if summary else None,
+           total_discount=sum(line.discount_amount for line in lines))
 
 
 def consume_once(uow: UnitOfWork, invoice: m.Invoice, at: datetime) -> None:

@@ -46,10 +46,9 @@ def recompute(invoice: m.Invoice) -> None:
     result = domain.totals((line.amount for line in invoice.lines), tax=invoice.tax or 0,
                            discount=sum(line.discount_amount or 0 for line in invoice.lines),
                            total_excluding_tax=invoice.total_excluding_tax)
-    invoice.subtotal, invoice.total = result.subtotal, result.total
-    invoice.total_discount = result.discount
-    invoice.amount_due = max(result.total, 0)
-    invoice.amount_remaining = invoice.amount_due - invoice.amount_paid
+    rows.assign(invoice, subtotal=result.subtotal, total=result.total,
+                total_discount=result.discount, amount_due=max(result.total, 0),
+                amount_remaining=max(result.total, 0) - invoice.amount_paid)
 
 
 def compose(uow: UnitOfWork, invoice: m.Invoice, at: datetime) -> None:
@@ -321,22 +320,17 @@ def issue(uow: UnitOfWork, org: m.Organization, customer: m.Customer, invoice: m
                               "invoice_credit" if credit else "applied_to_invoice",
                               description="Credit for unused time and other credits on this "
                               "invoice" if credit else None, invoice_id=invoice.id)
-    invoice.starting_balance = applied.starting_balance
-    invoice.ending_balance = applied.ending_balance
-    invoice.amount_due = applied.amount_due
-    invoice.amount_remaining = applied.amount_due - invoice.amount_paid
-    invoice.number = next_number(uow, org, now, target=invoice)
-    invoice.status = "open"
-    invoice.finalized_at = now
-    invoice.hosted_token = secret_token()
-    invoice.auto_finalize_at = None
-    invoice.customer_name = customer.name
-    invoice.customer_email = customer.email
-    invoice.customer_address = dict(customer.address or {})
-    invoice.customer_vat_id = customer.vat_id
+    number = next_number(uow, org, now, target=invoice)
+    rows.assign(invoice, starting_balance=applied.starting_balance,
+                ending_balance=applied.ending_balance, amount_due=applied.amount_due,
+                amount_remaining=applied.amount_due - invoice.amount_paid, number=number,
+                status="open", finalized_at=now, hosted_token=secret_token(),
+                auto_finalize_at=None, customer_name=customer.name,
+                customer_email=customer.email, customer_address=dict(customer.address or {}),
+                customer_vat_id=customer.vat_id)
     if invoice.collection_method == "send_invoice":
-        invoice.due_date = domain.due_date(now, invoice.days_until_due or 0)
-        invoice.next_dunning_at = now  # its reminders (services/dunning.py)
+        rows.assign(invoice, due_date=domain.due_date(now, invoice.days_until_due or 0),
+                    next_dunning_at=now)  # its reminders (services/dunning.py)
     events.record(uow.session, org.id, "invoice.finalized", objects.invoice(invoice), now)
     if invoice.amount_due == 0:
         emails.invoice_issued(uow, org, customer, invoice)

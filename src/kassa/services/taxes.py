@@ -92,35 +92,35 @@ def apply(uow: UnitOfWork, invoice: m.Invoice, lines: list[m.InvoiceLine],
         assert org is not None and customer is not None
         terms = _price_terms(uow, lines)
         rates = rate_terms(uow, org.id)
-    invoice.supply_date = invoice.billing_at or at
+    rows.assign(invoice, supply_date=invoice.billing_at or at)
     if not org.automatic_tax:
         _untaxed(invoice, lines)
         return
     on = invoice.supply_date.astimezone(timezone_of(org, customer)).date()
     for line in lines:
         behavior, code = terms.get(line.price_id or "", ("exclusive", None))
-        line.tax_behavior, line.tax_code = behavior, code
+        rows.assign(line, tax_behavior=behavior, tax_code=code)
     result = PROVIDER.calculate(
         domain.Party(org.country), buyer_of(customer), on,
         [(line.amount - (line.discount_amount or 0), line.tax_code,
           line.tax_behavior == "inclusive") for line in lines], rates)
     for line, taxed in zip(lines, result.lines, strict=True):
-        line.tax_amount = taxed.tax_amount
-        line.amount_excluding_tax = taxed.amount_excluding_tax
         if not taxed.components:
-            line.tax_category = line.tax_rate = line.tax_country = None
-            line.tax_region = line.tax_rate_id = None
+            rows.assign(line, tax_amount=taxed.tax_amount,
+                        amount_excluding_tax=taxed.amount_excluding_tax, tax_category=None,
+                        tax_rate=None, tax_country=None, tax_region=None, tax_rate_id=None)
             continue
         # The line records its first tax and the rate of all of them (GST + PST: 12);
         # the invoice's breakdown keeps each tax apart.
         first = taxed.components[0][0]
-        line.tax_category, line.tax_country = first.category, first.country
-        line.tax_region, line.tax_rate_id = first.region, first.rate_id
-        line.tax_rate = sum((c.rate for c, _ in taxed.components), Decimal(0))
-    invoice.tax = result.tax
-    invoice.total_excluding_tax = result.total_excluding_tax
+        rows.assign(line, tax_amount=taxed.tax_amount,
+                    amount_excluding_tax=taxed.amount_excluding_tax,
+                    tax_category=first.category, tax_country=first.country,
+                    tax_region=first.region, tax_rate_id=first.rate_id,
+                    tax_rate=sum((c.rate for c, _ in taxed.components), Decimal(0)))
     locale = customer.locale or org.locale
-    invoice.tax_breakdown = [_entry(group, locale) for group in result.groups] or None
+    rows.assign(invoice, tax=result.tax, total_excluding_tax=result.total_excluding_tax,
+                tax_breakdown=[_entry(group, locale) for group in result.groups] or None)
 
 
 def _untaxed(invoice: m.Invoice, lines: list[m.InvoiceLine]) -> None:

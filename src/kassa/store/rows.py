@@ -61,6 +61,39 @@ def built(model: type[M], values: dict[str, Any]) -> M:
     return obj
 
 
+@cache
+def _plain_columns(model: type[Base]) -> frozenset[str]:
+    """The model's column attributes whose setting fires nothing but the change record (no
+    listener, no history loaded first)."""
+    manager = inspect(model).class_manager
+    return frozenset(key for key, _ in column_attrs(model)
+                     if manager[key].impl.send_modified_events
+                     and not manager[key].impl.dispatch._active_history
+                     and not manager[key].impl.dispatch.set)
+
+
+def assign(obj: Base, **values: Any) -> None:
+    """Set `obj`'s attributes to `values`, as setting them one by one does. A new object in
+    no session (a billing batch's fresh invoices and their lines) takes them straight into
+    its state, each recorded as changed as the ORM's set records it, at a fraction of the
+    cost of its per-attribute events; any other object gets them through the ORM."""
+    unknown = values.keys() - column_names(type(obj)).keys()
+    if unknown:
+        raise TypeError(f"{type(obj).__name__} has no column {', '.join(sorted(unknown))}")
+    state = instance_state(obj)
+    if state.key is not None or state.session_id is not None or state._last_known_values \
+            or not values.keys() <= _plain_columns(type(obj)):
+        for key, value in values.items():
+            setattr(obj, key, value)
+        return
+    current, committed = obj.__dict__, state.committed_state
+    for key in values:
+        if key not in committed:
+            committed[key] = current.get(key, NO_VALUE)
+    current.update(values)
+    state.modified = True
+
+
 def changes(obj: Base) -> dict[str, Any] | None:
     """The columns of a loaded `obj` set since it was loaded or last flushed, with their
     values now (by column name; empty if none), or None where an UPDATE of its columns
