@@ -302,13 +302,19 @@ def _copy(connection: Connection, table: Table, columns: tuple[str, ...],
 
 
 def _processors(connection: Connection, table: Table,
-                columns: Iterable[str]) -> list[Callable[[Any], Any] | None]:
+                columns: tuple[str, ...]) -> list[Callable[[Any], Any] | None]:
     """What the columns' types make of a value to send (their bind processing); JSON as
-    the engine serializes it (`json_bytes`), to text."""
+    the engine serializes it (`json_bytes`), to text. Made once per table and columns."""
     dialect = connection.dialect
-    return [_json_text if isinstance(table.c[name].type, JSON) else
-            table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-            for name in columns]
+    key = (dialect.name, table.name, columns)
+    if key not in _PROCESSORS:
+        _PROCESSORS[key] = [_json_text if isinstance(table.c[name].type, JSON) else
+                            table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+                            for name in columns]
+    return _PROCESSORS[key]
+
+
+_PROCESSORS: dict[tuple[str, str, tuple[str, ...]], list[Callable[[Any], Any] | None]] = {}
 
 
 def _driver(connection: Connection) -> Any:
@@ -500,8 +506,8 @@ def load(session: Session, customers: list[m.Customer], now: datetime) -> Batch:
             for row in sub.items:
                 for key, price_id in (("price", row.price_id),
                                       ("migrate_to_price", row.migrate_to_price_id)):
-                    if price_id is None or price_id in prices:
-                        set_committed_value(row, key, prices.get(price_id))
+                    if price_id in prices:
+                        set_committed_value(row, key, prices[price_id])
     batch.subs = _grouped(subs, lambda sub: sub.customer_id)
     drafts = session.scalars(select(m.Invoice).where(
         among(session, m.Invoice.customer_id, ids), m.Invoice.status == "draft")
