@@ -46,9 +46,10 @@ def recompute(invoice: m.Invoice) -> None:
     result = domain.totals((line.amount for line in invoice.lines), tax=invoice.tax or 0,
                            discount=sum(line.discount_amount or 0 for line in invoice.lines),
                            total_excluding_tax=invoice.total_excluding_tax)
+    due = max(result.total, 0)
     rows.assign(invoice, subtotal=result.subtotal, total=result.total,
-                total_discount=result.discount, amount_due=max(result.total, 0),
-                amount_remaining=max(result.total, 0) - invoice.amount_paid)
+                total_discount=result.discount, amount_due=due,
+                amount_remaining=due - invoice.amount_paid)
 
 
 def compose(uow: UnitOfWork, invoice: m.Invoice, at: datetime) -> None:

@@ -30,9 +30,9 @@ from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any, TypeVar
 
-import orjson
 from psycopg import sql
 from sqlalchemy import JSON, Connection, Table, bindparam, event, select
 from sqlalchemy.orm import (
@@ -174,8 +174,10 @@ def take_numbers(session: Session) -> None:
             target.number = numbers[stand_in] = form(first + offset)
     batch.unnumbered.clear()
     for row, key, value in carriers:
-        row[key] = _Json(_put(value.text, batch.marker, numbers), value.parse) \
-            if isinstance(value, _Json) else _put(value, batch.marker, numbers)
+        if isinstance(value, _Json):
+            value.text = _put(value.text, batch.marker, numbers)
+        else:
+            row[key] = _put(value, batch.marker, numbers)
 
 
 def _texts_with_stand_ins(batch: Batch) -> Iterator[tuple[dict[str, Any], str, str | _Json]]:
@@ -183,12 +185,11 @@ def _texts_with_stand_ins(batch: Batch) -> Iterator[tuple[dict[str, Any], str, s
     row, its column and the value), their JSON columns serialized on the way (`_Json`)."""
     marker = batch.marker
     for name, rows in batch.rows.items():
-        json_columns = {column.name for column in m.Base.metadata.tables[name].c
-                        if isinstance(column.type, JSON)}
+        json_columns = _json_columns(m.Base.metadata.tables[name])
         for row in rows:
             for key, value in row.items():
                 if key in json_columns and isinstance(value, (dict, list)):
-                    value = row[key] = _Json.of(value)
+                    value = row[key] = _Json(value)
                     if marker in value.text:
                         yield row, key, value
                 elif isinstance(value, str):
@@ -210,24 +211,14 @@ def _put(text: str, marker: str, numbers: dict[str, str]) -> str:
 
 
 class _Json:
-    """A JSON value serialized before its write: COPY sends the text as it is, an INSERT
-    reads it back first (`parse`)."""
+    """A JSON value serialized before its write, as the database gets it (`json_bytes`):
+    COPY sends the text as it is, an INSERT reads it back first (by the standard library,
+    which keeps an integer beyond 64 bits exact)."""
 
-    __slots__ = ("parse", "text")
+    __slots__ = ("text",)
 
-    def __init__(self, text: str, parse: Callable[[str], Any]) -> None:
-        self.text, self.parse = text, parse
-
-    @classmethod
-    def of(cls, value: Any) -> _Json:
-        """`value` serialized as the database gets it (`json_bytes`, by orjson), text left
-        as it is (not escaped); or by the standard library where orjson refuses it (an
-        integer beyond 64 bits, which orjson would read back as a float)."""
-        try:
-            return cls(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode(),
-                       orjson.loads)
-        except TypeError:
-            return cls(json.dumps(value, ensure_ascii=False), json.loads)
+    def __init__(self, value: Any) -> None:
+        self.text = json_bytes(value).decode()
 
 
 def _mentions(values: dict[str, Any] | list[Any], marker: str) -> bool:
@@ -281,7 +272,7 @@ def _insert(connection: Connection, table: Table, columns: tuple[str, ...],
         _copy(connection, table, columns, rows)
     else:
         connection.execute(table.insert(), [
-            {key: value.parse(value.text) if isinstance(value, _Json) else value
+            {key: json.loads(value.text) if isinstance(value, _Json) else value
              for key, value in row.items()} for row in rows])
 
 
@@ -308,13 +299,18 @@ def _processors(connection: Connection, table: Table,
     dialect = connection.dialect
     key = (dialect.name, table.name, columns)
     if key not in _PROCESSORS:
-        _PROCESSORS[key] = [_json_text if isinstance(table.c[name].type, JSON) else
+        _PROCESSORS[key] = [_json_text if name in _json_columns(table) else
                             table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
                             for name in columns]
     return _PROCESSORS[key]
 
 
 _PROCESSORS: dict[tuple[str, str, tuple[str, ...]], list[Callable[[Any], Any] | None]] = {}
+
+
+@cache
+def _json_columns(table: Table) -> frozenset[str]:
+    return frozenset(column.name for column in table.c if isinstance(column.type, JSON))
 
 
 def _driver(connection: Connection) -> Any:
@@ -428,8 +424,7 @@ def write_changes(session: Session) -> None:
     table: Table = m.Subscription.__table__  # type: ignore[assignment]
     connection = session.connection()
     for columns, same in shapes.items():
-        if connection.dialect.name == "postgresql" and not any(
-                isinstance(table.c[name].type, JSON) for name in columns):
+        if connection.dialect.name == "postgresql" and _json_columns(table).isdisjoint(columns):
             _update_from_arrays(connection, table, columns,
                                 [(sub.id, changed) for sub, changed in same])
         else:

@@ -33,11 +33,12 @@ def json_bytes(value: Any) -> bytes:
     """JSON for PostgreSQL's json columns (psycopg takes bytes), by orjson: a sixth of the
     standard library's time for an event's payload (3 against 17 µs), which a billing run
     writes twice per invoice. Anything orjson refuses (an integer beyond 64 bits, say) goes
-    through the standard library, which accepts or refuses it as before."""
+    through the standard library, which accepts or refuses it as before, and writes text as
+    orjson does (not escaped)."""
     try:
         return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
     except TypeError:
-        return json.dumps(value).encode()
+        return json.dumps(value, ensure_ascii=False).encode()
 
 
 PING_AFTER_IDLE = 5.0  # seconds a pooled connection rests before it is checked again

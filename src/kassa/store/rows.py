@@ -50,15 +50,19 @@ def built(model: type[M], values: dict[str, Any]) -> M:
     leaves it in (each value recorded as set on a new object, so a flush inserts it and the
     ledger sees what was set), at a tenth of the constructor's cost, which sets them one by
     one through the ORM's events."""
-    unknown = values.keys() - column_names(model).keys()
-    if unknown:
-        raise TypeError(f"{model.__name__} has no column {', '.join(sorted(unknown))}")
+    _check_columns(model, values)
     obj: M = inspect(model).class_manager.new_instance()
     obj.__dict__.update(values)
     state = instance_state(obj)
     state.committed_state.update(dict.fromkeys(values, NO_VALUE))
     state.modified = True
     return obj
+
+
+def _check_columns(model: type[Base], values: dict[str, Any]) -> None:
+    unknown = values.keys() - column_names(model).keys()
+    if unknown:
+        raise TypeError(f"{model.__name__} has no column {', '.join(sorted(unknown))}")
 
 
 @cache
@@ -77,9 +81,7 @@ def assign(obj: Base, **values: Any) -> None:
     no session (a billing batch's fresh invoices and their lines) takes them straight into
     its state, each recorded as changed as the ORM's set records it, at a fraction of the
     cost of its per-attribute events; any other object gets them through the ORM."""
-    unknown = values.keys() - column_names(type(obj)).keys()
-    if unknown:
-        raise TypeError(f"{type(obj).__name__} has no column {', '.join(sorted(unknown))}")
+    _check_columns(type(obj), values)
     state = instance_state(obj)
     if state.key is not None or state.session_id is not None or state._last_known_values \
             or not values.keys() <= _plain_columns(type(obj)):
