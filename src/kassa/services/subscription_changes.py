@@ -53,7 +53,9 @@ def _ledger(uow: UnitOfWork, sub: m.Subscription) -> tuple[list[changes.Charged]
                           m.InvoiceLine.period_end, m.InvoiceLine.amount,
                           m.InvoiceLine.discount_amount)
                    .join(m.Invoice, m.Invoice.id == m.InvoiceLine.invoice_id)
-                   .where(m.InvoiceLine.subscription_id == sub.id,
+                   # through the customer's invoices (indexed), then their lines
+                   .where(m.Invoice.customer_id == sub.customer_id,
+                          m.InvoiceLine.subscription_id == sub.id,
                           m.InvoiceLine.type == "subscription",
                           m.InvoiceLine.subscription_item_id.is_not(None),
                           m.Invoice.status != "void"))]
@@ -64,7 +66,8 @@ def _ledger(uow: UnitOfWork, sub: m.Subscription) -> tuple[list[changes.Charged]
                            m.InvoiceLine.period_end, m.CreditNoteLine.amount)
                     .join(m.CreditNoteLine, m.CreditNoteLine.invoice_line_id == m.InvoiceLine.id)
                     .join(m.CreditNote, m.CreditNote.id == m.CreditNoteLine.credit_note_id)
-                    .where(m.InvoiceLine.subscription_id == sub.id,
+                    .where(m.CreditNote.customer_id == sub.customer_id,
+                           m.InvoiceLine.subscription_id == sub.id,
                            m.InvoiceLine.type == "subscription",
                            m.InvoiceLine.subscription_item_id.is_not(None),
                            m.CreditNote.status != "void"))]

@@ -41,7 +41,9 @@ class Base(DeclarativeBase):
 
 def _org(*, index: bool = True) -> Mapped[str]:
     """The owning organization. `index=False` where an index led by `org_id` already serves
-    tenant-scoped reads and the foreign key (a second one is only written, never read)."""
+    tenant-scoped reads, or where rows are read only through another table (a second index
+    would only be written, never read; organizations are never deleted, so the foreign key's
+    checks need none)."""
     return mapped_column(String(40), ForeignKey("organizations.id"), index=index)
 
 
@@ -305,6 +307,10 @@ class Invoice(Base):
         # Reports: what was invoiced in a month, what was still unpaid at a moment.
         Index("ix_invoices_org_finalized", "org_id", "finalized_at"),
         Index("ix_invoices_org_paid", "org_id", "paid_at"),
+        # Dunning's next steps (services/dunning.py); most invoices have none.
+        Index("ix_invoices_next_dunning_at", "next_dunning_at",
+              postgresql_where=text("next_dunning_at IS NOT NULL"),
+              sqlite_where=text("next_dunning_at IS NOT NULL")),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -360,7 +366,7 @@ class Invoice(Base):
     payment_failed_at: Mapped[datetime | None]
     # The next moment dunning looks at the invoice again: a reminder, its due date passing,
     # a suspension or the final action (services/dunning.py).
-    next_dunning_at: Mapped[datetime | None] = mapped_column(index=True)
+    next_dunning_at: Mapped[datetime | None]
 
     lines: Mapped[list[InvoiceLine]] = relationship(
         back_populates="invoice", lazy="selectin", order_by="InvoiceLine.position",
@@ -371,7 +377,7 @@ class InvoiceLine(Base):
     __tablename__ = "invoice_lines"
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    org_id: Mapped[str] = _org()
+    org_id: Mapped[str] = _org(index=False)  # lines are read through their invoice
     invoice_id: Mapped[str] = mapped_column(ForeignKey("invoices.id"), index=True)
     position: Mapped[int] = mapped_column(Integer)
     type: Mapped[str] = mapped_column(String(20))
@@ -414,7 +420,7 @@ class BilledPeriod(Base):
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
                                     primary_key=True, autoincrement=True)
-    org_id: Mapped[str] = _org()
+    org_id: Mapped[str] = _org(index=False)  # read by subscription or invoice
     subscription_id: Mapped[str] = mapped_column(ForeignKey("subscriptions.id"))
     period_start: Mapped[datetime]
     period_end: Mapped[datetime]
