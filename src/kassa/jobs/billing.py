@@ -282,11 +282,10 @@ def work(kassa: Kassa, *, wait: bool = False, wall: Wall = wall_clock,
         while True:
             taken = claim(kassa, name, wall=wall)
             if taken is None:
-                left, lease = unfinished(kassa)
+                left, _ = unfinished(kassa)
                 if not wait or not left:
                     return result
-                pause = (lease - wall()).total_seconds() if lease else _POLL
-                time.sleep(min(max(pause, 0.05), _POLL))
+                time.sleep(_POLL)  # then claim again: a lease run out is taken over
                 continue
             done = bill_batch(kassa, taken.customer_ids, taken.run_at)
             done.batches, done.batch_ids = 1, [taken.batch_id]

@@ -34,7 +34,7 @@ from functools import cache
 from typing import Any, TypeVar
 
 from psycopg import sql
-from sqlalchemy import JSON, Connection, Table, bindparam, event, select
+from sqlalchemy import JSON, Connection, Dialect, Table, bindparam, event, select
 from sqlalchemy.orm import (
     Session,
     SessionTransaction,
@@ -283,7 +283,7 @@ def _copy(connection: Connection, table: Table, columns: tuple[str, ...],
     decimals, UTC timestamps), as an INSERT would do it, and JSON is serialized as the
     engine does it (`json_bytes`), straight to the text COPY sends; None is SQL NULL (also
     in a JSON column)."""
-    processors = _processors(connection, table, columns)
+    processors = _processors(connection.dialect, table, columns)
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
         sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, columns)))
     with _driver(connection).cursor() as cursor, cursor.copy(statement) as copy:
@@ -292,20 +292,14 @@ def _copy(connection: Connection, table: Table, columns: tuple[str, ...],
                             for value, process in zip(row.values(), processors, strict=True)])
 
 
-def _processors(connection: Connection, table: Table,
+@cache
+def _processors(dialect: Dialect, table: Table,
                 columns: tuple[str, ...]) -> list[Callable[[Any], Any] | None]:
     """What the columns' types make of a value to send (their bind processing); JSON as
     the engine serializes it (`json_bytes`), to text. Made once per table and columns."""
-    dialect = connection.dialect
-    key = (dialect.name, table.name, columns)
-    if key not in _PROCESSORS:
-        _PROCESSORS[key] = [_json_text if name in _json_columns(table) else
-                            table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-                            for name in columns]
-    return _PROCESSORS[key]
-
-
-_PROCESSORS: dict[tuple[str, str, tuple[str, ...]], list[Callable[[Any], Any] | None]] = {}
+    return [_json_text if name in _json_columns(table) else
+            table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+            for name in columns]
 
 
 @cache
@@ -443,7 +437,7 @@ def _update_from_arrays(connection: Connection, table: Table, columns: tuple[str
     PostgreSQL, each column's new values an array parameter, rather than a statement per
     row: the server plans it once, the driver sends a parameter per column. Not for JSON
     columns (an array of JSON is no JSON column's bind processing)."""
-    processors = _processors(connection, table, columns)
+    processors = _processors(connection.dialect, table, columns)
     names = ("id", *columns)
     types = [sql.SQL(table.c[name].type.compile(connection.dialect) + "[]")
              for name in names]
