@@ -298,11 +298,24 @@ class SubscriptionItem(Base):
         lazy="joined", viewonly=True)
 
 
+_FINALIZES = "status = 'draft' AND auto_finalize_at IS NOT NULL"
+
+
 class Invoice(Base):
     __tablename__ = "invoices"
     __table_args__ = (
         UniqueConstraint("org_id", "number"),
-        Index("ix_invoices_auto_finalize", "status", "auto_finalize_at"),
+        # Drafts whose grace period runs out (services/billing.py `due_customer_ids`). Partial,
+        # so no index leads with `status`: the billing batch's reads of its customers' open
+        # invoices and drafts (services/prefetch.py) take the customer index, whatever the
+        # statistics say; by status they scanned every open invoice, which a billing run
+        # makes more of with each batch.
+        Index("ix_invoices_draft_finalize", "auto_finalize_at",
+              postgresql_where=text(_FINALIZES), sqlite_where=text(_FINALIZES)),
+        # The automatic charges due (services/payments.py `due_invoice_ids`).
+        Index("ix_invoices_next_payment_attempt", "next_payment_attempt",
+              postgresql_where=text("next_payment_attempt IS NOT NULL"),
+              sqlite_where=text("next_payment_attempt IS NOT NULL")),
         Index("ix_invoices_customer_billing", "customer_id", "billing_at", "currency"),
         # Reports: what was invoiced in a month, what was still unpaid at a moment.
         Index("ix_invoices_org_finalized", "org_id", "finalized_at"),
