@@ -1,6 +1,8 @@
 """The Alembic migrations build exactly the schema the models describe, on both databases."""
 
 import json
+import threading
+import time
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -80,3 +82,51 @@ def test_event_payloads_are_compressed_with_lz4_on_postgresql(kassa, org):
         method = connection.execute(text(
             "SELECT pg_column_compression(data) FROM events WHERE id = 'evt_lz4'")).scalar()
     assert method == "lz4"
+
+
+@pytest.mark.postgres_only
+def test_processes_that_start_on_an_old_schema_at_once_migrate_one_after_the_other(
+        database_url):
+    """Two processes starting on a schema a revision behind (two workers of `kassa bill`,
+    or one on each of two hosts) both upgrade it: the second waits for the first and finds
+    nothing left to do, instead of failing on an index the first has already dropped."""
+    from alembic import command
+
+    engine = make_engine(database_url)
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "-1")
+    assert not is_current(engine)
+    failures: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            upgrade(engine)
+        except BaseException as error:  # reported by the assertion below
+            failures.append(error)
+
+    # The tables stay locked until both processes wait in their check of the revision, so
+    # both find it old, as when they start within a few milliseconds of each other.
+    holder = engine.connect()
+    holder.execute(text("LOCK TABLE invoices, alembic_version IN ACCESS EXCLUSIVE MODE"))
+    threads = [threading.Thread(target=start) for _ in range(2)]
+    try:
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 30
+        with engine.connect() as watcher:
+            while watcher.execute(text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    " AND datname = current_database()")).scalar() < 2:
+                assert time.monotonic() < deadline, "the two processes never both waited"
+                watcher.rollback()
+                time.sleep(0.01)
+    finally:
+        holder.rollback()
+        holder.close()
+    for thread in threads:
+        thread.join(30)
+    assert failures == []
+    assert is_current(engine)
+    engine.dispose()

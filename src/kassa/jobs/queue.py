@@ -30,6 +30,7 @@ from kassa.jobs.emails import deliver_emails
 from kassa.jobs.ledger import recognize_revenue
 from kassa.jobs.payments import collect_payments
 from kassa.jobs.webhooks import deliver_webhooks
+from kassa.store.migrate import serialized
 
 BILLING_JOBS = 32
 QUEUE = "billing"
@@ -115,9 +116,12 @@ def apply_schema(kassa: Kassa) -> bool:
 
     if inspect(kassa.engine).has_table("procrastinate_jobs"):
         return False
-    app = build_app(kassa)
-    with app.open():
-        app.schema_manager.apply_schema()
+    with serialized(kassa.engine):
+        if inspect(kassa.engine).has_table("procrastinate_jobs"):
+            return False  # another process installed them while this one waited
+        app = build_app(kassa)
+        with app.open():
+            app.schema_manager.apply_schema()
     return True
 
 

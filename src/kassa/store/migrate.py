@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -48,17 +50,43 @@ def is_current(engine: Engine) -> bool:
     return stored == set(heads())
 
 
+# The key of the PostgreSQL advisory lock held while Kassa changes its schema ("kassa").
+SCHEMA_LOCK = 0x6B61737361
+
+
+@contextmanager
+def serialized(engine: Engine) -> Iterator[None]:
+    """Change the schema one process at a time. Several processes may start on an old
+    schema at once (`kassa bill --workers`, a worker on each of several hosts, API replicas
+    after a deploy): on PostgreSQL each waits for an advisory lock, and the caller checks
+    again, once it holds it, whether the change is still to be made. An embedded SQLite
+    database has one machine's processes, which start the run one at a time."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as connection:
+        connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": SCHEMA_LOCK})
+        try:
+            yield
+        finally:
+            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": SCHEMA_LOCK})
+
+
 def upgrade(engine: Engine) -> None:
     """Bring the database schema to the newest revision; safe to run repeatedly (and cheap
-    when there is nothing to do: every `kassa bill` and worker starts with it)."""
+    when there is nothing to do: every `kassa bill` and worker starts with it), also from
+    several processes at once (`serialized`)."""
     if is_current(engine):
         return
     from alembic import command
 
-    config = alembic_config()
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    with serialized(engine):
+        if is_current(engine):
+            return  # another process migrated it while this one waited
+        config = alembic_config()
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
 
 
 def revision(engine: Engine, message: str) -> None:
