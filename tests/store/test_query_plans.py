@@ -48,8 +48,8 @@ def _seed(kassa, org_id: str, status: str, per_customer: int) -> list[str]:
 def _plan(kassa, statement) -> tuple[set[str], int]:
     """The indexes the statement's plan reads, and how many rows it returns."""
     with Session(kassa.engine) as session:
-        compiled = session.connection().dialect.statement_compiler(
-            session.connection().dialect, statement.where(True))
+        dialect = session.connection().dialect
+        compiled = dialect.statement_compiler(dialect, statement)
         query = str(compiled)
         params = compiled.construct_params()
         driver = session.connection().connection.driver_connection
