@@ -168,33 +168,34 @@ def test_run_billing_in_process_bills_in_batches(small_batches, org, clock):
 def test_batches_are_billed_with_few_collections_and_the_collector_is_restored_after(
         small_batches, org, clock, monkeypatch):
     """While a worker bills, what existed before is set aside from collection and young
-    collections are rarer; afterwards the collector is as it was, and the batches' cyclic
-    garbage (an invoice and its lines refer to each other) is still collected."""
+    collections wait for the end of a batch; each batch's cyclic garbage (an invoice and
+    its lines refer to each other) is collected before the next batch starts, and
+    afterwards the collector is as it was."""
     kassa = small_batches
     _portfolio(kassa, org.organization.id, 4)
     clock.move_to(clock.now() + relativedelta(months=1))
     before = gc.get_threshold()
     during: list[tuple[tuple[int, ...], int]] = []
+    cycles: list[weakref.ref[m.Invoice]] = []
+    left_over: list[int] = []
     bill = jobs.bill_batch
 
     def watched(*args, **kwargs):
         during.append((gc.get_threshold(), gc.get_freeze_count()))
+        left_over.append(sum(ref() is not None for ref in cycles))
+        invoice = m.Invoice(id=f"in_cycle{len(cycles)}", lines=[m.InvoiceLine(id="il_cycle")])
+        cycles.append(weakref.ref(invoice))
+        del invoice
+        assert cycles[-1]() is not None  # a cycle: reference counting alone does not free it
         return bill(*args, **kwargs)
 
     monkeypatch.setattr(jobs, "bill_batch", watched)
     assert jobs.run(kassa, wall=Wall()).invoices == 4
     assert len(during) == 2
-    assert all(threshold[0] >= 10 * before[0] and frozen > 0 for threshold, frozen in during)
+    assert all(threshold[0] >= 1000 * before[0] and frozen > 0 for threshold, frozen in during)
+    assert left_over == [0, 0]  # the first batch's cycle was gone when the second began
     assert gc.get_threshold() == before
     assert gc.get_freeze_count() == 0
-
-    with jobs._few_collections():
-        invoice = m.Invoice(id="in_cycle", lines=[m.InvoiceLine(id="il_cycle")])
-        gone = weakref.ref(invoice)
-        del invoice
-        assert gone() is not None  # a cycle: reference counting alone does not free it
-        gc.collect(1)  # a young collection, as the raised thresholds still run
-        assert gone() is None
 
 
 @pytest.mark.postgres_only
