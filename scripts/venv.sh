@@ -20,6 +20,11 @@ ensure_venv() {
         "${UV[@]}" venv --quiet --python "$(python_for_venv)" .venv
     fi
     "${UV[@]}" pip install --quiet -p .venv -e ".${extras:+[$extras]}"
+    # Bytecode compiled once, here (1.4 s when it is up to date): every process that starts
+    # (a `kassa` command, each billing worker, the tests' subprocesses) reads it rather than
+    # compiling some 460 modules from source, 1.1 s a start on this machine. Python writes
+    # it on its own only where PYTHONDONTWRITEBYTECODE is unset, and uv does not write it.
+    .venv/bin/python -m compileall -q -j 0 .venv/lib/python3*/site-packages src >/dev/null || true
 }
 
 # The interpreter for .venv: the system's python3 if it is 3.11 or newer, else the first
