@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections import Counter
 
 from kassa.core import ids
@@ -28,6 +29,23 @@ def test_the_time_part_is_the_creation_millisecond_and_a_counter() -> None:
     for digit in ids._base62(stamp * 4096 + 7, 5):
         value = value * 62 + DIGITS.index(digit)
     assert value == stamp * 4096 + 7
+
+
+def test_each_id_spells_the_millisecond_it_was_made_in_and_counts_up_within_it() -> None:
+    """The time part's high digits are spelled once and reused: every id still carries its
+    own millisecond and counter, across the many times the low digits wrap around."""
+    before = time.time_ns() // 1_000_000
+    made = [new_id("in")[3:13] for _ in range(30_000)]
+    after = time.time_ns() // 1_000_000
+    values = []
+    for head in made:
+        value = 0
+        for digit in head:
+            value = value * 62 + DIGITS.index(digit)
+        values.append(value)
+    assert all(later > earlier for earlier, later in zip(values, values[1:], strict=False))
+    assert before <= values[0] // 4096 and values[-1] // 4096 <= after
+    assert len({value // 3844 for value in values}) > 5  # the high digits changed often
 
 
 def test_every_base62_digit_is_as_likely_in_the_random_tail() -> None:
