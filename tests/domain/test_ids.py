@@ -6,6 +6,7 @@ import os
 import re
 import time
 from collections import Counter
+from itertools import pairwise
 
 from kassa.core import ids
 from kassa.core.ids import new_id
@@ -43,7 +44,7 @@ def test_each_id_spells_the_millisecond_it_was_made_in_and_counts_up_within_it()
         for digit in head:
             value = value * 62 + DIGITS.index(digit)
         values.append(value)
-    assert all(later > earlier for earlier, later in zip(values, values[1:], strict=False))
+    assert all(later > earlier for earlier, later in pairwise(values))
     assert before <= values[0] // 4096 and values[-1] // 4096 <= after
     assert len({value // 3844 for value in values}) > 5  # the high digits changed often
 
