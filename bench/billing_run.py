@@ -25,6 +25,12 @@ reports:
   one more is started on the billed database, where nothing is due; it must invoice
   nothing.
 
+Before and after each run, a probe of the machine: a fixed piece of pure Python work run by
+one process alone, then by two at once. Two whole cores run two as fast as one ("cores at
+hand" 2.0); a virtual machine whose host lends it less shows fewer, and a run in such a spell
+is slower for it, not for Kassa. The share of CPU time the host took ("steal" in /proc/stat)
+during the run is shown too, where the kernel counts it.
+
 Then the 2-worker speed-up and a final table.
 
     .venv/bin/python bench/billing_run.py [N] --database-url postgresql+psycopg://...
@@ -65,6 +71,53 @@ KASSA = Path(sys.executable).with_name("kassa")
 
 
 @dataclass
+class Probe:
+    """The machine's CPU at one moment: seconds of the probe's work alone, and two at once."""
+
+    one: float
+    two: float
+
+    @property
+    def cores(self) -> float:
+        return 2 * self.one / self.two
+
+    def __str__(self) -> str:
+        return f"{self.cores:.2f} ({self.one:.2f} s alone, {self.two:.2f} s two at once)"
+
+
+PROBE_WORK = "n = 0\nfor i in range(20_000_000):\n    n += i"
+
+
+def probe() -> Probe:
+    """Time PROBE_WORK in one process, then in two at once (the best of two tries each, so
+    a passing hiccup does not count)."""
+    def seconds(processes: int) -> float:
+        started = time.perf_counter()
+        running = [subprocess.Popen([sys.executable, "-c", PROBE_WORK])
+                   for _ in range(processes)]
+        for process in running:
+            process.wait()
+        return time.perf_counter() - started
+    return Probe(one=min(seconds(1) for _ in range(2)), two=min(seconds(2) for _ in range(2)))
+
+
+def cpu_times() -> list[int] | None:
+    """The machine's CPU time counters (/proc/stat's first line), or None off Linux."""
+    try:
+        return [int(value) for value in Path("/proc/stat").read_text().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+
+
+def stolen(before: list[int] | None, after: list[int] | None) -> float | None:
+    """The share of CPU time between two readings that the host took (steal)."""
+    if before is None or after is None:
+        return None
+    spent = [b - a for a, b in zip(before, after, strict=True)]
+    return spent[7] / max(sum(spent), 1)
+
+
+@dataclass
 class Run:
     workers: int
     wall: float = 0.0
@@ -81,6 +134,8 @@ class Run:
     idle_seconds: float = 0.0  # a second `kassa bill` on the billed database
     idle_invoices: int = 0  # the invoices that second run made (there should be none)
     idle_exit_code: int = 0
+    probes: list[Probe] = field(default_factory=list)  # before the run, and after it
+    steal: float | None = None  # the share of CPU time the host took during the run
 
     @property
     def rows(self) -> int:
@@ -178,6 +233,7 @@ def bill(url: str, workers: int, renewal: datetime, total: int, workdir: Path) -
     """Start `workers` `kassa bill` processes on the database of `url` at once and wait for
     them, showing the renewals billed so far."""
     run = Run(workers)
+    run.probes.append(probe())
     env = _environment(url, workdir)
     logs = [workdir / f"worker-{i + 1}.log" for i in range(workers)]
     engine = create_engine(url)
@@ -185,6 +241,7 @@ def bill(url: str, workers: int, renewal: datetime, total: int, workdir: Path) -
                         TimeElapsedColumn(), console=console)
     with progress:
         task = progress.add_task(f"{workers} × kassa bill: renewals invoiced", total=total)
+        counters = cpu_times()
         started = time.perf_counter()
         outputs = [log.open("w") for log in logs]
         processes = [subprocess.Popen([str(KASSA), "bill"], env=env, stdout=output,
@@ -193,12 +250,14 @@ def bill(url: str, workers: int, renewal: datetime, total: int, workdir: Path) -
             progress.update(task, completed=_renewals_billed(engine, renewal))
             time.sleep(0.5)
         run.wall = time.perf_counter() - started
+        run.steal = stolen(counters, cpu_times())
         progress.update(task, completed=_renewals_billed(engine, renewal))
     engine.dispose()
     for output in outputs:
         output.close()
     run.exit_codes = [process.returncode for process in processes]
     run.outputs = [log.read_text() for log in logs]
+    run.probes.append(probe())
     return run
 
 
@@ -341,7 +400,10 @@ def summary(run: Run) -> str:
              f"{run.rows:,} rows written; COPY of them {run.copy_seconds:.2f} s, "
              f"the run took {run.wall / max(run.copy_seconds, 1e-9):,.0f}x that",
              f"  {run.checked}, gapless: {_yes(run.gapless)}; billing again made "
-             f"{run.idle_invoices} invoices"]
+             f"{run.idle_invoices} invoices",
+             f"  cores at hand before the run {run.probes[0]}, after it {run.probes[-1]}"
+             + (f"; the host took {run.steal:.1%} of the CPU time during the run"
+                if run.steal is not None else "")]
     lines += [f"  {line}" for line in billed]
     if failed:
         lines.append(f"  [red]exit codes {run.exit_codes}[/]; last output:")
@@ -381,6 +443,12 @@ def final_table(count: int, runs: list[Run]) -> Table:
         ("invoices made by billing again", [f"{r.idle_invoices}" for r in runs]),
         ("exit codes (of billing again)",
          [f"{' '.join(map(str, r.exit_codes))} ({r.idle_exit_code})" for r in runs]),
+        ("cores at hand, before / after (probe)",
+         [f"{r.probes[0].cores:.2f} / {r.probes[-1].cores:.2f}" for r in runs]),
+        ("one core's probe, before / after",
+         [f"{r.probes[0].one:.2f} / {r.probes[-1].one:.2f} s" for r in runs]),
+        ("CPU time the host took (steal)",
+         ["-" if r.steal is None else f"{r.steal:.1%}" for r in runs]),
     ]
     for label, values in rows:
         table.add_row(label, *values)
