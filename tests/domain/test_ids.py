@@ -14,6 +14,14 @@ from kassa.core.ids import new_id
 DIGITS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
+def _number(digits: str) -> int:
+    """The number base-62 `digits` spell."""
+    value = 0
+    for digit in digits:
+        value = value * 62 + DIGITS.index(digit)
+    return value
+
+
 def test_ids_are_unique_and_sort_in_the_order_they_were_made() -> None:
     made = [new_id("in") for _ in range(50_000)]
     assert len(set(made)) == len(made)
@@ -26,10 +34,7 @@ def test_the_time_part_is_the_creation_millisecond_and_a_counter() -> None:
     assert ids._base62(61, 1) == "0z"
     assert ids._base62(62, 1) == "10"
     stamp = 1_795_000_000_000  # 2026-11-18, in milliseconds
-    value = 0
-    for digit in ids._base62(stamp * 4096 + 7, 5):
-        value = value * 62 + DIGITS.index(digit)
-    assert value == stamp * 4096 + 7
+    assert _number(ids._base62(stamp * 4096 + 7, 5)) == stamp * 4096 + 7
 
 
 def test_each_id_spells_the_millisecond_it_was_made_in_and_counts_up_within_it() -> None:
@@ -38,12 +43,7 @@ def test_each_id_spells_the_millisecond_it_was_made_in_and_counts_up_within_it()
     before = time.time_ns() // 1_000_000
     made = [new_id("in")[3:13] for _ in range(30_000)]
     after = time.time_ns() // 1_000_000
-    values = []
-    for head in made:
-        value = 0
-        for digit in head:
-            value = value * 62 + DIGITS.index(digit)
-        values.append(value)
+    values = [_number(head) for head in made]
     assert all(later > earlier for earlier, later in pairwise(values))
     assert before <= values[0] // 4096 and values[-1] // 4096 <= after
     assert len({value // 3844 for value in values}) > 5  # the high digits changed often

@@ -30,7 +30,7 @@ from kassa.jobs.emails import deliver_emails
 from kassa.jobs.ledger import recognize_revenue
 from kassa.jobs.payments import collect_payments
 from kassa.jobs.webhooks import deliver_webhooks
-from kassa.store.migrate import serialized
+from kassa.store.migrate import change_once
 
 BILLING_JOBS = 32
 QUEUE = "billing"
@@ -114,15 +114,13 @@ def apply_schema(kassa: Kassa) -> bool:
     """Install procrastinate's tables if they are missing; True if it did."""
     from sqlalchemy import inspect
 
-    if inspect(kassa.engine).has_table("procrastinate_jobs"):
-        return False
-    with serialized(kassa.engine):
-        if inspect(kassa.engine).has_table("procrastinate_jobs"):
-            return False  # another process installed them while this one waited
+    def install() -> None:
         app = build_app(kassa)
         with app.open():
             app.schema_manager.apply_schema()
-    return True
+
+    return change_once(kassa.engine,
+                       lambda: inspect(kassa.engine).has_table("procrastinate_jobs"), install)
 
 
 def run_worker(kassa: Kassa, *, burst: bool = False, concurrency: int = 1,

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -54,20 +53,26 @@ def is_current(engine: Engine) -> bool:
 SCHEMA_LOCK = 0x6B61737361
 
 
-@contextmanager
-def serialized(engine: Engine) -> Iterator[None]:
-    """Change the schema one process at a time. Several processes may start on an old
-    schema at once (`kassa bill --workers`, a worker on each of several hosts, API replicas
-    after a deploy): on PostgreSQL each waits for an advisory lock, and the caller checks
-    again, once it holds it, whether the change is still to be made. An embedded SQLite
-    database has one machine's processes, which start the run one at a time."""
+def change_once(engine: Engine, done: Callable[[], bool], change: Callable[[], None]) -> bool:
+    """Make a schema change unless `done()` says it is made; True if this call made it.
+
+    Several processes may start on an old schema at once (`kassa bill` with two workers, a
+    worker on each of several hosts, API replicas after a deploy). On PostgreSQL each waits
+    for an advisory lock and asks `done()` again once it holds it, so one makes the change
+    and the others find it made. An embedded SQLite database has one machine's processes,
+    which start one at a time."""
+    if done():
+        return False
     if engine.dialect.name != "postgresql":
-        yield
-        return
+        change()
+        return True
     with engine.connect() as connection:
         connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": SCHEMA_LOCK})
         try:
-            yield
+            if done():
+                return False  # another process made it while this one waited
+            change()
+            return True
         finally:
             connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": SCHEMA_LOCK})
 
@@ -75,18 +80,16 @@ def serialized(engine: Engine) -> Iterator[None]:
 def upgrade(engine: Engine) -> None:
     """Bring the database schema to the newest revision; safe to run repeatedly (and cheap
     when there is nothing to do: every `kassa bill` and worker starts with it), also from
-    several processes at once (`serialized`)."""
-    if is_current(engine):
-        return
-    from alembic import command
+    several processes at once (`change_once`)."""
+    def to_head() -> None:
+        from alembic import command
 
-    with serialized(engine):
-        if is_current(engine):
-            return  # another process migrated it while this one waited
         config = alembic_config()
         with engine.begin() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
+
+    change_once(engine, lambda: is_current(engine), to_head)
 
 
 def revision(engine: Engine, message: str) -> None:
